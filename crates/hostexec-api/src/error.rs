@@ -1,0 +1,423 @@
+//! Typed errors: [`CommandError`] for running commands, [`PathError`] for resolving host paths
+//! and for file operations in the host's view.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::ExitStatus;
+
+/// Why a host command could not be run, or did not succeed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CommandError {
+    /// The program is not among the host's binaries.
+    #[error("{}: command not found on the host (searched {})", .program.to_string_lossy(), DirList(.searched))]
+    NotFound {
+        /// The program, as given.
+        program: OsString,
+        /// The host directories that were searched.
+        searched: Vec<PathBuf>,
+    },
+    /// The command cannot be run as given (a NUL byte, a relative program path, …).
+    #[error("{}: invalid command: {reason}", .program.to_string_lossy())]
+    InvalidInput {
+        /// The program, as given.
+        program: OsString,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The program was found but could not be started.
+    #[error("could not start {}: {source}", .program.to_string_lossy())]
+    Spawn {
+        /// The program, as given.
+        program: OsString,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// The command ran longer than its timeout; its process group was killed.
+    #[error("{} timed out after {}", .program.to_string_lossy(), HumanDuration(*.timeout))]
+    TimedOut {
+        /// The program, as given.
+        program: OsString,
+        /// The timeout that ran out.
+        timeout: Duration,
+    },
+    /// The command ran and did not succeed (from [`Output::check`](crate::Output::check)).
+    #[error("{} failed with {status}{}", .program.to_string_lossy(), Excerpt(.stderr))]
+    Failed {
+        /// The program, as given.
+        program: OsString,
+        /// How it ended.
+        status: ExitStatus,
+        /// The end of its stderr, trimmed.
+        stderr: String,
+    },
+    /// The host cannot be reached: its namespaces cannot be joined, the target process is
+    /// gone, the backend's worker has stopped.
+    #[error("host unavailable: {reason}")]
+    HostUnavailable {
+        /// What happened, naming the namespace or target.
+        reason: String,
+        /// The OS error, where there is one.
+        #[source]
+        source: Option<io::Error>,
+    },
+    /// An I/O error while running the command (pipes, waiting).
+    #[error("{}: {source}", .program.to_string_lossy())]
+    Io {
+        /// The program, as given.
+        program: OsString,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl CommandError {
+    /// The OS error number behind this error, where there is one.
+    pub fn raw_os_error(&self) -> Option<i32> {
+        match self {
+            CommandError::Spawn { source, .. } | CommandError::Io { source, .. } => {
+                source.raw_os_error()
+            }
+            CommandError::HostUnavailable {
+                source: Some(source),
+                ..
+            } => source.raw_os_error(),
+            CommandError::NotFound { .. } => Some(libc_errno::ENOENT),
+            _ => None,
+        }
+    }
+
+    /// The exit code a shell would report for this error: the command's own status for
+    /// [`CommandError::Failed`], 124 for a timeout (as timeout(1)), 127 for not found,
+    /// 126 for a program that could not be started; `None` otherwise.
+    pub fn exit_code(&self) -> Option<i32> {
+        match self {
+            CommandError::Failed { status, .. } => Some(status.exit_code()),
+            CommandError::TimedOut { .. } => Some(124),
+            CommandError::NotFound { .. } => Some(127),
+            CommandError::Spawn { .. } => Some(126),
+            _ => None,
+        }
+    }
+}
+
+/// Why a host path could not be resolved, or a file operation in the host's view failed.
+///
+/// `Display` is `PATH: <text>`, where the text is the familiar strerror text
+/// (`No such file or directory`, `Not a directory`, `Too many levels of symbolic links`) so
+/// that a CLI can print what `realpath` users know:
+///
+/// ```
+/// use hostexec_api::PathError;
+/// let e = PathError::from_errno("/etc/nope", 2);
+/// assert_eq!(e.to_string(), "/etc/nope: No such file or directory");
+/// assert_eq!(e.raw_os_error(), Some(2));
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PathError {
+    /// The path is not absolute (hostexec never resolves against a working directory).
+    #[error("{}: not an absolute path", .path.display())]
+    NotAbsolute {
+        /// The path, as given.
+        path: PathBuf,
+    },
+    /// The path contains a NUL byte, which no system call accepts.
+    #[error("{}: Invalid argument (the path contains a NUL byte)", .path.display())]
+    ContainsNul {
+        /// The path, as given.
+        path: PathBuf,
+    },
+    /// A component does not exist (ENOENT).
+    #[error("{}: No such file or directory", .path.display())]
+    NotFound {
+        /// The path, as given.
+        path: PathBuf,
+    },
+    /// A component used as a directory is not one (ENOTDIR).
+    #[error("{}: Not a directory", .path.display())]
+    NotADirectory {
+        /// The path, as given.
+        path: PathBuf,
+    },
+    /// A symlink loop, or more than [`MAX_SYMLINK_HOPS`](crate::MAX_SYMLINK_HOPS) hops (ELOOP).
+    #[error("{}: Too many levels of symbolic links", .path.display())]
+    Loop {
+        /// The path, as given.
+        path: PathBuf,
+    },
+    /// Permission denied (EACCES or EPERM).
+    #[error("{}: Permission denied", .path.display())]
+    PermissionDenied {
+        /// The path, as given.
+        path: PathBuf,
+    },
+    /// The path or a component is too long (ENAMETOOLONG).
+    #[error("{}: File name too long", .path.display())]
+    NameTooLong {
+        /// The path, as given.
+        path: PathBuf,
+    },
+    /// The file already exists and is of another kind (EEXIST).
+    #[error("{}: File exists", .path.display())]
+    AlreadyExists {
+        /// The path, as given.
+        path: PathBuf,
+    },
+    /// Any other I/O error.
+    #[error("{}: {source}", .path.display())]
+    Io {
+        /// The path, as given.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// The host cannot be reached (see [`CommandError::HostUnavailable`]).
+    #[error("host unavailable: {reason}")]
+    HostUnavailable {
+        /// What happened.
+        reason: String,
+        /// The OS error, where there is one.
+        #[source]
+        source: Option<io::Error>,
+    },
+}
+
+impl PathError {
+    /// The error for `errno` on `path`, mapped to the typed variant where there is one.
+    pub fn from_errno(path: impl Into<PathBuf>, errno: i32) -> Self {
+        Self::from_io(path, io::Error::from_raw_os_error(errno))
+    }
+
+    /// The error for an [`io::Error`] on `path`, mapped to the typed variant where there is one.
+    pub fn from_io(path: impl Into<PathBuf>, err: io::Error) -> Self {
+        let path = path.into();
+        use libc_errno::*;
+        match err.raw_os_error() {
+            Some(ENOENT) => PathError::NotFound { path },
+            Some(ENOTDIR) => PathError::NotADirectory { path },
+            Some(ELOOP) => PathError::Loop { path },
+            Some(EACCES) | Some(EPERM) => PathError::PermissionDenied { path },
+            Some(ENAMETOOLONG) => PathError::NameTooLong { path },
+            Some(EEXIST) => PathError::AlreadyExists { path },
+            _ => PathError::Io { path, source: err },
+        }
+    }
+
+    /// The path the error is about (`None` for [`PathError::HostUnavailable`]).
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            PathError::NotAbsolute { path }
+            | PathError::ContainsNul { path }
+            | PathError::NotFound { path }
+            | PathError::NotADirectory { path }
+            | PathError::Loop { path }
+            | PathError::PermissionDenied { path }
+            | PathError::NameTooLong { path }
+            | PathError::AlreadyExists { path }
+            | PathError::Io { path, .. } => Some(path),
+            PathError::HostUnavailable { .. } => None,
+        }
+    }
+
+    /// The OS error number behind this error, where there is one.
+    pub fn raw_os_error(&self) -> Option<i32> {
+        use libc_errno::*;
+        match self {
+            PathError::NotAbsolute { .. } | PathError::ContainsNul { .. } => Some(EINVAL),
+            PathError::NotFound { .. } => Some(ENOENT),
+            PathError::NotADirectory { .. } => Some(ENOTDIR),
+            PathError::Loop { .. } => Some(ELOOP),
+            PathError::PermissionDenied { .. } => Some(EACCES),
+            PathError::NameTooLong { .. } => Some(ENAMETOOLONG),
+            PathError::AlreadyExists { .. } => Some(EEXIST),
+            PathError::Io { source, .. } => source.raw_os_error(),
+            PathError::HostUnavailable { source, .. } => {
+                source.as_ref().and_then(io::Error::raw_os_error)
+            }
+        }
+    }
+
+    /// True for [`PathError::NotFound`].
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, PathError::NotFound { .. })
+    }
+
+    /// The same error about another path (a resolver reports the path it was asked about,
+    /// not the component that failed).
+    pub fn with_path(self, new: impl Into<PathBuf>) -> Self {
+        let new = new.into();
+        match self {
+            PathError::NotAbsolute { .. } => PathError::NotAbsolute { path: new },
+            PathError::ContainsNul { .. } => PathError::ContainsNul { path: new },
+            PathError::NotFound { .. } => PathError::NotFound { path: new },
+            PathError::NotADirectory { .. } => PathError::NotADirectory { path: new },
+            PathError::Loop { .. } => PathError::Loop { path: new },
+            PathError::PermissionDenied { .. } => PathError::PermissionDenied { path: new },
+            PathError::NameTooLong { .. } => PathError::NameTooLong { path: new },
+            PathError::AlreadyExists { .. } => PathError::AlreadyExists { path: new },
+            PathError::Io { source, .. } => PathError::Io { path: new, source },
+            e @ PathError::HostUnavailable { .. } => e,
+        }
+    }
+}
+
+impl From<PathError> for io::Error {
+    fn from(e: PathError) -> io::Error {
+        let kind = match &e {
+            PathError::Io { source, .. } => source.kind(),
+            _ => match e.raw_os_error() {
+                Some(n) => io::Error::from_raw_os_error(n).kind(),
+                None => io::ErrorKind::Other,
+            },
+        };
+        io::Error::new(kind, e)
+    }
+}
+
+/// Linux errno values used for the mapping (this crate has no libc dependency).
+mod libc_errno {
+    pub(crate) const EPERM: i32 = 1;
+    pub(crate) const ENOENT: i32 = 2;
+    pub(crate) const EACCES: i32 = 13;
+    pub(crate) const EEXIST: i32 = 17;
+    pub(crate) const ENOTDIR: i32 = 20;
+    pub(crate) const EINVAL: i32 = 22;
+    pub(crate) const ENAMETOOLONG: i32 = 36;
+    pub(crate) const ELOOP: i32 = 40;
+}
+
+struct DirList<'a>(&'a [PathBuf]);
+
+impl fmt::Display for DirList<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("nothing");
+        }
+        for (i, d) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{}", d.display())?;
+        }
+        Ok(())
+    }
+}
+
+struct Excerpt<'a>(&'a str);
+
+impl fmt::Display for Excerpt<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            write!(f, ": {}", self.0)
+        }
+    }
+}
+
+/// `1.5s`, `200ms`, `2m`: the way the CLI takes durations.
+pub(crate) struct HumanDuration(pub(crate) Duration);
+
+impl fmt::Display for HumanDuration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = self.0;
+        let ms = d.as_millis();
+        if ms == 0 {
+            write!(f, "{}µs", d.as_micros())
+        } else if ms % 60_000 == 0 {
+            write!(f, "{}m", ms / 60_000)
+        } else if ms % 1000 == 0 {
+            write!(f, "{}s", ms / 1000)
+        } else if ms < 1000 {
+            write!(f, "{ms}ms")
+        } else {
+            write!(f, "{:.3}s", d.as_secs_f64())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_errors_end_in_strerror_text() {
+        let cases = [
+            (2, "No such file or directory"),
+            (20, "Not a directory"),
+            (40, "Too many levels of symbolic links"),
+            (13, "Permission denied"),
+            (1, "Permission denied"),
+            (36, "File name too long"),
+            (17, "File exists"),
+        ];
+        for (errno, text) in cases {
+            let e = PathError::from_errno("/a/b", errno);
+            assert_eq!(e.to_string(), format!("/a/b: {text}"));
+            let expect = if errno == 1 { 13 } else { errno };
+            assert_eq!(e.raw_os_error(), Some(expect));
+            assert_eq!(e.path(), Some(Path::new("/a/b")));
+        }
+        let other = PathError::from_errno("/x", 5);
+        assert!(matches!(other, PathError::Io { .. }));
+        assert_eq!(other.raw_os_error(), Some(5));
+        assert!(other.to_string().starts_with("/x: Input/output error"));
+    }
+
+    #[test]
+    fn with_path_keeps_the_kind() {
+        let e = PathError::from_errno("/a/b/c", 40).with_path("/a");
+        assert!(matches!(e, PathError::Loop { ref path } if path == Path::new("/a")));
+        let io: io::Error = e.into();
+        assert_eq!(io.raw_os_error(), None);
+        assert!(io.to_string().contains("Too many levels"));
+    }
+
+    #[test]
+    fn command_error_texts() {
+        let nf = CommandError::NotFound {
+            program: "findmnt".into(),
+            searched: vec!["/bin".into(), "/usr/bin".into()],
+        };
+        assert_eq!(
+            nf.to_string(),
+            "findmnt: command not found on the host (searched /bin, /usr/bin)"
+        );
+        assert_eq!(nf.exit_code(), Some(127));
+        assert_eq!(nf.raw_os_error(), Some(2));
+        let to = CommandError::TimedOut {
+            program: "sleep".into(),
+            timeout: Duration::from_millis(1500),
+        };
+        assert_eq!(to.to_string(), "sleep timed out after 1.500s");
+        assert_eq!(to.exit_code(), Some(124));
+        let sp = CommandError::Spawn {
+            program: "/bin/x".into(),
+            source: io::Error::from_raw_os_error(13),
+        };
+        assert_eq!(sp.raw_os_error(), Some(13));
+        assert!(sp
+            .to_string()
+            .starts_with("could not start /bin/x: Permission denied"));
+    }
+
+    #[test]
+    fn human_durations() {
+        for (d, s) in [
+            (Duration::from_millis(500), "500ms"),
+            (Duration::from_secs(30), "30s"),
+            (Duration::from_secs(120), "2m"),
+            (Duration::from_micros(5), "5µs"),
+        ] {
+            assert_eq!(HumanDuration(d).to_string(), s);
+        }
+    }
+}
