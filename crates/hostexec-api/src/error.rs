@@ -75,6 +75,17 @@ pub enum CommandError {
         #[source]
         source: io::Error,
     },
+    /// A test double (`hostexec-fake`'s `FakeExecutor`) received a command that none of its
+    /// expectations accepts. Real backends never return it.
+    #[error("unexpected command `{command}`; expected {}", ExpectedList(.expected))]
+    Unexpected {
+        /// The program, as given.
+        program: OsString,
+        /// The command as it may be shown (masked arguments masked).
+        command: String,
+        /// Why it was refused and what was expected instead, one entry per expectation.
+        expected: Vec<String>,
+    },
 }
 
 impl CommandError {
@@ -311,6 +322,23 @@ impl fmt::Display for DirList<'_> {
     }
 }
 
+struct ExpectedList<'a>(&'a [String]);
+
+impl fmt::Display for ExpectedList<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("no command");
+        }
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "[{}] {e}", i + 1)?;
+        }
+        Ok(())
+    }
+}
+
 struct Excerpt<'a>(&'a str);
 
 impl fmt::Display for Excerpt<'_> {
@@ -407,6 +435,29 @@ mod tests {
         assert!(sp
             .to_string()
             .starts_with("could not start /bin/x: Permission denied"));
+    }
+
+    #[test]
+    fn unexpected_lists_what_was_expected() {
+        let e = CommandError::Unexpected {
+            program: "mount".into(),
+            command: "mount -o <masked> a /b".into(),
+            expected: vec!["umount /b (called 0 of 1 times)".into(), "true".into()],
+        };
+        assert_eq!(
+            e.to_string(),
+            "unexpected command `mount -o <masked> a /b`; expected [1] umount /b (called 0 of 1 times); [2] true"
+        );
+        assert_eq!(e.exit_code(), None);
+        let none = CommandError::Unexpected {
+            program: "ls".into(),
+            command: "ls".into(),
+            expected: vec![],
+        };
+        assert_eq!(
+            none.to_string(),
+            "unexpected command `ls`; expected no command"
+        );
     }
 
     #[test]
