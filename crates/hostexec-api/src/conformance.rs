@@ -1,1 +1,821 @@
-//! The conformance suite (being written).
+//! The conformance suite: the promises of [`Executor`], [`PathResolver`] and [`HostFs`] as
+//! checks that any implementation can run against itself.
+//!
+//! Each check is an `async fn` that panics, with a message naming the promise, when the
+//! implementation breaks it. The `*_contract` functions run all of a trait's checks. Backends
+//! call them from their own tests; a third-party backend can do the same:
+//!
+//! ```ignore
+//! #[tokio::test(flavor = "multi_thread")]
+//! async fn my_backend_keeps_the_contract() {
+//!     let exec = MyBackend::new();
+//!     hostexec_api::conformance::executor_contract(&exec).await;
+//! }
+//! ```
+//!
+//! What the checks need of the host: a POSIX `sh` and coreutils (`true`, `false`, `printf`,
+//! `cat`, `env`, `pwd`, `sleep`, `head`, `ls`) among [`HOST_BIN_DIRS`](crate::HOST_BIN_DIRS), and
+//! for the process checks, that the command's processes are visible in this process's `/proc`
+//! (true for every backend that runs on the same machine, pid namespaces included, since a
+//! parent namespace sees its children's processes). The resolver and file checks need an empty
+//! host directory that this process can write through [`PathResolver::local_path`].
+//!
+//! Not a stable API: checks are added as the contract is sharpened.
+
+use std::collections::BTreeSet;
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::{
+    CommandError, Executor, ExitStatus, FileKind, HostCommand, HostFs, OutputMode, PathError,
+    PathResolver, Resolve, Stdin, MAX_SYMLINK_HOPS,
+};
+
+async fn run_ok<E: Executor + ?Sized>(exec: &E, cmd: HostCommand) -> crate::Output {
+    let shown = cmd.to_string();
+    match exec.run(cmd).await {
+        Ok(out) => out,
+        Err(e) => panic!("contract: `{shown}` should run, got error: {e}"),
+    }
+}
+
+/// A token unique to this process and call, to find a command's processes in `/proc`.
+fn unique_token() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    // `sleep` takes a fractional number of seconds: the digits make the command line unique.
+    format!("3{}.{}{:04}", std::process::id() % 1000, 1 + n, n)
+}
+
+/// Pids of live processes (not zombies: their command line is empty) whose command line
+/// contains `token`.
+fn processes_with(token: &str) -> Vec<u32> {
+    let mut found = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for entry in dir.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == std::process::id() {
+            continue;
+        }
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        if cmdline.windows(token.len()).any(|w| w == token.as_bytes()) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// Zombie children of this process (their exit status never collected).
+fn zombie_children() -> Vec<u32> {
+    let me = std::process::id();
+    let mut found = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for entry in dir.flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid ...: comm may hold spaces and parentheses, so split after the last ')'.
+        let Some(rest) = stat.rsplit_once(") ").map(|(_, r)| r) else {
+            continue;
+        };
+        let mut f = rest.split(' ');
+        let state = f.next();
+        let ppid = f.next().and_then(|p| p.parse::<u32>().ok());
+        if state == Some("Z") && ppid == Some(me) {
+            if let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse().ok()) {
+                found.push(pid);
+            }
+        }
+    }
+    found
+}
+
+/// Waits (at most 5 s) for no live process with `token` and no zombie child to remain.
+async fn assert_all_gone(token: &str, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let live = processes_with(token);
+        let zombies = zombie_children();
+        if live.is_empty() && zombies.is_empty() {
+            return;
+        }
+        if Instant::now() > deadline {
+            panic!(
+                "contract: after {what}, processes of the command remain: live {live:?}, zombie children {zombies:?}"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits until a process with `token` exists (the command really started).
+async fn wait_started(token: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while processes_with(token).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "contract: the command with {token} never started"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// `true` succeeds with nothing printed; `false` ends with code 1; `exit 7` with 7.
+pub async fn exit_codes<E: Executor + ?Sized>(exec: &E) {
+    let out = run_ok(exec, HostCommand::new("true")).await;
+    assert_eq!(out.status, ExitStatus::Code(0), "contract: `true` exits 0");
+    assert!(out.success() && out.stdout.is_empty() && out.stderr.is_empty());
+    let out = run_ok(exec, HostCommand::new("false")).await;
+    assert_eq!(out.status, ExitStatus::Code(1), "contract: `false` exits 1");
+    assert!(
+        matches!(
+            out.clone().check(),
+            Err(CommandError::Failed {
+                status: ExitStatus::Code(1),
+                ..
+            })
+        ),
+        "contract: check() of a failure is CommandError::Failed"
+    );
+    let out = run_ok(exec, HostCommand::new("sh").args(["-c", "exit 7"])).await;
+    assert_eq!(out.exit_code(), 7, "contract: exit codes pass through");
+}
+
+/// A command killed by signal N reports `Signal(N)`, exit code 128+N.
+pub async fn killed_by_signal<E: Executor + ?Sized>(exec: &E) {
+    let out = run_ok(exec, HostCommand::new("sh").args(["-c", "kill -TERM $$"])).await;
+    assert_eq!(
+        out.status,
+        ExitStatus::Signal(15),
+        "contract: a command killed by SIGTERM reports Signal(15)"
+    );
+    assert_eq!(out.exit_code(), 143);
+}
+
+/// Arguments arrive byte for byte: spaces, `$(id)`, globs, quotes, newlines, empty strings and
+/// non-UTF-8 bytes, never through a shell.
+pub async fn arguments_arrive_literally<E: Executor + ?Sized>(exec: &E) {
+    let args: Vec<OsString> = vec![
+        "a b".into(),
+        "$(id)".into(),
+        "`id`".into(),
+        "*".into(),
+        "".into(),
+        "'\"\\".into(),
+        "line1\nline2".into(),
+        "; rm -rf /nonexistent-hostexec".into(),
+        OsStr::from_bytes(b"\xff\xfe\x80").into(),
+        "-n".into(),
+    ];
+    let out = run_ok(
+        exec,
+        HostCommand::new("printf")
+            .arg("%s\\0")
+            .args(args.iter().cloned()),
+    )
+    .await;
+    let mut want = Vec::new();
+    for a in &args {
+        want.extend_from_slice(a.as_bytes());
+        want.push(0);
+    }
+    assert_eq!(
+        out.stdout,
+        want,
+        "contract: arguments reach the program byte for byte (got {:?})",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+/// Stdin bytes reach the command; stdout and stderr are captured apart; `Null` stdin reads EOF.
+pub async fn standard_streams<E: Executor + ?Sized>(exec: &E) {
+    let input: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let out = run_ok(
+        exec,
+        HostCommand::new("cat").stdin(Stdin::Bytes(input.clone())),
+    )
+    .await;
+    assert!(out.success());
+    assert!(
+        out.stdout == input,
+        "contract: stdin bytes come back through cat unchanged ({} of {} bytes)",
+        out.stdout.len(),
+        input.len()
+    );
+    let out = run_ok(
+        exec,
+        HostCommand::new("sh").args(["-c", "echo out; echo err >&2; echo out2"]),
+    )
+    .await;
+    assert_eq!(out.stdout, b"out\nout2\n", "contract: stdout kept apart");
+    assert_eq!(out.stderr, b"err\n", "contract: stderr kept apart");
+    let out = run_ok(exec, HostCommand::new("cat")).await;
+    assert!(
+        out.success() && out.stdout.is_empty(),
+        "contract: default stdin is /dev/null"
+    );
+    let out = run_ok(
+        exec,
+        HostCommand::new("sh")
+            .args(["-c", "echo out; echo err >&2"])
+            .stdout(OutputMode::Null)
+            .stderr(OutputMode::Null),
+    )
+    .await;
+    assert!(
+        out.success() && out.stdout.is_empty() && out.stderr.is_empty(),
+        "contract: Null streams capture nothing"
+    );
+}
+
+/// Environment: set, remove and clear behave as documented.
+pub async fn environment<E: Executor + ?Sized>(exec: &E) {
+    let out = run_ok(
+        exec,
+        HostCommand::new("env")
+            .env("HOSTEXEC_A", "x y")
+            .env("HOSTEXEC_B", "2"),
+    )
+    .await;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.lines().any(|l| l == "HOSTEXEC_A=x y") && text.lines().any(|l| l == "HOSTEXEC_B=2"),
+        "contract: env() sets variables: {text}"
+    );
+    let out = run_ok(
+        exec,
+        HostCommand::new("env")
+            .env("HOSTEXEC_C", "1")
+            .env_remove("HOSTEXEC_C"),
+    )
+    .await;
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("HOSTEXEC_C="),
+        "contract: env_remove() removes a variable"
+    );
+    let out = run_ok(
+        exec,
+        HostCommand::new("env").env_clear().env("ONLY", "this"),
+    )
+    .await;
+    assert_eq!(
+        out.stdout, b"ONLY=this\n",
+        "contract: env_clear() starts from an empty environment"
+    );
+}
+
+/// The working directory is a host path; by default it is the host's `/`.
+pub async fn working_directory<E: Executor + ?Sized>(exec: &E) {
+    let out = run_ok(exec, HostCommand::new("pwd").current_dir("/usr")).await;
+    assert_eq!(out.stdout, b"/usr\n", "contract: current_dir() is honoured");
+    let out = run_ok(exec, HostCommand::new("pwd")).await;
+    assert_eq!(
+        out.stdout, b"/\n",
+        "contract: the default working directory is /"
+    );
+    let r = exec
+        .run(HostCommand::new("pwd").current_dir("/nonexistent-hostexec-dir"))
+        .await;
+    match r {
+        Err(CommandError::Spawn { .. }) | Err(CommandError::NotFound { .. }) => {}
+        Ok(out) if !out.success() => {}
+        other => panic!("contract: a missing working directory is an error, got {other:?}"),
+    }
+}
+
+/// A missing program is `NotFound` naming it (bare name or absolute path); `look_path` finds
+/// host binaries and reports missing ones.
+pub async fn missing_programs<E: Executor + ?Sized>(exec: &E) {
+    for prog in ["hostexec-no-such-program", "/nonexistent-hostexec/prog"] {
+        match exec.run(HostCommand::new(prog)).await {
+            Err(e @ CommandError::NotFound { .. }) => {
+                assert!(
+                    e.to_string().contains(prog),
+                    "contract: NotFound names the program: {e}"
+                );
+            }
+            other => panic!("contract: running missing {prog} is NotFound, got {other:?}"),
+        }
+    }
+    let sh = exec
+        .look_path(OsStr::new("sh"))
+        .await
+        .unwrap_or_else(|e| panic!("contract: look_path(sh) finds the host's sh: {e}"));
+    assert!(
+        sh.is_absolute() && sh.ends_with("sh"),
+        "look_path gives an absolute path: {sh:?}"
+    );
+    match exec.look_path(OsStr::new("hostexec-no-such-program")).await {
+        Err(CommandError::NotFound { .. }) => {}
+        other => panic!("contract: look_path of a missing binary is NotFound, got {other:?}"),
+    }
+    match exec.run(HostCommand::new("a\0b")).await {
+        Err(CommandError::InvalidInput { .. }) => {}
+        other => panic!("contract: a NUL in the program is InvalidInput, got {other:?}"),
+    }
+}
+
+/// Captured output stops at the capture limit and is flagged; the command still completes.
+pub async fn capture_is_capped<E: Executor + ?Sized>(exec: &E) {
+    let out = run_ok(
+        exec,
+        HostCommand::new("head")
+            .args(["-c", "3000000", "/dev/zero"])
+            .capture_limit(1000),
+    )
+    .await;
+    assert!(
+        out.success(),
+        "contract: a capped command still completes: {out:?}"
+    );
+    assert_eq!(
+        out.stdout.len(),
+        1000,
+        "contract: stdout is cut at the limit"
+    );
+    assert!(out.stdout_truncated, "contract: truncation is flagged");
+    assert!(!out.stderr_truncated);
+    let out = run_ok(
+        exec,
+        HostCommand::new("printf").arg("12345").capture_limit(5),
+    )
+    .await;
+    assert_eq!(out.stdout, b"12345");
+    assert!(
+        !out.stdout_truncated,
+        "contract: exactly the limit is not truncated"
+    );
+}
+
+/// A hung command times out: `TimedOut`, and its whole process group (a background child
+/// included) is killed and reaped.
+pub async fn timeout_kills_the_group<E: Executor + ?Sized>(exec: &E) {
+    let token = unique_token();
+    let script = format!("sleep {token} & sleep {token}; wait");
+    let started = Instant::now();
+    let r = exec
+        .run(
+            HostCommand::new("sh")
+                .args(["-c", &script])
+                .timeout(Duration::from_millis(300)),
+        )
+        .await;
+    match r {
+        Err(CommandError::TimedOut { timeout, .. }) => {
+            assert_eq!(timeout, Duration::from_millis(300))
+        }
+        other => panic!("contract: a hung command gives TimedOut, got {other:?}"),
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "contract: the timeout returns promptly"
+    );
+    assert_all_gone(&token, "a timeout").await;
+}
+
+/// A command that ignores SIGTERM still ends: SIGKILL after the grace period.
+pub async fn timeout_escalates_to_sigkill<E: Executor + ?Sized>(exec: &E) {
+    let token = unique_token();
+    let script = format!("trap '' TERM; sleep {token}; sleep {token}");
+    let r = exec
+        .run(
+            HostCommand::new("sh")
+                .args(["-c", &script])
+                .timeout(Duration::from_millis(200))
+                .kill_grace(Duration::from_millis(200)),
+        )
+        .await;
+    assert!(
+        matches!(r, Err(CommandError::TimedOut { .. })),
+        "contract: a command ignoring SIGTERM still times out: {r:?}"
+    );
+    assert_all_gone(&token, "a timeout of a command that ignores SIGTERM").await;
+}
+
+/// Dropping the future of `run` kills the command's process group and reaps it.
+pub async fn drop_kills_the_group<E: Executor + ?Sized>(exec: &E) {
+    let token = unique_token();
+    let script = format!("sleep {token} & sleep {token}; wait");
+    let fut = exec.run(HostCommand::new("sh").args(["-c", &script]));
+    let watch = async {
+        wait_started(&token).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    tokio::select! {
+        r = fut => panic!("contract: the command should still be running, got {r:?}"),
+        _ = watch => {}
+    }
+    assert_all_gone(&token, "dropping the future").await;
+}
+
+/// After the command exits, a grandchild holding stdout open delays the result at most
+/// `wait_delay`, and what was printed before is kept.
+pub async fn grandchild_holding_pipes<E: Executor + ?Sized>(exec: &E) {
+    let token = unique_token();
+    // The background sleep inherits stdout and keeps the pipe open after sh exits.
+    let script = format!("echo before; sleep {token} & exit 0");
+    let started = Instant::now();
+    let out = run_ok(
+        exec,
+        HostCommand::new("sh")
+            .args(["-c", &script])
+            .wait_delay(Duration::from_millis(200))
+            .timeout(Duration::from_secs(20)),
+    )
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "contract: a grandchild holding the pipe does not hang run()"
+    );
+    assert!(out.success(), "{out:?}");
+    assert_eq!(
+        out.stdout, b"before\n",
+        "contract: output before exit is kept"
+    );
+    // The grandchild is not ours to kill after a normal exit; clean it up for the next checks.
+    for pid in processes_with(&token) {
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
+    }
+}
+
+/// The command gets its standard streams and no other descriptor of the caller's.
+pub async fn no_descriptor_leaks<E: Executor + ?Sized>(exec: &E) {
+    // Make sure the caller has descriptors above 3 for a leak to show.
+    let held: Vec<std::fs::File> = (0..4)
+        .filter_map(|_| std::fs::File::open("/proc/self/status").ok())
+        .collect();
+    assert!(!held.is_empty());
+    let out = run_ok(exec, HostCommand::new("ls").arg("/proc/self/fd")).await;
+    let fds: BTreeSet<u32> = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .filter_map(|s| s.parse().ok())
+        .collect();
+    // 0, 1, 2 and the directory ls itself opened to list /proc/self/fd.
+    assert!(
+        fds.len() <= 4 && fds.iter().all(|&fd| fd <= 3),
+        "contract: no descriptor leaks into the command; it saw {fds:?}"
+    );
+    drop(held);
+}
+
+/// Many commands at once all succeed with their own output.
+pub async fn concurrent_commands<E: Executor + ?Sized>(exec: &E) {
+    let runs = (0..16).map(|i| {
+        let cmd = HostCommand::new("printf").arg(format!("n{i}"));
+        async move { (i, exec.run(cmd).await) }
+    });
+    for (i, r) in join_all(runs).await {
+        match r {
+            Ok(out) => assert_eq!(out.stdout, format!("n{i}").as_bytes()),
+            Err(e) => panic!("contract: concurrent command {i} failed: {e}"),
+        }
+    }
+}
+
+async fn join_all<F: std::future::Future>(futs: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+    // Polls all futures together on the current task (no extra dependency).
+    let mut futs: Vec<_> = futs.into_iter().map(Box::pin).collect();
+    let mut out: Vec<Option<F::Output>> = futs.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, slot) in futs.iter_mut().zip(out.iter_mut()) {
+            if slot.is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *slot = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter().flatten().collect()
+}
+
+/// Every [`Executor`] check, in order.
+pub async fn executor_contract<E: Executor + ?Sized>(exec: &E) {
+    exit_codes(exec).await;
+    killed_by_signal(exec).await;
+    arguments_arrive_literally(exec).await;
+    standard_streams(exec).await;
+    environment(exec).await;
+    working_directory(exec).await;
+    missing_programs(exec).await;
+    capture_is_capped(exec).await;
+    timeout_kills_the_group(exec).await;
+    timeout_escalates_to_sigkill(exec).await;
+    drop_kills_the_group(exec).await;
+    grandchild_holding_pipes(exec).await;
+    no_descriptor_leaks(exec).await;
+    concurrent_commands(exec).await;
+}
+
+/// A tree under `base` (a host path), built through the resolver's local mapping:
+///
+/// ```text
+/// base/dir/           base/dir/file        base/rel -> dir       base/abs -> <base>/dir
+/// base/dangling -> missing                 base/self -> self     base/a -> b, base/b -> a
+/// base/up -> ../../../../../../../..       base/rootlink -> /    base/\xff\xfe/ (non-UTF-8)
+/// base/chain0 -> chain1 -> ... -> chain40 -> dir  (41 links: 41 hops, one too many)
+/// base/chain1 is 40 hops from dir
+/// ```
+fn build_tree<R: PathResolver + ?Sized>(res: &R, base: &Path) -> PathBuf {
+    use std::os::unix::fs::symlink;
+    let local = res
+        .local_path(base)
+        .unwrap_or_else(|e| panic!("contract: local_path({base:?}) works: {e}"));
+    let l = |p: &str| local.join(p);
+    std::fs::create_dir_all(l("dir")).expect("create base/dir through local_path");
+    std::fs::write(l("dir/file"), b"x").expect("write base/dir/file");
+    symlink("dir", l("rel")).expect("symlink");
+    symlink(base.join("dir"), l("abs")).expect("symlink");
+    symlink("missing", l("dangling")).expect("symlink");
+    symlink("self", l("self")).expect("symlink");
+    symlink("b", l("a")).expect("symlink");
+    symlink("a", l("b")).expect("symlink");
+    symlink("../../../../../../../..", l("up")).expect("symlink");
+    symlink("/", l("rootlink")).expect("symlink");
+    std::fs::create_dir(local.join(OsStr::from_bytes(b"\xff\xfe"))).expect("non-UTF-8 dir");
+    let hops = MAX_SYMLINK_HOPS + 1;
+    for i in 0..hops {
+        let target = if i + 1 == hops {
+            "dir".to_string()
+        } else {
+            format!("chain{}", i + 1)
+        };
+        symlink(target, l(&format!("chain{i}"))).expect("symlink chain");
+    }
+    local
+}
+
+/// Every [`PathResolver`] check, on a tree built under `base`, an empty host directory that
+/// this process can write through `res.local_path(base)`.
+pub async fn resolver_contract<R: PathResolver + ?Sized>(res: &R, base: &Path) {
+    let local = build_tree(res, base);
+    let b = |p: &str| base.join(p);
+    let ok = |p: PathBuf, mode: Resolve| async move {
+        match res.resolve(&p, mode).await {
+            Ok(r) => r,
+            Err(e) => panic!("contract: resolve({p:?}, {mode:?}) should succeed: {e}"),
+        }
+    };
+    let err = |p: PathBuf, mode: Resolve| async move {
+        match res.resolve(&p, mode).await {
+            Ok(r) => panic!("contract: resolve({p:?}, {mode:?}) should fail, got {r:?}"),
+            Err(e) => e,
+        }
+    };
+    use Resolve::*;
+    for mode in [MustExist, AllowMissing] {
+        assert_eq!(ok(b("dir/file"), mode).await, b("dir/file"));
+        assert_eq!(
+            ok(b("rel/file"), mode).await,
+            b("dir/file"),
+            "relative link"
+        );
+        assert_eq!(
+            ok(b("abs/file"), mode).await,
+            b("dir/file"),
+            "an absolute link target is read against the host root"
+        );
+        assert_eq!(ok(b("./dir//./file"), mode).await, b("dir/file"));
+        assert_eq!(ok(b("dir/../rel"), mode).await, b("dir"));
+        assert_eq!(ok(PathBuf::from("/../../.."), mode).await, Path::new("/"));
+        assert_eq!(
+            ok(b("up"), mode).await,
+            Path::new("/"),
+            "`..` in a link clamps at the host root"
+        );
+        assert_eq!(ok(b("rootlink"), mode).await, Path::new("/"));
+        let nonutf8 = base.join(OsStr::from_bytes(b"\xff\xfe"));
+        assert_eq!(
+            ok(nonutf8.clone(), mode).await,
+            nonutf8,
+            "non-UTF-8 names round-trip"
+        );
+        assert_eq!(
+            ok(b("chain1/file"), mode).await,
+            b("dir/file"),
+            "exactly MAX_SYMLINK_HOPS hops is allowed"
+        );
+        for looping in ["chain0/file", "self", "self/x", "a/q", "b"] {
+            let e = err(b(looping), mode).await;
+            assert!(
+                matches!(e, PathError::Loop { .. }),
+                "contract: {looping} is a Loop in {mode:?} mode, got {e}"
+            );
+            assert!(e.to_string().ends_with("Too many levels of symbolic links"));
+        }
+        let e = err(PathBuf::from("relative/path"), mode).await;
+        assert!(matches!(e, PathError::NotAbsolute { .. }), "{e}");
+        let e = err(PathBuf::from(OsStr::from_bytes(b"/a\0b")), mode).await;
+        assert!(matches!(e, PathError::ContainsNul { .. }), "{e}");
+    }
+    let e = err(b("dangling"), MustExist).await;
+    assert!(
+        matches!(e, PathError::NotFound { ref path } if path == &b("dangling")),
+        "contract: errors name the path asked about: {e:?}"
+    );
+    let e = err(b("dir/file/"), MustExist).await;
+    assert!(matches!(e, PathError::NotADirectory { .. }), "{e}");
+    let e = err(b("dir/file/x"), MustExist).await;
+    assert!(matches!(e, PathError::NotADirectory { .. }), "{e}");
+    assert_eq!(ok(b("dangling"), AllowMissing).await, b("missing"));
+    assert_eq!(ok(b("rel/x/y"), AllowMissing).await, b("dir/x/y"));
+    assert_eq!(ok(b("dir/nope/../file"), AllowMissing).await, b("dir/file"));
+    let long = base.join("x".repeat(300));
+    let e = err(long, MustExist).await;
+    assert!(matches!(e, PathError::NameTooLong { .. }), "{e}");
+
+    let root_local = res.local_path(Path::new("/")).expect("local_path(/)");
+    for p in ["/../../etc", "/a/../../..", "/"] {
+        let l = res.local_path(Path::new(p)).expect("local_path");
+        assert!(
+            l.starts_with(&root_local),
+            "contract: local_path({p}) = {l:?} stays under {root_local:?}"
+        );
+    }
+    assert_eq!(
+        res.local_path(&b("dir/file")).expect("local_path"),
+        local.join("dir/file")
+    );
+}
+
+/// Every [`HostFs`] check, under `base`, an empty host directory that this process can write
+/// through `fs.local_path(base)`.
+pub async fn host_fs_contract<F: HostFs + ?Sized>(fs: &F, base: &Path) {
+    let local = fs.local_path(base).expect("local_path");
+    let b = |p: &str| base.join(p);
+    fs.create_dir_all(&b("d1/d2/d3"))
+        .await
+        .expect("contract: create_dir_all makes parents");
+    fs.create_dir_all(&b("d1/d2/d3"))
+        .await
+        .expect("contract: create_dir_all of an existing directory succeeds");
+    assert!(local.join("d1/d2/d3").is_dir());
+    fs.create_file(&b("d1/f")).await.expect("create_file");
+    fs.create_file(&b("d1/f"))
+        .await
+        .expect("contract: create_file of an existing file succeeds");
+    std::fs::write(local.join("d1/f"), b"hello").expect("write");
+    assert_eq!(
+        fs.read_file(&b("d1/f"), 100).await.expect("read_file"),
+        b"hello"
+    );
+    let e = fs
+        .read_file(&b("d1/f"), 3)
+        .await
+        .expect_err("over the limit");
+    assert!(
+        matches!(e, PathError::Io { .. }),
+        "contract: a file over the limit is an Io error: {e}"
+    );
+    std::os::unix::fs::symlink("d1", local.join("link")).expect("symlink");
+    let st = fs.stat(&b("link"), false).await.expect("stat");
+    assert_eq!(
+        st.kind,
+        FileKind::Symlink,
+        "contract: stat without follow sees the link"
+    );
+    let st = fs.stat(&b("link"), true).await.expect("stat");
+    assert_eq!(
+        st.kind,
+        FileKind::Dir,
+        "contract: stat with follow sees the directory"
+    );
+    let st = fs.stat(&b("link/f"), false).await.expect("stat");
+    assert_eq!((st.kind, st.size), (FileKind::File, 5));
+    assert_ne!(
+        st.mount_root,
+        Some(true),
+        "contract: a plain file is no mount root"
+    );
+    let e = fs.stat(&b("nope"), true).await.expect_err("missing");
+    assert!(e.is_not_found(), "{e}");
+    let e = fs
+        .create_dir_all(&b("d1/f/x"))
+        .await
+        .expect_err("under a file");
+    assert!(
+        matches!(
+            e,
+            PathError::NotADirectory { .. } | PathError::AlreadyExists { .. }
+        ),
+        "{e}"
+    );
+    fs.remove_dir(&b("d1/d2/d3")).await.expect("remove_dir");
+    assert!(!local.join("d1/d2/d3").exists());
+    let e = fs.remove_dir(&b("d1")).await.expect_err("not empty");
+    assert!(matches!(e, PathError::Io { .. }), "{e}");
+    let root = fs.stat(Path::new("/"), true).await.expect("stat /");
+    assert_eq!(root.kind, FileKind::Dir);
+    let mi = fs.read_mountinfo().await.expect("read_mountinfo");
+    let text = String::from_utf8_lossy(&mi);
+    assert!(
+        text.lines().any(|l| l.split(' ').nth(4) == Some("/")),
+        "contract: the mount table has the root mount: {text}"
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    //! The checks must be able to fail: each broken implementation below breaks one promise.
+    use super::*;
+    use crate::{MockExecutor, MockPathResolver, Output};
+
+    fn always(status: ExitStatus) -> MockExecutor {
+        let mut m = MockExecutor::new();
+        m.expect_run()
+            .returning(move |c| Ok(Output::new(c.get_program(), status)));
+        m
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "`false` exits 1")]
+    async fn exit_codes_catch_an_executor_that_always_succeeds() {
+        exit_codes(&always(ExitStatus::Code(0))).await;
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "SIGTERM reports Signal(15)")]
+    async fn signal_check_catches_a_code_instead_of_a_signal() {
+        killed_by_signal(&always(ExitStatus::Code(143))).await;
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "byte for byte")]
+    async fn argument_check_catches_a_shell_joined_command_line() {
+        // What a backend that joins arguments into one `sh -c` string would print.
+        let mut m = MockExecutor::new();
+        m.expect_run().returning(|c| {
+            let joined: Vec<String> = c
+                .get_args()
+                .skip(1)
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
+            Ok(Output::new(c.get_program(), ExitStatus::Code(0)).with_stdout(joined.join(" ")))
+        });
+        arguments_arrive_literally(&m).await;
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "truncation is flagged")]
+    async fn capture_check_catches_an_unflagged_cut() {
+        let mut m = MockExecutor::new();
+        m.expect_run().returning(|c| {
+            Ok(Output::new(c.get_program(), ExitStatus::Code(0)).with_stdout(vec![0; 1000]))
+        });
+        capture_is_capped(&m).await;
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "gives TimedOut")]
+    async fn timeout_check_catches_an_executor_without_timeouts() {
+        timeout_kills_the_group(&always(ExitStatus::Code(0))).await;
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "is a Loop")]
+    async fn resolver_check_catches_a_lexical_resolver() {
+        // A resolver that only normalises lexically: it never sees symlinks, let alone loops.
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_path_buf();
+        std::fs::create_dir(root.join("base")).unwrap();
+        let mut m = MockPathResolver::new();
+        m.expect_resolve().returning(|p, _| {
+            crate::path::check_host_path(p)?;
+            Ok(crate::path::normalize(p))
+        });
+        let r2 = root.clone();
+        m.expect_local_path()
+            .returning(move |p| crate::path::host_to_local(&r2, p));
+        // Only loops and hops would catch it; skip the cases it passes by accident.
+        let local = build_tree(&m, Path::new("/base"));
+        assert!(local.join("self").symlink_metadata().is_ok());
+        match m.resolve(Path::new("/base/self"), Resolve::MustExist).await {
+            Err(PathError::Loop { .. }) => {}
+            other => panic!("contract: /base/self is a Loop, got {other:?}"),
+        }
+    }
+}
