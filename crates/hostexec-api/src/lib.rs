@@ -163,8 +163,12 @@ pub enum Resolve {
 ///   resolution is [`PathError::Loop`], as the kernel says.
 /// - [`Resolve::MustExist`]: a missing component is [`PathError::NotFound`]; a non-directory used
 ///   as a directory (including a trailing `/` after a file) is [`PathError::NotADirectory`].
-/// - [`Resolve::AllowMissing`]: from the first missing component on, the rest is normalised
-///   lexically (`/a/missing/../b` → `/a/b`). Errors other than "missing" still count.
+/// - [`Resolve::AllowMissing`] (GNU `realpath -m`): from the first missing component (or the
+///   first non-directory used as a directory, `file/x`) on, names are kept as written; a later
+///   `..` removes a kept name, and once none is left resolution goes on from the real directory
+///   above (`/a/missing/../b` → `/a/b`, with `b` resolved if it is a symlink; `/file/` →
+///   `/file`). Errors other than "missing" and "not a directory" still count (a loop,
+///   permission denied, a name too long).
 /// - Errors name the path that was asked about.
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
