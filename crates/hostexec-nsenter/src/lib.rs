@@ -1,1 +1,576 @@
-//! Skeleton: filled in by its own issue. Nothing here works yet.
+//! # hostexec-nsenter: run host commands and resolve host paths, natively
+//!
+//! The real [`hostexec_api`] backend, the Rust counterpart of Go's `k8s.io/utils/nsenter`
+//! without its costs and gaps (go-originals.md §1.1, §3): Go spawns util-linux `nsenter` for
+//! every command and `nsenter` + `realpath` for every path resolution, enters only the mount
+//! namespace, has no timeouts, and assumes systemd works when its binary exists.
+//!
+//! [`NsEnter`] reaches a [`Target`] (the host behind a `/rootfs` bind mount, or any process)
+//! through one of two [`Launcher`]s:
+//!
+//! - [`Launcher::HostThread`] (the default): a dedicated OS thread calls `unshare(CLONE_FS)`
+//!   and then `setns` for each namespace, once. Commands are spawned *from that thread* with
+//!   std's `posix_spawn` path (no `pre_exec`), so each child is born in the target's
+//!   namespaces, and the spawn costs the same whatever the caller's memory (a fork-based
+//!   spawn with 1 GiB resident took ~42 ms per `/bin/true` here; posix_spawn ~0.8 ms).
+//! - [`Launcher::NsenterBinary`]: Go's route, `nsenter --mount=<ns file> -- <host path> args…`,
+//!   for processes that may not call `setns` (and for joining a time namespace, which a
+//!   multithreaded process cannot: `setns` gives EUSERS).
+//!
+//! ## Kernel facts this rests on (rust-and-kernel.md §A5, §A10; checked on Linux 6.18)
+//!
+//! - `setns(CLONE_NEWNS)` is EINVAL for a thread sharing its `fs_struct`, i.e. every thread
+//!   of a tokio program, unless it first calls `unshare(CLONE_FS)`; then only that thread
+//!   moves and its root and working directory become the namespace's root.
+//! - The same thread can join uts, ipc, net, pid and cgroup namespaces; a child it spawns is in
+//!   all of them (for pid: the children are, the thread itself is not).
+//! - `pidfd_open` + `setns(pidfd, …)` (Linux ≥ 5.8) joins a process's namespaces and cannot be
+//!   fooled by PID reuse. nix 0.32 lacks pidfd_open and statx; this crate uses rustix's safe
+//!   wrappers for pidfd and setns, and nix for `unshare(CLONE_FS)` (rustix deprecates its safe
+//!   `unshare`) and signals.
+//!
+//! Namespaces are joined in util-linux nsenter's order ([`Namespace::JOIN_ORDER`]: cgroup, ipc,
+//! uts, net, pid, mount, time), every handle opened `O_CLOEXEC` before the first `setns`
+//! (runc's rule, §A8). Path resolution and file operations never spawn a process: they run
+//! [`hostexec_rootfs::RootFs`] (the one resolution algorithm, shared with `hostexec-fake`) on
+//! a descriptor of the host's `/` opened by the host thread, or of [`Target::local_root`] for
+//! the nsenter-binary launcher.
+//!
+//! ```no_run
+//! use hostexec_api::{Executor, HostCommand, PathResolver, Resolve};
+//! use hostexec_nsenter::{NsEnter, Target};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let host = NsEnter::new(Target::default())?; // /rootfs, PID 1's mount namespace
+//! let out = host.run(HostCommand::new("uname").arg("-r")).await?.check()?;
+//! println!("host kernel {}", out.stdout_text());
+//! let real = host.resolve("/var/lib/kubelet".as_ref(), Resolve::MustExist).await?;
+//! println!("{}", real.display());
+//! # Ok(()) }
+//! ```
+
+#![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
+#![warn(clippy::unwrap_used)]
+
+use std::collections::HashMap;
+use std::ffi::{OsStr, OsString};
+use std::fmt;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use async_trait::async_trait;
+use hostexec_api::{
+    path::check_host_path, CommandError, Executor, FileStat, HostCommand, HostFs, Output,
+    PathError, PathResolver, Resolve, HOST_BIN_DIRS,
+};
+use hostexec_rootfs::RootFs;
+use rustix::fs::{Mode, OFlags};
+
+mod error;
+mod host_thread;
+mod run;
+#[cfg(feature = "sandbox")]
+pub mod sandbox;
+mod target;
+
+pub use error::NsEnterError;
+pub use target::{Namespace, Target, UnknownNamespace};
+
+use host_thread::{Handles, HostThread};
+use target::Source;
+
+/// How commands reach the target's namespaces.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Launcher {
+    /// Spawned from a dedicated thread that joined the namespaces once (no process per join).
+    #[default]
+    HostThread,
+    /// Spawned through util-linux `nsenter --mount=… -- program args…`, as Go does.
+    NsenterBinary,
+}
+
+/// Builds an [`NsEnter`] with a chosen [`Launcher`].
+#[derive(Clone, Debug)]
+pub struct NsEnterBuilder {
+    target: Target,
+    launcher: Launcher,
+    nsenter_binary: Option<PathBuf>,
+}
+
+impl NsEnterBuilder {
+    /// The launcher (default [`Launcher::HostThread`]).
+    pub fn launcher(mut self, launcher: Launcher) -> Self {
+        self.launcher = launcher;
+        self
+    }
+
+    /// The util-linux `nsenter` binary for [`Launcher::NsenterBinary`], as this process sees
+    /// it (default: `nsenter` found in this process's `PATH`, as Go's os/exec does).
+    pub fn nsenter_binary(mut self, path: impl Into<PathBuf>) -> Self {
+        self.nsenter_binary = Some(path.into());
+        self
+    }
+
+    /// Opens the target's namespaces and root and, for [`Launcher::HostThread`], starts the
+    /// host thread and joins them. Fails with an error naming the namespace and the OS error.
+    pub fn build(self) -> Result<NsEnter, NsEnterError> {
+        let target = self.target;
+        let pidfd = match target.source {
+            Source::Pid(pid) => Some(open_pidfd(pid)?),
+            Source::HostRoot => None,
+        };
+        let (launch, root) = match self.launcher {
+            Launcher::HostThread => {
+                if target.get_namespaces().contains(&Namespace::Time) {
+                    return Err(NsEnterError::Unsupported {
+                        ns: Namespace::Time,
+                        reason: "a multithreaded process cannot join a time namespace (setns \
+                                 gives EUSERS); use Launcher::NsenterBinary"
+                            .into(),
+                    });
+                }
+                let mut handles = Handles::default();
+                let mut by_pidfd = Vec::new();
+                for &ns in target.get_namespaces() {
+                    match (&pidfd, target.explicit_ns_path(ns)) {
+                        (Some(_), None) => by_pidfd.push(ns),
+                        _ => handles.files.push((ns, open_ns_file(&target, ns)?)),
+                    }
+                }
+                if let Some(fd) = &pidfd {
+                    if !by_pidfd.is_empty() {
+                        let dup = fd.try_clone().map_err(|source| NsEnterError::OpenProcess {
+                            pid: target.get_pid().unwrap_or_default(),
+                            source,
+                        })?;
+                        handles.pidfd = Some((dup, by_pidfd));
+                    }
+                }
+                let joins_mount = target.get_namespaces().contains(&Namespace::Mount);
+                let (thread, root_fd) = HostThread::start(handles, joins_mount)?;
+                let root = match root_fd {
+                    Some(fd) => RootFs::from_fd(fd),
+                    None => open_local_root(&target)?,
+                };
+                (Launch::HostThread(thread), root)
+            }
+            Launcher::NsenterBinary => {
+                // Open each namespace file once now, so that a wrong target fails here with
+                // a clear error rather than as an nsenter exit status later.
+                for &ns in target.get_namespaces() {
+                    drop(open_ns_file(&target, ns)?);
+                }
+                (
+                    Launch::Binary {
+                        nsenter: self.nsenter_binary,
+                        found: OnceLock::new(),
+                    },
+                    open_local_root(&target)?,
+                )
+            }
+        };
+        Ok(NsEnter {
+            inner: Arc::new(Inner {
+                target,
+                pidfd,
+                launch,
+                root: Arc::new(root),
+                bin_cache: Mutex::new(HashMap::new()),
+                systemd: tokio::sync::OnceCell::new(),
+            }),
+        })
+    }
+}
+
+fn open_pidfd(pid: u32) -> Result<OwnedFd, NsEnterError> {
+    let err = |source: std::io::Error| NsEnterError::OpenProcess { pid, source };
+    let raw = i32::try_from(pid).map_err(|_| err(std::io::Error::from_raw_os_error(3)))?;
+    let p = rustix::process::Pid::from_raw(raw)
+        .ok_or_else(|| err(std::io::Error::from_raw_os_error(3)))?;
+    // pidfds are always close-on-exec.
+    rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).map_err(|e| err(e.into()))
+}
+
+fn open_ns_file(target: &Target, ns: Namespace) -> Result<OwnedFd, NsEnterError> {
+    let path = target.ns_file(ns);
+    rustix::fs::open(&path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).map_err(|e| {
+        NsEnterError::OpenNamespace {
+            ns,
+            path,
+            source: e.into(),
+        }
+    })
+}
+
+fn open_local_root(target: &Target) -> Result<RootFs, NsEnterError> {
+    RootFs::open(target.local_root()).map_err(|e| NsEnterError::OpenRoot {
+        path: target.local_root().to_path_buf(),
+        source: e,
+    })
+}
+
+enum Launch {
+    HostThread(HostThread),
+    Binary {
+        nsenter: Option<PathBuf>,
+        found: OnceLock<PathBuf>,
+    },
+}
+
+struct Inner {
+    target: Target,
+    /// For [`Target::pid`]: the process, to tell before each call whether it still exists.
+    pidfd: Option<OwnedFd>,
+    launch: Launch,
+    root: Arc<RootFs>,
+    bin_cache: Mutex<HashMap<OsString, PathBuf>>,
+    systemd: tokio::sync::OnceCell<bool>,
+}
+
+/// Runs commands, resolves paths and does file operations on a [`Target`] host.
+///
+/// Cheap to clone (an `Arc` inside); the host thread ends when the last clone is dropped.
+/// Its methods need a tokio runtime with I/O and time enabled.
+#[derive(Clone)]
+pub struct NsEnter {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for NsEnter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NsEnter")
+            .field("target", &self.inner.target)
+            .field("launcher", &self.launcher())
+            .finish_non_exhaustive()
+    }
+}
+
+impl NsEnter {
+    /// An `NsEnter` with the [`Launcher::HostThread`] launcher.
+    pub fn new(target: Target) -> Result<NsEnter, NsEnterError> {
+        Self::builder(target).build()
+    }
+
+    /// A builder, to choose the launcher.
+    pub fn builder(target: Target) -> NsEnterBuilder {
+        NsEnterBuilder {
+            target,
+            launcher: Launcher::default(),
+            nsenter_binary: None,
+        }
+    }
+
+    /// The target.
+    pub fn target(&self) -> &Target {
+        &self.inner.target
+    }
+
+    /// The launcher in use.
+    pub fn launcher(&self) -> Launcher {
+        match self.inner.launch {
+            Launch::HostThread(_) => Launcher::HostThread,
+            Launch::Binary { .. } => Launcher::NsenterBinary,
+        }
+    }
+
+    /// The host's root directory, for file operations beyond [`HostFs`] (blocking calls).
+    pub fn root_fs(&self) -> &Arc<RootFs> {
+        &self.inner.root
+    }
+
+    /// Runs `f` on the host thread, i.e. in the target's namespaces (for `mount(2)`,
+    /// `umount2(2)` and other calls that act on the calling thread's mount namespace).
+    ///
+    /// `f` must be short (it delays every other request to the host thread) and must not
+    /// change the thread's namespaces, root or working directory.
+    /// [`NsEnterError::NeedsHostThread`] with [`Launcher::NsenterBinary`].
+    pub async fn on_host_thread<R, F>(&self, f: F) -> Result<R, NsEnterError>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        self.check_alive()?;
+        match &self.inner.launch {
+            Launch::HostThread(t) => t.call(f).await,
+            Launch::Binary { .. } => Err(NsEnterError::NeedsHostThread {
+                what: "on_host_thread",
+            }),
+        }
+    }
+
+    /// For a [`Target::pid`] target: fails if the process has exited (its pidfd is readable),
+    /// so that a reused PID is never taken for the target.
+    fn check_alive(&self) -> Result<(), NsEnterError> {
+        let Some(fd) = &self.inner.pidfd else {
+            return Ok(());
+        };
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::ZERO) {
+            Ok(0) => Ok(()),
+            _ => Err(NsEnterError::TargetGone {
+                pid: self.inner.target.get_pid().unwrap_or_default(),
+            }),
+        }
+    }
+
+    /// Runs a blocking operation on the host root on tokio's blocking pool.
+    async fn fs_op<T, F>(&self, path: &Path, f: F) -> Result<T, PathError>
+    where
+        F: FnOnce(&RootFs) -> Result<T, PathError> + Send + 'static,
+        T: Send + 'static,
+    {
+        check_host_path(path)?;
+        self.check_alive()?;
+        let root = Arc::clone(&self.inner.root);
+        tokio::task::spawn_blocking(move || f(&root))
+            .await
+            .map_err(|e| PathError::HostUnavailable {
+                reason: format!("a file operation did not complete: {e}"),
+                source: None,
+            })?
+    }
+
+    /// The host path of a bare program name, cached.
+    async fn host_binary(&self, name: &OsStr) -> Result<PathBuf, CommandError> {
+        if let Some(p) = self.cached(name) {
+            return Ok(p);
+        }
+        let root = Arc::clone(&self.inner.root);
+        let owned = name.to_os_string();
+        let found = tokio::task::spawn_blocking(move || root.look_path(&owned, HOST_BIN_DIRS))
+            .await
+            .map_err(|e| CommandError::HostUnavailable {
+                reason: format!("a host binary lookup did not complete: {e}"),
+                source: None,
+            })??;
+        if let Ok(mut c) = self.inner.bin_cache.lock() {
+            c.insert(name.to_os_string(), found.clone());
+        }
+        Ok(found)
+    }
+
+    fn cached(&self, name: &OsStr) -> Option<PathBuf> {
+        self.inner.bin_cache.lock().ok()?.get(name).cloned()
+    }
+
+    fn forget(&self, name: &OsStr) {
+        if let Ok(mut c) = self.inner.bin_cache.lock() {
+            c.remove(name);
+        }
+    }
+
+    /// Whether `path` exists in the host's view (following symlinks).
+    async fn host_exists(&self, path: &Path) -> bool {
+        let p = path.to_path_buf();
+        self.fs_op(path, move |r| r.stat(&p, true)).await.is_ok()
+    }
+
+    /// One attempt at running `cmd` as `program` (an absolute host path).
+    async fn run_at(&self, program: &Path, cmd: &HostCommand) -> Result<Output, CommandError> {
+        let name = cmd.get_program().to_os_string();
+        let spawn_err = |source: std::io::Error| {
+            if source.kind() == std::io::ErrorKind::NotFound {
+                CommandError::NotFound {
+                    program: name.clone(),
+                    searched: vec![program.to_path_buf()],
+                }
+            } else {
+                CommandError::Spawn {
+                    program: name.clone(),
+                    source,
+                }
+            }
+        };
+        let child = match &self.inner.launch {
+            Launch::HostThread(thread) => {
+                let handle =
+                    tokio::runtime::Handle::try_current().map_err(|_| NsEnterError::NoRuntime)?;
+                let mut c = run::command(program, &[], cmd);
+                if let Some(dir) = cmd.get_current_dir() {
+                    // A host path: the child does the chdir, in the host's mount namespace.
+                    c.current_dir(dir);
+                }
+                let spawned = thread
+                    .call(move || {
+                        let _rt = handle.enter();
+                        c.spawn()
+                    })
+                    .await?;
+                match (spawned, cmd.get_current_dir()) {
+                    (Ok(child), _) => child,
+                    // posix_spawn reports a failed chdir like a missing program: tell them apart.
+                    (Err(e), Some(dir))
+                        if e.kind() == std::io::ErrorKind::NotFound
+                            && self.host_exists(program).await =>
+                    {
+                        return Err(CommandError::Spawn {
+                            program: name,
+                            source: std::io::Error::new(
+                                e.kind(),
+                                format!("working directory {}: {e}", dir.display()),
+                            ),
+                        });
+                    }
+                    (Err(e), _) => return Err(spawn_err(e)),
+                }
+            }
+            Launch::Binary { nsenter, found } => {
+                // nsenter would only report a missing program as exit status 127: look first.
+                if !self.host_exists(program).await {
+                    return Err(spawn_err(std::io::ErrorKind::NotFound.into()));
+                }
+                let bin = match nsenter {
+                    Some(b) => b.clone(),
+                    None => found.get_or_init(find_nsenter).clone(),
+                };
+                let mut pre: Vec<OsString> = Vec::new();
+                for &ns in self.inner.target.get_namespaces() {
+                    let mut opt = OsString::from(ns.nsenter_option());
+                    opt.push("=");
+                    opt.push(self.inner.target.ns_file(ns));
+                    pre.push(opt);
+                }
+                if let Some(dir) = cmd.get_current_dir() {
+                    let mut wd = OsString::from("--wd=");
+                    wd.push(dir);
+                    pre.push(wd);
+                }
+                pre.push("--".into());
+                pre.push(program.into());
+                run::command(&bin, &pre, cmd)
+                    .spawn()
+                    .map_err(|source| CommandError::Spawn {
+                        program: bin.clone().into_os_string(),
+                        source,
+                    })?
+            }
+        };
+        run::supervise(name, child, cmd).await
+    }
+}
+
+/// `nsenter` in this process's `PATH` (os/exec's LookPath), else `/usr/bin/nsenter`.
+fn find_nsenter() -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|d| d.join("nsenter"))
+        .find(|p| {
+            p.is_absolute()
+                && std::fs::metadata(p)
+                    .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/nsenter"))
+}
+
+#[async_trait]
+impl Executor for NsEnter {
+    async fn run(&self, cmd: HostCommand) -> Result<Output, CommandError> {
+        cmd.validate()?;
+        self.check_alive()?;
+        if !cmd.program_is_bare_name() {
+            let p = PathBuf::from(cmd.get_program());
+            return self.run_at(&p, &cmd).await;
+        }
+        let was_cached = self.cached(cmd.get_program()).is_some();
+        let program = self.host_binary(cmd.get_program()).await?;
+        match self.run_at(&program, &cmd).await {
+            // The cached binary went away (a package upgrade): look again, once.
+            Err(CommandError::NotFound { .. }) if was_cached => {
+                self.forget(cmd.get_program());
+                let program = self.host_binary(cmd.get_program()).await?;
+                self.run_at(&program, &cmd).await
+            }
+            r => r,
+        }
+    }
+
+    async fn look_path(&self, name: &OsStr) -> Result<PathBuf, CommandError> {
+        self.check_alive()?;
+        if name.as_encoded_bytes().contains(&b'/') {
+            let p = PathBuf::from(name);
+            check_host_path(&p).map_err(|e| CommandError::InvalidInput {
+                program: name.to_os_string(),
+                reason: e.to_string(),
+            })?;
+            return match self
+                .fs_op(&p, {
+                    let p = p.clone();
+                    move |r| r.stat(&p, true)
+                })
+                .await
+            {
+                Ok(_) => Ok(p),
+                Err(_) => Err(CommandError::NotFound {
+                    program: name.to_os_string(),
+                    searched: vec![p],
+                }),
+            };
+        }
+        self.host_binary(name).await
+    }
+
+    async fn supports_systemd(&self) -> bool {
+        *self
+            .inner
+            .systemd
+            .get_or_init(|| hostexec_api::probe_systemd(self))
+            .await
+    }
+}
+
+#[async_trait]
+impl PathResolver for NsEnter {
+    async fn resolve(&self, path: &Path, mode: Resolve) -> Result<PathBuf, PathError> {
+        let p = path.to_path_buf();
+        self.fs_op(path, move |r| r.resolve(&p, mode)).await
+    }
+
+    fn local_path(&self, host_path: &Path) -> Result<PathBuf, PathError> {
+        hostexec_api::path::host_to_local(self.inner.target.local_root(), host_path)
+    }
+}
+
+#[async_trait]
+impl HostFs for NsEnter {
+    async fn stat(&self, path: &Path, follow: bool) -> Result<FileStat, PathError> {
+        let p = path.to_path_buf();
+        self.fs_op(path, move |r| r.stat(&p, follow)).await
+    }
+
+    async fn read_file(&self, path: &Path, limit: usize) -> Result<Vec<u8>, PathError> {
+        let p = path.to_path_buf();
+        self.fs_op(path, move |r| r.read_file(&p, limit)).await
+    }
+
+    async fn create_dir_all(&self, path: &Path) -> Result<(), PathError> {
+        let p = path.to_path_buf();
+        self.fs_op(path, move |r| r.create_dir_all(&p)).await
+    }
+
+    async fn create_file(&self, path: &Path) -> Result<(), PathError> {
+        let p = path.to_path_buf();
+        self.fs_op(path, move |r| r.create_file(&p)).await
+    }
+
+    async fn remove_dir(&self, path: &Path) -> Result<(), PathError> {
+        let p = path.to_path_buf();
+        self.fs_op(path, move |r| r.remove_dir(&p)).await
+    }
+
+    async fn read_mountinfo(&self) -> Result<Vec<u8>, PathError> {
+        self.check_alive()?;
+        let path = self.inner.target.mountinfo_path();
+        tokio::task::spawn_blocking(move || {
+            std::fs::read(&path).map_err(|e| PathError::from_io(&path, e))
+        })
+        .await
+        .map_err(|e| PathError::HostUnavailable {
+            reason: format!("reading the mount table did not complete: {e}"),
+            source: None,
+        })?
+    }
+}

@@ -1,0 +1,126 @@
+//! The host thread: one dedicated OS thread that joined the target's namespaces and runs jobs
+//! sent to it over a channel.
+//!
+//! Why a thread of its own (rust-and-kernel.md §A5, §A10): `setns(CLONE_NEWNS)` is refused
+//! (EINVAL) to a thread that shares its `fs_struct` with other threads, which every thread of a
+//! tokio program does; after `unshare(CLONE_FS)` a thread may join, and only that thread moves.
+//! A tokio worker or blocking-pool thread must never do this: the namespace would leak into
+//! every task that later runs there (kata #5728). This thread runs nothing but our jobs and
+//! ends when the last sender is dropped.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::panic::AssertUnwindSafe;
+use std::sync::mpsc;
+use std::thread;
+
+use rustix::fs::{Mode, OFlags};
+
+use crate::{Namespace, NsEnterError};
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The namespace handles, opened (`O_CLOEXEC`) by the caller before the first `setns`.
+#[derive(Debug, Default)]
+pub(crate) struct Handles {
+    /// A pidfd and the namespaces to join through it, in join order.
+    pub(crate) pidfd: Option<(OwnedFd, Vec<Namespace>)>,
+    /// Namespace files, in join order.
+    pub(crate) files: Vec<(Namespace, OwnedFd)>,
+}
+
+/// A handle on the host thread; the thread ends when this is dropped.
+#[derive(Debug)]
+pub(crate) struct HostThread {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl HostThread {
+    /// Starts the thread, joins the namespaces and, when `open_root` is set, opens the thread's
+    /// `/` (the namespace's root) as an `O_PATH` directory descriptor.
+    pub(crate) fn start(
+        handles: Handles,
+        open_root: bool,
+    ) -> Result<(HostThread, Option<OwnedFd>), NsEnterError> {
+        let (ready_tx, ready_rx) = mpsc::sync_channel(1);
+        let (jobs, job_rx) = mpsc::channel::<Job>();
+        thread::Builder::new()
+            .name("hostexec-host".into())
+            .spawn(move || {
+                let joined = join(handles).and_then(|()| {
+                    if !open_root {
+                        return Ok(None);
+                    }
+                    rustix::fs::open(
+                        "/",
+                        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                        Mode::empty(),
+                    )
+                    .map(Some)
+                    .map_err(|e| NsEnterError::OpenRoot {
+                        path: "/".into(),
+                        source: e.into(),
+                    })
+                });
+                let ok = joined.is_ok();
+                if ready_tx.send(joined).is_err() || !ok {
+                    return;
+                }
+                while let Ok(job) = job_rx.recv() {
+                    // A panicking job drops its reply channel (its caller sees an error); the
+                    // thread keeps serving the others.
+                    let _ = std::panic::catch_unwind(AssertUnwindSafe(job));
+                }
+            })
+            .map_err(|e| NsEnterError::HostThread(format!("could not be started: {e}")))?;
+        let root = ready_rx
+            .recv()
+            .map_err(|_| NsEnterError::HostThread("stopped while joining".into()))??;
+        Ok((HostThread { jobs }, root))
+    }
+
+    /// Runs `f` on the host thread and returns its result.
+    pub(crate) async fn call<R, F>(&self, f: F) -> Result<R, NsEnterError>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _ = tx.send(f());
+        });
+        self.jobs
+            .send(job)
+            .map_err(|_| NsEnterError::HostThread("has stopped".into()))?;
+        rx.await
+            .map_err(|_| NsEnterError::HostThread("dropped a request (a job panicked)".into()))
+    }
+}
+
+/// `unshare(CLONE_FS)`, then the pidfd joins, then the files, each in join order.
+fn join(handles: Handles) -> Result<(), NsEnterError> {
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_FS)
+        .map_err(|e| NsEnterError::Unshare { source: e.into() })?;
+    if let Some((pidfd, namespaces)) = &handles.pidfd {
+        // One namespace per call (still through the pidfd, so never a reused PID): the error
+        // then names the namespace that refused, and the order stays the documented one.
+        for ns in namespaces {
+            rustix::thread::move_into_thread_name_spaces(pidfd.as_fd(), ns.thread_type()).map_err(
+                |e| NsEnterError::Join {
+                    ns: *ns,
+                    source: e.into(),
+                },
+            )?;
+        }
+    }
+    for (ns, fd) in &handles.files {
+        rustix::thread::move_into_link_name_space(
+            std::os::fd::AsFd::as_fd(fd),
+            Some(ns.link_type()),
+        )
+        .map_err(|e| NsEnterError::Join {
+            ns: *ns,
+            source: e.into(),
+        })?;
+    }
+    Ok(())
+}
