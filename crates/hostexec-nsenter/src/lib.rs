@@ -432,12 +432,16 @@ impl NsEnter {
                     opt.push(self.inner.target.ns_file(ns));
                     pre.push(opt);
                 }
-                if let Some(dir) = cmd.get_current_dir() {
-                    let mut wd = OsString::from("--wd=");
-                    wd.push(dir);
-                    pre.push(wd);
-                }
                 pre.push("--".into());
+                if let Some(dir) = cmd.get_current_dir() {
+                    // nsenter opens its --wd directory *before* joining (in this process's
+                    // view), so a host path would miss: the host's `env --chdir` does the
+                    // chdir after the join, without a shell.
+                    let env = self.host_binary(OsStr::new("env")).await?;
+                    let mut chdir = OsString::from("--chdir=");
+                    chdir.push(dir);
+                    pre.extend([env.into_os_string(), chdir, "--".into()]);
+                }
                 pre.push(program.into());
                 run::command(&bin, &pre, cmd)
                     .spawn()
