@@ -83,6 +83,7 @@ struct State {
     refused: Vec<String>,
     passthrough: bool,
     bins: BTreeMap<OsString, PathBuf>,
+    host: Option<crate::FakeHost>,
     systemd: bool,
 }
 
@@ -380,6 +381,13 @@ impl FakeExecutor {
         paths.into_iter().fold(self, |f, p| f.with_bin(p))
     }
 
+    /// Answers `look_path` from `host`'s bin directories (after binaries added with
+    /// [`FakeExecutor::with_bin`]); see [`FakeHost::bin`](crate::FakeHost::bin).
+    pub fn with_host(self, host: &crate::FakeHost) -> Self {
+        self.inner.lock().host = Some(host.clone());
+        self
+    }
+
     /// What [`Executor::supports_systemd`] answers (default `false`).
     pub fn with_systemd(self, supported: bool) -> Self {
         self.inner.lock().systemd = supported;
@@ -586,12 +594,18 @@ impl Executor for FakeExecutor {
     }
 
     async fn look_path(&self, name: &OsStr) -> Result<PathBuf, CommandError> {
-        let (bin, real) = {
+        let (bin, host, real) = {
             let st = self.inner.lock();
-            (st.bins.get(name).cloned(), st.passthrough)
+            (st.bins.get(name).cloned(), st.host.clone(), st.passthrough)
         };
         if let Some(p) = bin {
             return Ok(p);
+        }
+        if let Some(host) = host {
+            match host.look_path(name) {
+                Err(CommandError::NotFound { .. }) if real => {}
+                r => return r,
+            }
         }
         if real {
             return passthrough::look_path(name);
@@ -720,7 +734,7 @@ impl Expectation {
     }
 
     /// Answers with what `f` makes of the command received. `f` runs outside the executor's
-    /// lock (it may use the executor).
+    /// lock (it may use a [`FakeHost`](crate::FakeHost), or even the executor).
     pub fn answer_with(
         self,
         f: impl Fn(&HostCommand) -> Result<Output, CommandError> + Send + Sync + 'static,

@@ -18,6 +18,13 @@
 //!   `NewFakeNsenter` did, but with the contract's timeout, process-group kill and bounded
 //!   capture (Go's fake returned a nil command from `CommandContext`: go-originals §1.1).
 //!
+//! - [`FakeHost`]: a temp directory that stands for the host's `/`, with a
+//!   [`PathResolver`](hostexec_api::PathResolver) and [`HostFs`](hostexec_api::HostFs) that
+//!   use the **same** resolution code as the real backend (`hostexec-rootfs`), so absolute
+//!   symlinks stay inside the fake root and fuzzing one covers both; a table of fake mounts
+//!   rendered as mountinfo; and [`FakeHost::mount_handler`] to answer `mount`/`umount`
+//!   commands of a [`FakeExecutor`] from that table.
+//!
 //! [`FakeExecutor`] and everything in this crate are `Send + Sync` and cheap to clone (one
 //! shared state behind an `Arc`), for multi-threaded tokio tests.
 
@@ -26,6 +33,8 @@
 #![warn(clippy::unwrap_used)]
 
 mod executor;
+mod host;
 mod passthrough;
 
 pub use executor::{Expectation, FakeExecutor, VerifyError};
+pub use host::{FakeHost, FakeMount};

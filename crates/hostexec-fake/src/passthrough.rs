@@ -6,7 +6,6 @@
 
 use std::ffi::OsStr;
 use std::io;
-use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -21,28 +20,14 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
 use tokio::task::AbortHandle;
 
-/// Where `name` is among [`HOST_BIN_DIRS`] of the current namespace: the first regular file
-/// with an execute bit.
+/// Where `name` is among [`HOST_BIN_DIRS`] of the current namespace: the same lookup as the
+/// real backend's ([`RootFs::look_path`](hostexec_rootfs::RootFs::look_path)), on `/`.
 pub(crate) fn look_path(name: &OsStr) -> Result<PathBuf, CommandError> {
-    let b = name.as_encoded_bytes();
-    if b.is_empty() || b.contains(&b'/') || b.contains(&0) {
-        return Err(CommandError::InvalidInput {
-            program: name.to_os_string(),
-            reason: "look_path takes a bare program name".into(),
-        });
-    }
-    for dir in HOST_BIN_DIRS {
-        let p = Path::new(dir).join(name);
-        if let Ok(md) = std::fs::metadata(&p) {
-            if md.is_file() && md.permissions().mode() & 0o111 != 0 {
-                return Ok(p);
-            }
-        }
-    }
-    Err(CommandError::NotFound {
+    let root = hostexec_rootfs::RootFs::open(Path::new("/")).map_err(|e| CommandError::Io {
         program: name.to_os_string(),
-        searched: HOST_BIN_DIRS.iter().map(PathBuf::from).collect(),
-    })
+        source: e,
+    })?;
+    root.look_path(name, HOST_BIN_DIRS)
 }
 
 /// What a reader task has captured so far; shared so that what was read survives when the

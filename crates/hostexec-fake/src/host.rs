@@ -1,0 +1,680 @@
+//! [`FakeHost`]: a host made of a temp directory and a table of fake mounts.
+
+use std::ffi::{OsStr, OsString};
+use std::fmt;
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use hostexec_api::path::{check_host_path, host_to_local};
+use hostexec_api::{
+    CommandError, ExitStatus, FileStat, HostCommand, HostFs, Output, PathError, PathResolver,
+    Resolve, HOST_BIN_DIRS,
+};
+use hostexec_rootfs::RootFs;
+use rustix::fs::{Mode, OFlags};
+
+/// A fake host: a temp directory that stands for the host's `/`, and a table of fake mounts.
+///
+/// Paths given to it are *host* paths (`/var/lib/x`). They are resolved with the same
+/// algorithm as the real backend's ([`hostexec_rootfs::RootFs`], one `O_PATH` root fd), so an
+/// absolute symlink target is read against the fake root and `..` stops at it: nothing a test
+/// builds, and nothing the code under test resolves, reaches the real `/`. Go's
+/// `NewFakeNsenter` instead linked `<rootfs>/bin` to the real `/bin` (go-originals §1.1).
+///
+/// ```
+/// use std::path::Path;
+/// use hostexec_api::{HostFs, PathResolver, Resolve};
+/// use hostexec_fake::FakeHost;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let host = FakeHost::new()?;
+/// host.dir("/var/lib/kubelet")?
+///     .symlink("/var/lib/kubelet", "/kubelet")?
+///     .file("/etc/hostname", b"node-1\n")?;
+/// assert_eq!(
+///     host.resolve(Path::new("/kubelet/../../../etc/hostname"), Resolve::MustExist).await?,
+///     Path::new("/etc/hostname"),
+/// );
+/// assert_eq!(host.local_path(Path::new("/etc"))?, host.root().join("etc"));
+///
+/// host.add_mount("tmpfs", "/var/lib/kubelet", "tmpfs", "rw,size=1m")?;
+/// assert_eq!(host.stat(Path::new("/kubelet"), true).await?.mount_root, Some(true));
+/// assert_eq!(host.stat(Path::new("/etc"), true).await?.mount_root, Some(false));
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # Mounts
+///
+/// Nothing is really mounted: [`FakeHost::add_mount`] and [`FakeHost::remove_mount`] keep a
+/// table that [`HostFs::read_mountinfo`] renders in the kernel's exact mountinfo format (octal
+/// escapes `\040 \011 \012 \134` included) and that [`HostFs::stat`] consults: `mount_root` is
+/// `Some(true)` for a mount point, `Some(false)` elsewhere, `mount_id` and `dev` are those of
+/// the mount the file is on. `/` is always a mount. Unlike Go's `FakeMounter` (go-originals
+/// §2.19, §3 #29), unmounting removes only the topmost mount of a stack, fails when nothing is
+/// mounted, and keeps the other entries' options. [`FakeHost::mount_handler`] lets a
+/// [`FakeExecutor`](crate::FakeExecutor) answer `mount` and `umount` commands from the table.
+#[derive(Clone)]
+pub struct FakeHost {
+    inner: Arc<HostInner>,
+}
+
+struct HostInner {
+    // Declared before `dir` so that the fd is closed before the directory is removed.
+    rootfs: RootFs,
+    dir: tempfile::TempDir,
+    mounts: Mutex<MountTable>,
+}
+
+struct MountTable {
+    entries: Vec<FakeMount>,
+    next_id: u64,
+    next_minor: u32,
+}
+
+/// One entry of a [`FakeHost`]'s mount table, as its mountinfo line shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FakeMount {
+    /// Mount ID (mountinfo field 1).
+    pub id: u64,
+    /// Parent mount ID (field 2).
+    pub parent_id: u64,
+    /// Device of the mounted filesystem (field 3).
+    pub dev: (u32, u32),
+    /// The directory of the filesystem that is mounted (field 4): `/`, or the bound
+    /// subdirectory of a bind mount.
+    pub root: PathBuf,
+    /// The mount point, a canonical host path (field 5).
+    pub target: PathBuf,
+    /// Per-mount options (field 6): `rw` or `ro` and the generic flags.
+    pub mount_options: String,
+    /// Filesystem type (after the `-`).
+    pub fstype: String,
+    /// Mount source (after the type; may be empty).
+    pub source: OsString,
+    /// Superblock options (last field).
+    pub super_options: String,
+}
+
+/// Mount options that are per-mount flags in mountinfo's sixth field; the rest are the
+/// filesystem's (superblock) options.
+const VFS_FLAGS: &[&str] = &[
+    "nosuid",
+    "nodev",
+    "noexec",
+    "noatime",
+    "nodiratime",
+    "relatime",
+    "strictatime",
+    "nosymfollow",
+];
+
+/// Options of the mount(8) command line that are not recorded as options at all.
+const COMMAND_ONLY: &[&str] = &["bind", "rbind", "remount", "defaults", "rw", "ro", ""];
+
+fn mangle(out: &mut Vec<u8>, bytes: &[u8]) {
+    // The kernel's mangle()/seq_path escapes for mountinfo: space, tab, newline, backslash.
+    for &b in bytes {
+        match b {
+            b' ' => out.extend_from_slice(b"\\040"),
+            b'\t' => out.extend_from_slice(b"\\011"),
+            b'\n' => out.extend_from_slice(b"\\012"),
+            b'\\' => out.extend_from_slice(b"\\134"),
+            b => out.push(b),
+        }
+    }
+}
+
+impl FakeMount {
+    /// The mountinfo line, with its newline.
+    pub fn mountinfo_line(&self) -> Vec<u8> {
+        let mut l = format!(
+            "{} {} {}:{} ",
+            self.id, self.parent_id, self.dev.0, self.dev.1
+        )
+        .into_bytes();
+        mangle(&mut l, self.root.as_os_str().as_bytes());
+        l.push(b' ');
+        mangle(&mut l, self.target.as_os_str().as_bytes());
+        l.push(b' ');
+        l.extend_from_slice(self.mount_options.as_bytes());
+        l.extend_from_slice(b" - ");
+        mangle(&mut l, self.fstype.as_bytes());
+        l.push(b' ');
+        mangle(&mut l, self.source.as_bytes());
+        l.push(b' ');
+        l.extend_from_slice(self.super_options.as_bytes());
+        l.push(b'\n');
+        l
+    }
+}
+
+/// Splits mount(8) options into mountinfo's per-mount and superblock fields.
+fn split_options(options: &str) -> (String, String) {
+    let opts: Vec<&str> = options.split(',').collect();
+    let rw = if opts.contains(&"ro") { "ro" } else { "rw" };
+    let mut vfs = vec![rw];
+    vfs.extend(VFS_FLAGS.iter().copied().filter(|f| opts.contains(f)));
+    if !opts
+        .iter()
+        .any(|o| ["noatime", "relatime", "strictatime"].contains(o))
+    {
+        // The kernel's default atime mode.
+        vfs.push("relatime");
+    }
+    let mut sup = vec![rw];
+    sup.extend(
+        opts.iter()
+            .copied()
+            .filter(|o| !VFS_FLAGS.contains(o) && !COMMAND_ONLY.contains(o)),
+    );
+    (vfs.join(","), sup.join(","))
+}
+
+fn lock(m: &Mutex<MountTable>) -> MutexGuard<'_, MountTable> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl MountTable {
+    /// The mount `path` (canonical) is on: the last-added entry whose target contains it.
+    fn containing(&self, path: &Path) -> Option<&FakeMount> {
+        // max_by_key keeps the last of equals: the topmost of a stack.
+        self.entries
+            .iter()
+            .filter(|m| path.starts_with(&m.target))
+            .max_by_key(|m| m.target.components().count())
+    }
+}
+
+/// The last component of `path` as a name to create, and its parent.
+fn split_last(path: &Path) -> Result<(PathBuf, &OsStr), PathError> {
+    check_host_path(path)?;
+    let bytes = path.as_os_str().as_bytes();
+    let cut = bytes.iter().rposition(|&b| b == b'/').unwrap_or(0);
+    let name = &bytes[cut + 1..];
+    if name.is_empty() || name == b"." || name == b".." {
+        return Err(PathError::Io {
+            path: path.into(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "the path must end in a file name",
+            ),
+        });
+    }
+    let parent = if cut == 0 { &b"/"[..] } else { &bytes[..cut] };
+    Ok((
+        PathBuf::from(OsStr::from_bytes(parent)),
+        OsStr::from_bytes(name),
+    ))
+}
+
+impl FakeHost {
+    /// A fake host with an empty root directory (a new temp directory, removed when the last
+    /// clone is dropped) and a mount table holding only `/`.
+    pub fn new() -> std::io::Result<FakeHost> {
+        let dir = tempfile::Builder::new()
+            .prefix("hostexec-fake-")
+            .tempdir()?;
+        let rootfs = RootFs::open(dir.path())?;
+        let st = rustix::fs::fstat(rootfs.as_fd())?;
+        let root_mount = FakeMount {
+            id: 21,
+            parent_id: 1,
+            dev: (rustix::fs::major(st.st_dev), rustix::fs::minor(st.st_dev)),
+            root: PathBuf::from("/"),
+            target: PathBuf::from("/"),
+            mount_options: "rw,relatime".into(),
+            fstype: "ext4".into(),
+            source: "/dev/root".into(),
+            super_options: "rw".into(),
+        };
+        Ok(FakeHost {
+            inner: Arc::new(HostInner {
+                rootfs,
+                dir,
+                mounts: Mutex::new(MountTable {
+                    entries: vec![root_mount],
+                    next_id: 22,
+                    next_minor: 100,
+                }),
+            }),
+        })
+    }
+
+    /// The local path of the fake host's `/` (the temp directory).
+    pub fn root(&self) -> &Path {
+        self.inner.dir.path()
+    }
+
+    /// The resolver and file operations behind this host.
+    pub fn rootfs(&self) -> &RootFs {
+        &self.inner.rootfs
+    }
+
+    /// Creates a directory and its parents (`mkdir -p`), symlinks followed inside the root.
+    pub fn dir(&self, path: impl AsRef<Path>) -> Result<&Self, PathError> {
+        self.inner.rootfs.create_dir_all(path.as_ref())?;
+        Ok(self)
+    }
+
+    /// Opens the parent of `path` (created if missing) and returns its fd and the final name.
+    fn parent_fd<'p>(
+        &self,
+        path: &'p Path,
+    ) -> Result<(std::os::fd::OwnedFd, &'p OsStr), PathError> {
+        let (parent, name) = split_last(path)?;
+        self.inner
+            .rootfs
+            .create_dir_all(&parent)
+            .map_err(|e| e.with_path(path))?;
+        let (_, fd) = self
+            .inner
+            .rootfs
+            .open_resolved(&parent, true)
+            .map_err(|e| e.with_path(path))?;
+        Ok((fd, name))
+    }
+
+    /// Writes a regular file (parents created), replacing the content of an existing one.
+    /// A final symlink is not followed ([`PathError::Loop`]).
+    pub fn file(
+        &self,
+        path: impl AsRef<Path>,
+        content: impl AsRef<[u8]>,
+    ) -> Result<&Self, PathError> {
+        self.write(path.as_ref(), content.as_ref(), 0o644)?;
+        Ok(self)
+    }
+
+    fn write(&self, path: &Path, content: &[u8], mode: u32) -> Result<(), PathError> {
+        let (dir, name) = self.parent_fd(path)?;
+        let fd = rustix::fs::openat(
+            &dir,
+            name,
+            OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::from_raw_mode(mode),
+        )
+        .map_err(|e| PathError::from_io(path, e.into()))?;
+        rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode))
+            .map_err(|e| PathError::from_io(path, e.into()))?;
+        std::fs::File::from(fd)
+            .write_all(content)
+            .map_err(|e| PathError::from_io(path, e))
+    }
+
+    /// Creates the symlink `link` (parents created) pointing at `target`, stored as given. An
+    /// absolute `target` is read against the fake root when resolved through this host.
+    pub fn symlink(
+        &self,
+        target: impl AsRef<Path>,
+        link: impl AsRef<Path>,
+    ) -> Result<&Self, PathError> {
+        let link = link.as_ref();
+        let (dir, name) = self.parent_fd(link)?;
+        rustix::fs::symlinkat(target.as_ref(), &dir, name)
+            .map_err(|e| PathError::from_io(link, e.into()))?;
+        Ok(self)
+    }
+
+    /// Creates an executable stub `/usr/bin/<name>` (a shell script that exits 0) and returns
+    /// its host path, so that [`FakeHost::look_path`] finds it.
+    pub fn bin(&self, name: &str) -> Result<PathBuf, PathError> {
+        let path = Path::new("/usr/bin").join(name);
+        self.bin_at(&path)?;
+        Ok(path)
+    }
+
+    /// Creates an executable stub at the host path `path`.
+    pub fn bin_at(&self, path: impl AsRef<Path>) -> Result<&Self, PathError> {
+        self.write(
+            path.as_ref(),
+            b"#!/bin/sh\n# hostexec-fake stub\nexit 0\n",
+            0o755,
+        )?;
+        Ok(self)
+    }
+
+    /// Where the program `name` is among [`HOST_BIN_DIRS`] of the fake host (Go's
+    /// `AbsHostPath`, which Go's fake never had).
+    pub fn look_path(&self, name: &OsStr) -> Result<PathBuf, CommandError> {
+        self.inner.rootfs.look_path(name, HOST_BIN_DIRS)
+    }
+
+    /// Records a mount of `source` (of type `fstype`, with mount(8) `options`, comma-separated)
+    /// on `target`, which must exist; returns the new mount's ID. With `bind` or `rbind` among
+    /// the options, `source` is a host path whose mount the new entry shows, as the kernel does
+    /// (same device, type and source; root = the bound directory).
+    pub fn add_mount(
+        &self,
+        source: impl AsRef<OsStr>,
+        target: impl AsRef<Path>,
+        fstype: &str,
+        options: &str,
+    ) -> Result<u64, PathError> {
+        let target = self
+            .inner
+            .rootfs
+            .resolve(target.as_ref(), Resolve::MustExist)?;
+        let source = source.as_ref();
+        let is_bind = options.split(',').any(|o| o == "bind" || o == "rbind");
+        let bound = if is_bind {
+            Some(
+                self.inner
+                    .rootfs
+                    .resolve(Path::new(source), Resolve::MustExist)?,
+            )
+        } else {
+            None
+        };
+        let mut t = lock(&self.inner.mounts);
+        let parent_id = t.containing(&target).map_or(1, |m| m.id);
+        let (mount_options, super_options) = split_options(options);
+        let id = t.next_id;
+        let entry = match bound {
+            Some(src) => {
+                let Some(from) = t.containing(&src).cloned() else {
+                    return Err(PathError::from_errno(src, 22));
+                };
+                let rel = src.strip_prefix(&from.target).unwrap_or(Path::new(""));
+                let root = if rel.as_os_str().is_empty() {
+                    from.root.clone()
+                } else {
+                    from.root.join(rel)
+                };
+                FakeMount {
+                    id,
+                    parent_id,
+                    dev: from.dev,
+                    root,
+                    target,
+                    mount_options,
+                    fstype: from.fstype,
+                    source: from.source,
+                    super_options: from.super_options,
+                }
+            }
+            None => {
+                let minor = t.next_minor;
+                t.next_minor += 1;
+                FakeMount {
+                    id,
+                    parent_id,
+                    dev: (0, minor),
+                    root: PathBuf::from("/"),
+                    target,
+                    mount_options,
+                    fstype: fstype.to_owned(),
+                    source: source.to_os_string(),
+                    super_options,
+                }
+            }
+        };
+        t.next_id += 1;
+        t.entries.push(entry);
+        Ok(id)
+    }
+
+    /// Removes the topmost mount on `target` (as `umount` does: one of a stack at a time).
+    /// Nothing mounted there is `EINVAL` (umount's "not mounted"); `/` is `EBUSY`.
+    pub fn remove_mount(&self, target: impl AsRef<Path>) -> Result<FakeMount, PathError> {
+        let asked = target.as_ref();
+        let target = self.inner.rootfs.resolve(asked, Resolve::MustExist)?;
+        if target == Path::new("/") {
+            return Err(PathError::from_errno(asked, 16));
+        }
+        let mut t = lock(&self.inner.mounts);
+        let Some(i) = t.entries.iter().rposition(|m| m.target == target) else {
+            return Err(PathError::from_errno(asked, 22));
+        };
+        Ok(t.entries.remove(i))
+    }
+
+    /// A copy of the mount table, in mount order.
+    pub fn mounts(&self) -> Vec<FakeMount> {
+        lock(&self.inner.mounts).entries.clone()
+    }
+
+    /// True if `path` resolves to a mount point of the table.
+    pub fn is_mount_point(&self, path: &Path) -> Result<bool, PathError> {
+        let p = self.inner.rootfs.resolve(path, Resolve::MustExist)?;
+        Ok(lock(&self.inner.mounts)
+            .entries
+            .iter()
+            .any(|m| m.target == p))
+    }
+
+    /// The mount table in `/proc/PID/mountinfo` format.
+    pub fn mountinfo(&self) -> Vec<u8> {
+        lock(&self.inner.mounts)
+            .entries
+            .iter()
+            .flat_map(FakeMount::mountinfo_line)
+            .collect()
+    }
+
+    /// An answer for [`Expectation::answer_with`](crate::Expectation::answer_with) that plays
+    /// `mount` and `umount` against this host's table:
+    ///
+    /// - `mount [-t TYPE] [-o OPTS]... [--bind|-B|--rbind|-R] SOURCE TARGET` records a mount;
+    ///   `-o remount` (alone or with others) only checks that TARGET is mounted;
+    /// - `umount [-l|-f|...] TARGET` removes the topmost mount on TARGET.
+    ///
+    /// Failures answer as util-linux does: exit 32 with `mount: TARGET: mount point does not
+    /// exist.` or `umount: TARGET: not mounted.` on stderr. Any other program, or a command
+    /// line it does not understand, is exit 1 with a usage message.
+    pub fn mount_handler(
+        &self,
+    ) -> impl Fn(&HostCommand) -> Result<Output, CommandError> + Send + Sync + 'static {
+        let host = self.clone();
+        move |cmd: &HostCommand| Ok(host.play_mount(cmd))
+    }
+
+    fn play_mount(&self, cmd: &HostCommand) -> Output {
+        let program = cmd.get_program();
+        let base = Path::new(program)
+            .file_name()
+            .map(OsStr::as_bytes)
+            .unwrap_or_default();
+        let fail = |code: i32, msg: String| {
+            Output::new(program, ExitStatus::Code(code)).with_stderr(msg.into_bytes())
+        };
+        let args: Vec<&OsStr> = cmd.get_args().collect();
+        match base {
+            b"mount" => {
+                let mut fstype = String::from("none");
+                let mut opts: Vec<String> = Vec::new();
+                let mut positional: Vec<&OsStr> = Vec::new();
+                let mut it = args.iter();
+                while let Some(a) = it.next() {
+                    match a.as_bytes() {
+                        b"-t" | b"--types" => match it.next() {
+                            Some(t) => fstype = t.to_string_lossy().into_owned(),
+                            None => {
+                                return fail(
+                                    1,
+                                    "mount: option requires an argument -- 't'\n".into(),
+                                )
+                            }
+                        },
+                        b"-o" | b"--options" => match it.next() {
+                            Some(o) => opts.push(o.to_string_lossy().into_owned()),
+                            None => {
+                                return fail(
+                                    1,
+                                    "mount: option requires an argument -- 'o'\n".into(),
+                                )
+                            }
+                        },
+                        b"--bind" | b"-B" => opts.push("bind".into()),
+                        b"--rbind" | b"-R" => opts.push("rbind".into()),
+                        b"-n" | b"--no-mtab" | b"--no-canonicalize" | b"-c" | b"--" => {}
+                        _ => positional.push(a),
+                    }
+                }
+                let options = opts.join(",");
+                let (source, target) = match positional.as_slice() {
+                    [s, t] => (*s, Path::new(*t)),
+                    [t] if options.split(',').any(|o| o == "remount") => {
+                        (OsStr::new(""), Path::new(*t))
+                    }
+                    _ => {
+                        return fail(
+                            1,
+                            format!("mount: bad usage: {}\n", cmd.display_args().join(" ")),
+                        )
+                    }
+                };
+                let shown_target = target.display().to_string();
+                if options.split(',').any(|o| o == "remount") {
+                    return match self.is_mount_point(target) {
+                        Ok(true) => Output::new(program, ExitStatus::Code(0)),
+                        _ => fail(
+                            32,
+                            format!(
+                                "mount: {shown_target}: mount point not mounted or bad option.\n"
+                            ),
+                        ),
+                    };
+                }
+                if self
+                    .inner
+                    .rootfs
+                    .resolve(target, Resolve::MustExist)
+                    .is_err()
+                {
+                    return fail(
+                        32,
+                        format!("mount: {shown_target}: mount point does not exist.\n"),
+                    );
+                }
+                let bind = options.split(',').any(|o| o == "bind" || o == "rbind");
+                if bind
+                    && self
+                        .inner
+                        .rootfs
+                        .resolve(Path::new(source), Resolve::MustExist)
+                        .is_err()
+                {
+                    return fail(
+                        32,
+                        format!(
+                            "mount: {shown_target}: special device {} does not exist.\n",
+                            Path::new(source).display()
+                        ),
+                    );
+                }
+                match self.add_mount(source, target, &fstype, &options) {
+                    Ok(_) => Output::new(program, ExitStatus::Code(0)),
+                    Err(e) if e.is_not_found() => fail(
+                        32,
+                        format!("mount: {shown_target}: mount point does not exist.\n"),
+                    ),
+                    Err(e) => fail(32, format!("mount: {shown_target}: {e}.\n")),
+                }
+            }
+            b"umount" => {
+                let targets: Vec<&&OsStr> = args
+                    .iter()
+                    .filter(|a| !a.as_bytes().starts_with(b"-"))
+                    .collect();
+                let [target] = targets.as_slice() else {
+                    return fail(
+                        1,
+                        format!("umount: bad usage: {}\n", cmd.display_args().join(" ")),
+                    );
+                };
+                let target = Path::new(**target);
+                let shown = target.display();
+                match self.remove_mount(target) {
+                    Ok(_) => Output::new(program, ExitStatus::Code(0)),
+                    Err(e) if e.is_not_found() => {
+                        fail(32, format!("umount: {shown}: no mount point specified.\n"))
+                    }
+                    Err(e) if e.raw_os_error() == Some(16) => {
+                        fail(32, format!("umount: {shown}: target is busy.\n"))
+                    }
+                    Err(e) if e.raw_os_error() == Some(22) => {
+                        fail(32, format!("umount: {shown}: not mounted.\n"))
+                    }
+                    Err(e) => fail(32, format!("umount: {shown}: {e}.\n")),
+                }
+            }
+            _ => fail(
+                1,
+                format!(
+                    "hostexec-fake mount handler: {} is neither mount nor umount\n",
+                    program.to_string_lossy()
+                ),
+            ),
+        }
+    }
+}
+
+impl fmt::Debug for FakeHost {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FakeHost")
+            .field("root", &self.root())
+            .field("mounts", &lock(&self.inner.mounts).entries.len())
+            .finish()
+    }
+}
+
+#[async_trait]
+impl PathResolver for FakeHost {
+    async fn resolve(&self, path: &Path, mode: Resolve) -> Result<PathBuf, PathError> {
+        // A few syscalls on a local temp directory: done inline.
+        self.inner.rootfs.resolve(path, mode)
+    }
+
+    fn local_path(&self, host_path: &Path) -> Result<PathBuf, PathError> {
+        host_to_local(self.root(), host_path)
+    }
+}
+
+#[async_trait]
+impl HostFs for FakeHost {
+    async fn stat(&self, path: &Path, follow: bool) -> Result<FileStat, PathError> {
+        let (canonical, _) = self.inner.rootfs.open_resolved(path, follow)?;
+        let mut st = self.inner.rootfs.stat(path, follow)?;
+        let t = lock(&self.inner.mounts);
+        st.mount_root = Some(t.entries.iter().any(|m| m.target == canonical));
+        if let Some(m) = t.containing(&canonical) {
+            st.mount_id = Some(m.id);
+            st.dev = m.dev;
+        }
+        Ok(st)
+    }
+
+    async fn read_file(&self, path: &Path, limit: usize) -> Result<Vec<u8>, PathError> {
+        self.inner.rootfs.read_file(path, limit)
+    }
+
+    async fn create_dir_all(&self, path: &Path) -> Result<(), PathError> {
+        self.inner.rootfs.create_dir_all(path)
+    }
+
+    async fn create_file(&self, path: &Path) -> Result<(), PathError> {
+        self.inner.rootfs.create_file(path)
+    }
+
+    async fn remove_dir(&self, path: &Path) -> Result<(), PathError> {
+        let (canonical, _) = self.inner.rootfs.open_resolved(path, false)?;
+        if lock(&self.inner.mounts)
+            .entries
+            .iter()
+            .any(|m| m.target == canonical)
+        {
+            // rmdir(2) of a mount point in the caller's namespace.
+            return Err(PathError::from_errno(path, 16));
+        }
+        self.inner.rootfs.remove_dir(path)
+    }
+
+    async fn read_mountinfo(&self) -> Result<Vec<u8>, PathError> {
+        Ok(self.mountinfo())
+    }
+}
