@@ -1,0 +1,220 @@
+//! [`CliError`]: everything that ends a `hostexec` run early, with its exit code.
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+use hostexec_api::CommandError;
+use hostexec_mount::MountError;
+use hostexec_nsenter::NsEnterError;
+
+/// Exit codes, in one place (`hostexec --help` lists them).
+pub(crate) mod code {
+    /// Success.
+    pub(crate) const OK: u8 = 0;
+    /// Any failure that has no code of its own.
+    pub(crate) const FAILURE: u8 = 1;
+    /// The command line is wrong.
+    pub(crate) const USAGE: u8 = 2;
+    /// `is-mountpoint`: the path is not a mount point (util-linux mountpoint(1)).
+    pub(crate) const NOT_A_MOUNTPOINT: u8 = 32;
+    /// `exec --timeout`: the command ran out of time (timeout(1)).
+    pub(crate) const TIMED_OUT: u8 = 124;
+    /// `exec`: the command is not on the host (the shell's code).
+    pub(crate) const NOT_FOUND: u8 = 127;
+    /// Killed by signal N: 128 + N (the shell's convention).
+    pub(crate) const SIGNAL_BASE: u8 = 128;
+}
+
+/// Why `hostexec` stopped; `Display` is the text after `hostexec: `.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CliError {
+    /// The command line is wrong in a way clap cannot see.
+    #[error("{0}")]
+    Usage(String),
+    /// A value on the command line names something that is not there or not valid
+    /// (a non-numeric or dead PID, an unknown namespace, a missing host root).
+    #[error("{0}")]
+    BadInput(String),
+    /// The host root directory is not there.
+    #[error("the host root {}: {} (give --host-root DIR or set HOSTEXEC_HOST_ROOT; or --target-pid PID, e.g. --target-pid 1 with hostPID)", .path.display(), OsText(.source))]
+    MissingHostRoot {
+        /// The directory.
+        path: PathBuf,
+        /// Why it cannot be used.
+        source: io::Error,
+    },
+    /// The host's namespaces or root could not be opened or joined.
+    #[error("{0}")]
+    Host(#[from] NsEnterError),
+    /// A host command could not be run, or failed.
+    #[error("{context}: {source}")]
+    Command {
+        /// The subcommand, or the program.
+        context: String,
+        /// The cause.
+        source: CommandError,
+    },
+    /// A host binary could not be found (`which`: exit 1, not the shell's 127).
+    #[error("{context}: {source}")]
+    Lookup {
+        /// The subcommand.
+        context: &'static str,
+        /// The cause.
+        source: CommandError,
+    },
+    /// A mount operation failed.
+    #[error("{context}: {source}")]
+    Mount {
+        /// The subcommand.
+        context: &'static str,
+        /// The cause (boxed: mount errors are large, and rare).
+        source: Box<MountError>,
+    },
+    /// Writing the output failed.
+    #[error("writing the output: {}", OsText(.0))]
+    Output(io::Error),
+    /// The tokio runtime could not be started.
+    #[error("cannot start the runtime: {}", OsText(.0))]
+    Runtime(io::Error),
+}
+
+impl CliError {
+    /// The exit code for this error.
+    pub(crate) fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Usage(_) => code::USAGE,
+            CliError::Command { source, .. } => match source {
+                CommandError::TimedOut { .. } => code::TIMED_OUT,
+                CommandError::NotFound { .. } => code::NOT_FOUND,
+                _ => code::FAILURE,
+            },
+            CliError::Output(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+                // As if killed by SIGPIPE, which a reader that went away would have done.
+                code::SIGNAL_BASE + 13
+            }
+            _ => code::FAILURE,
+        }
+    }
+
+    /// Whether the error is worth a line on stderr (a closed stdout is not: the reader left).
+    pub(crate) fn is_silent(&self) -> bool {
+        matches!(self, CliError::Output(e) if e.kind() == io::ErrorKind::BrokenPipe)
+    }
+}
+
+/// An I/O error as its strerror text, without Rust's ` (os error N)` suffix.
+pub(crate) struct OsText<'a>(pub(crate) &'a io::Error);
+
+impl fmt::Display for OsText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = self.0.to_string();
+        match text.rfind(" (os error ") {
+            Some(i) if text.ends_with(')') => f.write_str(&text[..i]),
+            _ => f.write_str(&text),
+        }
+    }
+}
+
+/// Renders `e` and its chain of causes on one line, skipping causes whose text the message
+/// already holds (thiserror messages often embed their source).
+pub(crate) fn one_line(e: &dyn std::error::Error) -> String {
+    let mut line = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        let text = match c.downcast_ref::<io::Error>() {
+            Some(io) => OsText(io).to_string(),
+            None => text,
+        };
+        if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        cause = c.source();
+    }
+    // One line, whatever a cause's text held; strerror text without Rust's errno suffix.
+    strip_errno_suffixes(&line.replace(['\n', '\r'], " "))
+}
+
+/// Removes every ` (os error N)` that io::Error's Display appends.
+fn strip_errno_suffixes(text: &str) -> String {
+    const MARK: &str = " (os error ";
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find(MARK) {
+        let after = &rest[i + MARK.len()..];
+        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+        if digits > 0 && after[digits..].starts_with(')') {
+            out.push_str(&rest[..i]);
+            rest = &after[digits + 1..];
+        } else {
+            out.push_str(&rest[..i + MARK.len()]);
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn os_text_drops_the_errno_suffix() {
+        let e = io::Error::from_raw_os_error(2);
+        assert_eq!(OsText(&e).to_string(), "No such file or directory");
+        let custom = io::Error::other("plain");
+        assert_eq!(OsText(&custom).to_string(), "plain");
+    }
+
+    #[test]
+    fn exit_codes_follow_the_cause() {
+        let timed_out = CliError::Command {
+            context: "exec".into(),
+            source: CommandError::TimedOut {
+                program: "sleep".into(),
+                timeout: std::time::Duration::from_secs(1),
+            },
+        };
+        assert_eq!(timed_out.exit_code(), 124);
+        assert!(timed_out.to_string().contains("timed out"));
+        let missing = CliError::Command {
+            context: "exec".into(),
+            source: CommandError::NotFound {
+                program: "nope".into(),
+                searched: vec!["/bin".into()],
+            },
+        };
+        assert_eq!(missing.exit_code(), 127);
+        assert_eq!(CliError::Usage("x".into()).exit_code(), 2);
+        assert_eq!(CliError::BadInput("x".into()).exit_code(), 1);
+        let pipe = CliError::Output(io::Error::from(io::ErrorKind::BrokenPipe));
+        assert_eq!(pipe.exit_code(), 141);
+        assert!(pipe.is_silent());
+    }
+
+    #[test]
+    fn one_line_joins_causes_once() {
+        let e = CliError::Command {
+            context: "exec".into(),
+            source: CommandError::Spawn {
+                program: "/bin/x".into(),
+                source: io::Error::from_raw_os_error(13),
+            },
+        };
+        let line = one_line(&e);
+        assert_eq!(line.matches("Permission denied").count(), 1, "{line}");
+        assert!(!line.contains('\n'));
+        assert!(!line.contains("os error"), "{line}");
+    }
+
+    #[test]
+    fn errno_suffixes_go_but_other_parentheses_stay() {
+        assert_eq!(
+            strip_errno_suffixes("a: No such file (os error 2): b (os error x) (os error 13)"),
+            "a: No such file: b (os error x)"
+        );
+    }
+}

@@ -1,0 +1,983 @@
+//! The `hostexec` binary against a sandbox host (a process in its own mount namespace with a
+//! private tmpfs), compared with util-linux and coreutils run through `nsenter` into the same
+//! sandbox. Tests that need namespaces skip, with a printed reason, only without
+//! CAP_SYS_ADMIN, and never under CI=true.
+
+use std::ffi::{OsStr, OsString};
+use std::io::Write;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use hostexec_nsenter::sandbox::{skip_without_namespaces, SandboxHost};
+
+const BIN: &str = env!("CARGO_BIN_EXE_hostexec");
+
+/// Runs the binary with a clean hostexec environment and `stdin` on its stdin.
+fn run_with(args: &[&OsStr], env: &[(&str, &str)], stdin: &[u8]) -> Output {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env_remove("HOSTEXEC_HOST_ROOT")
+        .env_remove("HOSTEXEC_LOG")
+        .env("RUST_BACKTRACE", "1")
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the hostexec binary runs");
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin).unwrap();
+    drop(input);
+    let out = child.wait_with_output().unwrap();
+    assert_no_panic(&out);
+    out
+}
+
+fn run(args: &[&OsStr]) -> Output {
+    run_with(args, &[], b"")
+}
+
+/// Every run: no panic, no backtrace, and every stderr line is a `hostexec: ` line, a log
+/// line, or the usage hint.
+fn assert_no_panic(out: &Output) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !err.contains("panicked")
+            && !err.contains("stack backtrace")
+            && !err.contains("RUST_BACKTRACE"),
+        "hostexec panicked: {err}"
+    );
+}
+
+fn code(out: &Output) -> i32 {
+    out.status.code().expect("hostexec exits, not killed")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn os(s: &str) -> &OsStr {
+    OsStr::new(s)
+}
+
+/// `--target-pid PID` for the sandbox, followed by `rest`.
+fn on(sb: &SandboxHost, rest: &[&OsStr]) -> Vec<OsString> {
+    let mut v: Vec<OsString> = vec!["--target-pid".into(), sb.pid().to_string().into()];
+    v.extend(rest.iter().map(|s| s.to_os_string()));
+    v
+}
+
+fn run_on(sb: &SandboxHost, rest: &[&OsStr]) -> Output {
+    let args = on(sb, rest);
+    let refs: Vec<&OsStr> = args.iter().map(OsString::as_os_str).collect();
+    run(&refs)
+}
+
+fn sandbox(test: &str) -> Option<SandboxHost> {
+    if skip_without_namespaces(test) {
+        return None;
+    }
+    Some(SandboxHost::start().expect("sandbox starts"))
+}
+
+// ---------------------------------------------------------------- exec
+
+#[test]
+fn exec_reads_a_file_only_the_host_sees() {
+    let Some(sb) = sandbox("exec_reads_a_file_only_the_host_sees") else {
+        return;
+    };
+    let f = sb.scratch().join("secret-of-the-host");
+    sb.write_file(&f, b"only on the host\n").unwrap();
+    assert!(!f.exists(), "the sandbox's tmpfs must not be visible here");
+    let out = run_on(&sb, &[os("exec"), os("--"), os("cat"), f.as_os_str()]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(out.stdout, b"only on the host\n");
+    let oracle = sb.oracle(&[os("cat"), f.as_os_str()]);
+    assert_eq!(out.stdout, oracle.stdout);
+}
+
+#[test]
+fn exec_passes_stdin_and_arguments_through_byte_for_byte() {
+    let Some(sb) = sandbox("exec_passes_stdin_and_arguments_through_byte_for_byte") else {
+        return;
+    };
+    let weird = OsString::from_vec(b"$(id) a b;\xff\xfe".to_vec());
+    let out = run_on(
+        &sb,
+        &[
+            os("exec"),
+            os("--"),
+            os("printf"),
+            os("%s|"),
+            &weird,
+            os("--json"),
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(out.stdout, b"$(id) a b;\xff\xfe|--json|");
+
+    let args = on(&sb, &[os("exec"), os("--"), os("cat")]);
+    let refs: Vec<&OsStr> = args.iter().map(OsString::as_os_str).collect();
+    let out = run_with(&refs, &[], b"through stdin\x00\xff");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(out.stdout, b"through stdin\x00\xff");
+}
+
+#[test]
+fn exec_env_and_cwd_are_the_hosts() {
+    let Some(sb) = sandbox("exec_env_and_cwd_are_the_hosts") else {
+        return;
+    };
+    let out = run_on(
+        &sb,
+        &[
+            os("exec"),
+            os("--env"),
+            os("GREETING=a=b"),
+            os("--cwd"),
+            sb.scratch().as_os_str(),
+            os("--"),
+            os("sh"),
+            os("-c"),
+            os("printf '%s\\n' \"$GREETING\"; pwd; mount | grep -c hostexec-sandbox >/dev/null && echo host-view"),
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let want = format!("a=b\n{}\nhost-view\n", sb.scratch().display());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), want);
+}
+
+#[test]
+fn exec_exit_status_is_the_commands_and_signals_are_128_plus_n() {
+    let Some(sb) = sandbox("exec_exit_status_is_the_commands_and_signals_are_128_plus_n") else {
+        return;
+    };
+    let out = run_on(
+        &sb,
+        &[os("exec"), os("--"), os("sh"), os("-c"), os("exit 7")],
+    );
+    assert_eq!(code(&out), 7, "{}", stderr(&out));
+    assert!(
+        out.stderr.is_empty(),
+        "a failing command is not a hostexec error: {}",
+        stderr(&out)
+    );
+    let out = run_on(&sb, &[os("exec"), os("--"), os("false")]);
+    assert_eq!(code(&out), 1);
+    let out = run_on(
+        &sb,
+        &[
+            os("exec"),
+            os("--"),
+            os("sh"),
+            os("-c"),
+            os("kill -TERM $$"),
+        ],
+    );
+    assert_eq!(code(&out), 128 + 15, "{}", stderr(&out));
+    let out = run_on(
+        &sb,
+        &[
+            os("exec"),
+            os("--"),
+            os("sh"),
+            os("-c"),
+            os("kill -KILL $$"),
+        ],
+    );
+    assert_eq!(code(&out), 128 + 9, "{}", stderr(&out));
+}
+
+#[test]
+fn exec_of_a_missing_command_is_127_and_names_it() {
+    let Some(sb) = sandbox("exec_of_a_missing_command_is_127_and_names_it") else {
+        return;
+    };
+    let out = run_on(&sb, &[os("exec"), os("--"), os("no-such-tool-on-the-host")]);
+    assert_eq!(code(&out), 127);
+    let err = stderr(&out);
+    assert!(err.starts_with("hostexec: "), "{err}");
+    assert!(err.contains("no-such-tool-on-the-host"), "{err}");
+    assert!(err.contains("not found"), "{err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    let missing_abs = sb.scratch().join("nope");
+    let out = run_on(&sb, &[os("exec"), os("--"), missing_abs.as_os_str()]);
+    assert_eq!(code(&out), 127, "{}", stderr(&out));
+    assert!(stderr(&out).contains("nope"));
+}
+
+#[test]
+fn exec_timeout_is_124_and_kills_the_whole_process_group() {
+    let Some(sb) = sandbox("exec_timeout_is_124_and_kills_the_whole_process_group") else {
+        return;
+    };
+    let pid_file = sb.scratch().join("grandchild.pid");
+    let script = format!("sleep 60 & echo $! > {}; wait", pid_file.display());
+    let start = Instant::now();
+    let out = run_on(
+        &sb,
+        &[
+            os("--timeout"),
+            os("300ms"),
+            os("exec"),
+            os("--"),
+            os("sh"),
+            os("-c"),
+            os(&script),
+        ],
+    );
+    let took = start.elapsed();
+    assert_eq!(code(&out), 124, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("timed out"), "{err}");
+    assert!(err.starts_with("hostexec: "), "{err}");
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+    let pid: u32 = std::fs::read_to_string(sb.local(&pid_file))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // The sandbox shares this PID namespace: the grandchild's PID is ours too.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while alive(pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        !alive(pid),
+        "the grandchild sleep {pid} survived the timeout"
+    );
+}
+
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(") ").map(|(_, r)| !r.starts_with('Z')))
+        .unwrap_or(false)
+}
+
+#[test]
+fn exec_through_the_nsenter_launcher_and_a_host_root() {
+    let Some(sb) = sandbox("exec_through_the_nsenter_launcher_and_a_host_root") else {
+        return;
+    };
+    let f = sb.scratch().join("f");
+    sb.write_file(&f, b"via nsenter").unwrap();
+    let out = run_on(
+        &sb,
+        &[
+            os("--launcher"),
+            os("nsenter"),
+            os("exec"),
+            os("--"),
+            os("cat"),
+            f.as_os_str(),
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(out.stdout, b"via nsenter");
+
+    // The same host named by a root directory and a mount namespace file.
+    let root = format!("/proc/{}/root", sb.pid());
+    let mnt = format!("/proc/{}/ns/mnt", sb.pid());
+    let out = run(&[
+        os("--host-root"),
+        os(&root),
+        os("--mount-ns"),
+        os(&mnt),
+        os("exec"),
+        os("--"),
+        os("cat"),
+        f.as_os_str(),
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(out.stdout, b"via nsenter");
+
+    // HOSTEXEC_HOST_ROOT from the environment does not conflict with --target-pid.
+    let args = on(&sb, &[os("exec"), os("--"), os("cat"), f.as_os_str()]);
+    let refs: Vec<&OsStr> = args.iter().map(OsString::as_os_str).collect();
+    let out = run_with(&refs, &[("HOSTEXEC_HOST_ROOT", "/nonexistent")], b"");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+}
+
+#[test]
+fn ns_list_joins_the_uts_namespace_too() {
+    if skip_without_namespaces("ns_list_joins_the_uts_namespace_too") {
+        return;
+    }
+    let sb = SandboxHost::builder().uts("hostexec-sbx").start().unwrap();
+    let out = run_on(
+        &sb,
+        &[
+            os("--ns"),
+            os("mnt,uts"),
+            os("exec"),
+            os("--"),
+            os("hostname"),
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(out.stdout, b"hostexec-sbx\n");
+    let out = run_on(
+        &sb,
+        &[os("--ns"), os("mnt"), os("exec"), os("--"), os("hostname")],
+    );
+    assert_ne!(
+        out.stdout, b"hostexec-sbx\n",
+        "without uts the caller's hostname shows"
+    );
+    // The host thread cannot join a time namespace: a clear error, not a crash.
+    let out = run_on(
+        &sb,
+        &[os("--ns"), os("mnt,time"), os("exec"), os("--"), os("true")],
+    );
+    assert_eq!(code(&out), 1);
+    assert!(stderr(&out).contains("time"), "{}", stderr(&out));
+}
+
+// ---------------------------------------------------------------- realpath, which
+
+#[test]
+fn realpath_follows_host_only_symlinks_like_gnu_realpath() {
+    let Some(sb) = sandbox("realpath_follows_host_only_symlinks_like_gnu_realpath") else {
+        return;
+    };
+    let s = sb.scratch();
+    sb.mkdir_all(&s.join("real/dir")).unwrap();
+    sb.write_file(&s.join("real/dir/file"), b"x").unwrap();
+    sb.symlink(s.join("real"), &s.join("abs")).unwrap();
+    sb.symlink("abs/dir", &s.join("rel")).unwrap();
+    let queries = [
+        s.join("rel/file"),
+        s.join("abs/dir/../dir/file"),
+        s.join("abs"),
+        s.join("rel/"),
+    ];
+    let mut args = vec![os("realpath")];
+    args.extend(queries.iter().map(|p| p.as_os_str()));
+    let out = run_on(&sb, &args);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let mut oracle_args = vec![os("realpath"), os("-e")];
+    oracle_args.extend(queries.iter().map(|p| p.as_os_str()));
+    let oracle = sb.oracle(&oracle_args);
+    assert!(oracle.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&oracle.stdout)
+    );
+    assert_eq!(
+        out.stdout
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .count(),
+        4
+    );
+
+    // -m: missing components are kept lexically.
+    let missing = s.join("rel/missing/../other");
+    let out = run_on(&sb, &[os("realpath"), os("-m"), missing.as_os_str()]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let oracle = sb.oracle(&[os("realpath"), os("-m"), missing.as_os_str()]);
+    assert_eq!(out.stdout, oracle.stdout);
+}
+
+#[test]
+fn realpath_errors_are_strerror_lines_and_the_rest_carries_on() {
+    let Some(sb) = sandbox("realpath_errors_are_strerror_lines_and_the_rest_carries_on") else {
+        return;
+    };
+    let s = sb.scratch();
+    sb.write_file(&s.join("file"), b"").unwrap();
+    sb.symlink("loop", &s.join("loop")).unwrap();
+    let missing = s.join("missing");
+    let notdir = s.join("file/x");
+    let looped = s.join("loop");
+    let good = s.join("file");
+    let out = run_on(
+        &sb,
+        &[
+            os("realpath"),
+            missing.as_os_str(),
+            good.as_os_str(),
+            notdir.as_os_str(),
+            looped.as_os_str(),
+            os("relative/path"),
+        ],
+    );
+    assert_eq!(code(&out), 1);
+    let mut want_out = good.as_os_str().as_bytes().to_vec();
+    want_out.push(b'\n');
+    assert_eq!(out.stdout, want_out, "only the good path on stdout");
+    let err = stderr(&out);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            format!(
+                "hostexec: realpath: {}: No such file or directory",
+                missing.display()
+            ),
+            format!("hostexec: realpath: {}: Not a directory", notdir.display()),
+            format!(
+                "hostexec: realpath: {}: Too many levels of symbolic links",
+                looped.display()
+            ),
+            "hostexec: realpath: relative/path: not an absolute path".to_owned(),
+        ]
+    );
+    // A loop is an error with -m too (GNU realpath -m would print the path).
+    let out = run_on(
+        &sb,
+        &[os("realpath"), os("-m"), s.join("loop/x").as_os_str()],
+    );
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).ends_with("Too many levels of symbolic links\n"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn realpath_round_trips_non_utf8_names_byte_for_byte() {
+    let Some(sb) = sandbox("realpath_round_trips_non_utf8_names_byte_for_byte") else {
+        return;
+    };
+    let s = sb.scratch();
+    let mut raw = s.as_os_str().as_bytes().to_vec();
+    raw.extend_from_slice(b"/d\xff\xfe\n x");
+    let weird = PathBuf::from(OsString::from_vec(raw.clone()));
+    sb.mkdir_all(&weird).unwrap();
+    sb.symlink(&weird, &s.join("link")).unwrap();
+    let out = run_on(&sb, &[os("realpath"), s.join("link").as_os_str()]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let mut want = raw;
+    want.push(b'\n');
+    assert_eq!(out.stdout, want);
+}
+
+#[test]
+fn which_finds_a_host_only_binary_and_exec_runs_it() {
+    let Some(sb) = sandbox("which_finds_a_host_only_binary_and_exec_runs_it") else {
+        return;
+    };
+    // A tmpfs over /usr/local/sbin in the sandbox only: the tool exists on the "host" alone.
+    let dir = Path::new("/usr/local/sbin");
+    sb.mount_tmpfs(dir, "mode=0755").unwrap();
+    let tool = dir.join("hostexec-test-tool");
+    sb.write_file(&tool, b"#!/bin/sh\necho host tool \"$@\"\n")
+        .unwrap();
+    std::fs::set_permissions(sb.local(&tool), std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert!(!tool.exists());
+    let out = run_on(&sb, &[os("which"), os("hostexec-test-tool")]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(out.stdout, b"/usr/local/sbin/hostexec-test-tool\n");
+    let out = run_on(
+        &sb,
+        &[os("exec"), os("--"), os("hostexec-test-tool"), os("x")],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(out.stdout, b"host tool x\n");
+
+    let out = run_on(&sb, &[os("which"), os("no-such-tool-on-the-host")]);
+    assert_eq!(code(&out), 1, "which exits 1, not 127");
+    assert!(out.stdout.is_empty());
+    let err = stderr(&out);
+    assert!(
+        err.starts_with("hostexec: which: no-such-tool-on-the-host"),
+        "{err}"
+    );
+}
+
+// ---------------------------------------------------------------- mounts
+
+/// findmnt's view of the sandbox, as (id → JSON object).
+fn findmnt(sb: &SandboxHost) -> Vec<serde_json::Value> {
+    let out = sb.oracle(&[
+        os("findmnt"),
+        os("--json"),
+        os("--list"),
+        os("-o"),
+        os("ID,PARENT,TARGET,SOURCE,FSTYPE,FSROOT,VFS-OPTIONS,FS-OPTIONS,PROPAGATION"),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["filesystems"].as_array().unwrap().clone()
+}
+
+#[test]
+fn mounts_json_matches_findmnt_field_for_field() {
+    let Some(sb) = sandbox("mounts_json_matches_findmnt_field_for_field") else {
+        return;
+    };
+    let spaced = sb.scratch().join("with space");
+    sb.mkdir_all(&spaced).unwrap();
+    sb.mount_tmpfs(&spaced, "size=1m").unwrap();
+    let out = run_on(&sb, &[os("--json"), os("mounts")]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let ours: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+    let ours = ours.as_array().expect("a JSON array");
+    let theirs = findmnt(&sb);
+    assert_eq!(ours.len(), theirs.len());
+    for (a, b) in ours.iter().zip(&theirs) {
+        for key in [
+            "id",
+            "parent_id",
+            "target",
+            "source",
+            "fstype",
+            "root",
+            "options",
+            "super_options",
+            "propagation",
+        ] {
+            assert!(a.get(key).is_some(), "{key} missing in {a}");
+        }
+        assert_eq!(a["id"], b["id"]);
+        assert_eq!(a["parent_id"], b["parent"]);
+        assert_eq!(a["target"], b["target"]);
+        assert_eq!(a["fstype"], b["fstype"]);
+        assert_eq!(a["root"], b["fsroot"]);
+        assert_eq!(a["options"], b["vfs-options"]);
+        assert_eq!(a["propagation"], b["propagation"]);
+        // findmnt prints no source for an empty one, and rewrites some (btrfs subvolumes).
+        if b["source"].is_string() && a["target"] == b["target"] && a["fstype"] == "tmpfs" {
+            assert_eq!(a["source"], b["source"]);
+        }
+    }
+    let row = ours
+        .iter()
+        .find(|m| m["target"] == spaced.to_str().unwrap())
+        .expect("the mount with a space, decoded");
+    assert_eq!(row["fstype"], "tmpfs");
+    assert_eq!(row["source"], "hostexec-sandbox");
+    assert!(row["super_options"]
+        .as_str()
+        .unwrap()
+        .contains("size=1024k"));
+}
+
+#[test]
+fn mounts_table_has_the_four_columns_and_escapes_control_characters() {
+    let Some(sb) = sandbox("mounts_table_has_the_four_columns_and_escapes_control_characters")
+    else {
+        return;
+    };
+    let mut raw = sb.scratch().as_os_str().as_bytes().to_vec();
+    raw.extend_from_slice(b"/evil\nfake-row tmpfs");
+    let evil = PathBuf::from(OsString::from_vec(raw));
+    sb.mkdir_all(&evil).unwrap();
+    sb.mount_tmpfs(&evil, "").unwrap();
+    let out = run_on(&sb, &[os("mounts")]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(header, ["TARGET", "SOURCE", "FSTYPE", "OPTIONS"]);
+    assert_eq!(
+        text.lines().count() - 1,
+        findmnt(&sb).len(),
+        "one row per mount"
+    );
+    assert!(!text.lines().any(|l| l.starts_with("fake-row")), "{text}");
+    let escaped = format!("{}/evil\\x0afake-row tmpfs", sb.scratch().display());
+    assert!(text.lines().any(|l| l.starts_with(&escaped)), "{text}");
+    let scratch_row = text
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(sb.scratch().to_str().unwrap()))
+        .expect("the scratch tmpfs is listed");
+    let cols: Vec<&str> = scratch_row.split_whitespace().collect();
+    assert_eq!(&cols[1..3], ["hostexec-sandbox", "tmpfs"]);
+    assert!(cols[3].starts_with("rw,"), "{scratch_row}");
+}
+
+#[test]
+fn mount_is_mountpoint_umount_round_trip() {
+    let Some(sb) = sandbox("mount_is_mountpoint_umount_round_trip") else {
+        return;
+    };
+    let target = sb.scratch().join("mnt");
+    sb.mkdir_all(&target).unwrap();
+    let t = target.as_os_str();
+
+    let out = run_on(&sb, &[os("is-mountpoint"), t]);
+    assert_eq!(code(&out), 32, "{}", stderr(&out));
+    assert_eq!(
+        out.stdout,
+        format!("{} is not a mountpoint\n", target.display()).as_bytes()
+    );
+    let oracle = sb.oracle(&[os("mountpoint"), t]);
+    assert_eq!(oracle.status.code(), Some(32));
+
+    let out = run_on(
+        &sb,
+        &[
+            os("mount"),
+            os("-t"),
+            os("tmpfs"),
+            os("-o"),
+            os("size=2m,mode=0700"),
+            os("demo-tmpfs"),
+            t,
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let found = sb.oracle(&[
+        os("findmnt"),
+        os("-n"),
+        os("-o"),
+        os("SOURCE,FSTYPE,FS-OPTIONS"),
+        t,
+    ]);
+    let found = String::from_utf8_lossy(&found.stdout);
+    assert!(found.starts_with("demo-tmpfs tmpfs"), "{found}");
+    assert!(
+        found.contains("size=2048k") && found.contains("mode=700"),
+        "{found}"
+    );
+
+    let out = run_on(&sb, &[os("is-mountpoint"), t]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        out.stdout,
+        format!("{} is a mountpoint\n", target.display()).as_bytes()
+    );
+    assert_eq!(
+        sb.oracle(&[os("mountpoint"), os("-q"), t]).status.code(),
+        Some(0)
+    );
+
+    let out = run_on(&sb, &[os("umount"), t]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        sb.oracle(&[os("mountpoint"), os("-q"), t]).status.code(),
+        Some(32)
+    );
+    let out = run_on(&sb, &[os("is-mountpoint"), t]);
+    assert_eq!(code(&out), 32);
+
+    // Lazy, and with a forced step armed.
+    sb.mount_tmpfs(&target, "").unwrap();
+    let out = run_on(
+        &sb,
+        &[os("umount"), os("--lazy"), os("--force-after"), os("5s"), t],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        sb.oracle(&[os("mountpoint"), os("-q"), t]).status.code(),
+        Some(32)
+    );
+}
+
+#[test]
+fn mount_failures_are_one_line_and_never_show_sensitive_options() {
+    let Some(sb) = sandbox("mount_failures_are_one_line_and_never_show_sensitive_options") else {
+        return;
+    };
+    let target = sb.scratch().join("mnt");
+    sb.mkdir_all(&target).unwrap();
+    // tmpfs refuses an unknown option, so the mount fails with the secret on its command line.
+    let out = run_on(
+        &sb,
+        &[
+            os("-vvv"),
+            os("mount"),
+            os("-t"),
+            os("tmpfs"),
+            os("-o"),
+            os("size=1m"),
+            os("--sensitive-options"),
+            os("password=hunter2"),
+            os("--no-systemd"),
+            os("x"),
+            target.as_os_str(),
+        ],
+    );
+    assert_eq!(code(&out), 1);
+    let err = stderr(&out);
+    assert!(!err.contains("hunter2"), "a secret reached stderr: {err}");
+    let last = err.lines().last().unwrap();
+    assert!(last.starts_with("hostexec: mount: "), "{err}");
+    assert_eq!(
+        sb.oracle(&[os("mountpoint"), os("-q"), target.as_os_str()])
+            .status
+            .code(),
+        Some(32)
+    );
+
+    // Sensitive options that the file system accepts do reach mount.
+    let out = run_on(
+        &sb,
+        &[
+            os("-vvv"),
+            os("mount"),
+            os("-t"),
+            os("tmpfs"),
+            os("--sensitive-options"),
+            os("size=3m"),
+            os("x"),
+            target.as_os_str(),
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(!stderr(&out).contains("size=3m"), "{}", stderr(&out));
+    let opts = sb.oracle(&[
+        os("findmnt"),
+        os("-n"),
+        os("-o"),
+        os("FS-OPTIONS"),
+        target.as_os_str(),
+    ]);
+    assert!(String::from_utf8_lossy(&opts.stdout).contains("size=3072k"));
+}
+
+#[test]
+fn mount_point_errors_exit_1() {
+    let Some(sb) = sandbox("mount_point_errors_exit_1") else {
+        return;
+    };
+    let missing = sb.scratch().join("missing");
+    let out = run_on(&sb, &[os("is-mountpoint"), missing.as_os_str()]);
+    assert_eq!(code(&out), 1);
+    assert!(out.stdout.is_empty());
+    let err = stderr(&out);
+    assert!(err.starts_with("hostexec: is-mountpoint: "), "{err}");
+    assert!(err.contains("No such file or directory"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+
+    let plain = sb.scratch().join("plain");
+    sb.mkdir_all(&plain).unwrap();
+    let out = run_on(&sb, &[os("umount"), plain.as_os_str()]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(
+        stderr(&out).starts_with("hostexec: umount: "),
+        "{}",
+        stderr(&out)
+    );
+}
+
+// ---------------------------------------------------------------- logs
+
+#[test]
+fn logs_go_to_stderr_and_leave_stdout_alone() {
+    let Some(sb) = sandbox("logs_go_to_stderr_and_leave_stdout_alone") else {
+        return;
+    };
+    let out = run_on(&sb, &[os("-v"), os("realpath"), sb.scratch().as_os_str()]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        out.stdout,
+        format!("{}\n", sb.scratch().display()).as_bytes()
+    );
+    assert!(
+        stderr(&out).contains("reaching the host"),
+        "{}",
+        stderr(&out)
+    );
+
+    let args = on(&sb, &[os("realpath"), sb.scratch().as_os_str()]);
+    let refs: Vec<&OsStr> = args.iter().map(OsString::as_os_str).collect();
+    let quiet = run_with(&refs, &[], b"");
+    assert!(quiet.stderr.is_empty(), "{}", stderr(&quiet));
+    let logged = run_with(&refs, &[("HOSTEXEC_LOG", "info")], b"");
+    assert!(stderr(&logged).contains("reaching the host"));
+    let bad = run_with(&refs, &[("HOSTEXEC_LOG", "=[")], b"");
+    assert_eq!(code(&bad), 0);
+    assert!(
+        stderr(&bad).contains("ignoring HOSTEXEC_LOG"),
+        "{}",
+        stderr(&bad)
+    );
+}
+
+// ---------------------------------------------------------------- bad input, usage
+
+#[test]
+fn a_missing_host_root_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-rootfs");
+    let out = run(&[os("--host-root"), missing.as_os_str(), os("mounts")]);
+    assert_eq!(code(&out), 1);
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with(&format!(
+            "hostexec: the host root {}: No such file or directory",
+            missing.display()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("--target-pid"), "says what to do: {err}");
+    // Through the environment, and the default /rootfs when nothing is set.
+    let args = [os("realpath"), os("/")];
+    let out = run_with(
+        &args,
+        &[("HOSTEXEC_HOST_ROOT", missing.to_str().unwrap())],
+        b"",
+    );
+    assert_eq!(code(&out), 1);
+    assert!(stderr(&out).contains("no-rootfs"), "{}", stderr(&out));
+    if !Path::new("/rootfs").exists() {
+        let out = run(&args);
+        assert_eq!(code(&out), 1);
+        assert!(
+            stderr(&out).contains("the host root /rootfs"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    // A file is not a root.
+    let file = dir.path().join("file");
+    std::fs::write(&file, b"").unwrap();
+    let out = run(&[os("--host-root"), file.as_os_str(), os("mounts")]);
+    assert_eq!(code(&out), 1);
+    assert!(stderr(&out).contains("Not a directory"), "{}", stderr(&out));
+}
+
+#[test]
+fn bad_pids_and_namespace_names_exit_1_with_a_message() {
+    for bad in ["abc", "0", "-3", "12x"] {
+        let out = run(&[os("--target-pid"), os(bad), os("mounts")]);
+        assert_eq!(code(&out), 1, "{bad}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("not a process ID"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    // A process that has exited (its PID is not reused this fast in practice; a reused PID
+    // would still be a live process, and the check below would then be skipped).
+    let mut child = Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    if !Path::new(&format!("/proc/{pid}")).exists() {
+        let out = run(&[os("--target-pid"), os(&pid.to_string()), os("mounts")]);
+        assert_eq!(code(&out), 1, "{}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains(&pid.to_string()) && err.contains("No such process"),
+            "{err}"
+        );
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+    let out = run(&[
+        os("--target-pid"),
+        os("1"),
+        os("--ns"),
+        os("mnt,user"),
+        os("mounts"),
+    ]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains("unknown namespace \"user\""),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn no_permission_to_join_is_a_clear_error() {
+    // A file that is not a namespace: setns refuses it.
+    let dir = tempfile::tempdir().unwrap();
+    let fake_ns = dir.path().join("not-a-namespace");
+    std::fs::write(&fake_ns, b"").unwrap();
+    let out = run(&[
+        os("--host-root"),
+        os("/"),
+        os("--mount-ns"),
+        fake_ns.as_os_str(),
+        os("exec"),
+        os("--"),
+        os("true"),
+    ]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.starts_with("hostexec: ") && err.contains("mnt"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+
+    // An unprivileged user may not join the sandbox's mount namespace (setpriv is util-linux).
+    let Some(sb) = sandbox("no_permission_to_join_is_a_clear_error") else {
+        return;
+    };
+    let pid = sb.pid().to_string();
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid",
+            "65534",
+            "--regid",
+            "65534",
+            "--clear-groups",
+            "--",
+        ])
+        .arg(BIN)
+        .args(["--target-pid", &pid, "exec", "--", "true"])
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .expect("setpriv (util-linux) runs");
+    assert_no_panic(&out);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert_eq!(
+        err, "hostexec: cannot join the mnt namespace: Operation not permitted\n",
+        "{err}"
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let cases: &[&[&str]] = &[
+        &[],
+        &["no-such-subcommand"],
+        &["--bogus-flag", "mounts"],
+        &["--timeout", "soon", "mounts"],
+        &["--timeout", "0s", "mounts"],
+        &["--launcher", "fork", "mounts"],
+        &["--target-pid", "1", "--host-root", "/", "mounts"],
+        &["--target-pid", "1", "--mount-ns", "/x", "mounts"],
+        &["realpath"],
+        &["realpath", "-e", "-m", "/"],
+        &["exec"],
+        &["exec", "--env", "NOEQUALS", "--", "true"],
+        &["which"],
+        &["is-mountpoint"],
+        &["mount", "only-source"],
+        &["umount", "--force-after", "forever", "/x"],
+    ];
+    for args in cases {
+        let args: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+        let out = run(&args);
+        assert_eq!(code(&out), 2, "{args:?}: {}", stderr(&out));
+        assert!(out.stdout.is_empty() || args.is_empty(), "{args:?}");
+        if !args.is_empty() {
+            let err = stderr(&out);
+            assert!(err.starts_with("hostexec: "), "{args:?}: {err}");
+        }
+    }
+    let help = run(&[os("--help")]);
+    assert_eq!(code(&help), 0);
+    let text = String::from_utf8_lossy(&help.stdout);
+    for sub in [
+        "exec",
+        "realpath",
+        "which",
+        "mounts",
+        "is-mountpoint",
+        "mount",
+        "umount",
+    ] {
+        assert!(text.contains(sub), "{sub} missing from --help");
+    }
+    assert_eq!(code(&run(&[os("--version")])), 0);
+}
