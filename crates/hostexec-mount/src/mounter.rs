@@ -1,0 +1,538 @@
+//! The [`Mount`] trait and [`HostMounter`], its implementation on any hostexec backend.
+
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use hostexec_api::path::check_host_path;
+use hostexec_api::{
+    stderr_excerpt, CommandError, Executor, FileKind, HostCommand, HostFs, Output, PathError,
+    Resolve,
+};
+
+use crate::error::{is_corrupted_mount, MountError};
+use crate::mountinfo::{self, MountInfo, OptionalField};
+use crate::options::{is_opt, scrub, MountOptions, UnmountOptions};
+
+/// The host's mounts: list, check, mount, unmount, and the host file helpers mount code needs.
+///
+/// Implemented by [`HostMounter`]; with the `mock` feature, `MockMount` (mockall) lets
+/// downstream code mock the mounter itself, as Go users do with `FakeMounter`.
+///
+/// Paths are host paths: absolute, in the host's view.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait Mount: Send + Sync {
+    /// The target host's mount table (its `/proc/PID/mountinfo`), never the caller's own.
+    async fn list(&self) -> Result<Vec<MountInfo>, MountError>;
+
+    /// Whether `path` (symlinks followed, as mountpoint(1) does) is the root of a mount.
+    /// `/` is. A missing path is an error ([`MountError::is_not_found`]), not `false`.
+    async fn is_mount_point(&self, path: &Path) -> Result<bool, MountError>;
+
+    /// mount-utils' `IsLikelyNotMountPoint`: `true` when `path` is probably not a mount point.
+    /// Here it has the exact answer's precision whenever the kernel tells mount roots (5.8+).
+    async fn is_likely_not_mount_point(&self, path: &Path) -> Result<bool, MountError>;
+
+    /// Mounts `source` on `target` through the host's mount(8). An empty `fstype` leaves the
+    /// type to mount(8); an empty `source` is left out of the argv.
+    async fn mount(
+        &self,
+        source: &OsStr,
+        target: &Path,
+        fstype: &str,
+        options: &MountOptions,
+    ) -> Result<(), MountError>;
+
+    /// Unmounts `target` through the host's umount(8), bounded in time.
+    async fn unmount(&self, target: &Path, options: &UnmountOptions) -> Result<(), MountError>;
+
+    /// The other mount points of what is mounted at `path` (mount-utils' `GetMountRefs`);
+    /// empty when `path` does not exist or is a broken mount.
+    async fn mount_refs(&self, path: &Path) -> Result<Vec<PathBuf>, MountError>;
+
+    /// Unmounts `path` if it is mounted (or broken), then removes the directory. A missing
+    /// path is fine.
+    async fn cleanup_mount_point(
+        &self,
+        path: &Path,
+        options: &UnmountOptions,
+    ) -> Result<(), MountError>;
+
+    /// Makes the mount at `path` recursively shared, bind-mounting `path` onto itself first if
+    /// it is not a mount point.
+    async fn make_rshared(&self, path: &Path) -> Result<(), MountError>;
+
+    /// The kind of file at `path` (symlinks followed).
+    async fn file_type(&self, path: &Path) -> Result<FileKind, MountError>;
+
+    /// Creates a directory and its parents (`mkdir -p`).
+    async fn make_dir(&self, path: &Path) -> Result<(), MountError>;
+
+    /// Creates an empty file if nothing is there.
+    async fn make_file(&self, path: &Path) -> Result<(), MountError>;
+
+    /// Whether `path` exists (symlinks followed). A symlink loop or a permission error is an
+    /// error, not `false`.
+    async fn exists(&self, path: &Path) -> Result<bool, MountError>;
+}
+
+/// The description of the systemd scope a mount runs in (mount-utils: "Kubernetes transient
+/// mount for").
+pub const SYSTEMD_DESCRIPTION: &str = "hostexec transient mount for";
+
+/// [`Mount`] on any hostexec backend: commands through `E`, file operations and the mount table
+/// through `F`'s in-process host view.
+///
+/// With `hostexec-nsenter`, one `Arc<NsEnter>` is both (`HostMounter::new(ns.clone(), ns)`);
+/// with `hostexec-fake`, a `FakeExecutor` and a `FakeHost`.
+#[derive(Debug, Clone)]
+pub struct HostMounter<E, F> {
+    exec: E,
+    fs: F,
+    consistent_reads: usize,
+}
+
+impl<E: Executor, F: HostFs> HostMounter<E, F> {
+    /// A mounter that runs commands with `exec` and looks at the host through `fs`.
+    pub fn new(exec: E, fs: F) -> Self {
+        HostMounter {
+            exec,
+            fs,
+            consistent_reads: 0,
+        }
+    }
+
+    /// Reads the mount table until two reads agree, re-reading at most `attempts` times
+    /// (for hosts older than 5.8, where reads could tear under churn: go-originals.md §2.11).
+    /// The default is a single read.
+    pub fn with_consistent_reads(mut self, attempts: usize) -> Self {
+        self.consistent_reads = attempts;
+        self
+    }
+
+    /// The executor, for utilities built on top (see [`crate::format`]).
+    pub fn executor(&self) -> &E {
+        &self.exec
+    }
+
+    /// The host view.
+    pub fn host_fs(&self) -> &F {
+        &self.fs
+    }
+
+    /// The argv mount(8) gets for one step, as mount-utils' `MakeMountArgsSensitive`
+    /// (go-originals.md §2.4): flags, `-t fstype` if any, `-o options` if any (sensitive ones
+    /// masked when shown), source if any, target always.
+    fn mount_command(
+        &self,
+        program: OsString,
+        source: &OsStr,
+        target: &Path,
+        fstype: &str,
+        options: &MountOptions,
+    ) -> HostCommand {
+        let mut cmd = HostCommand::new(program).args(options.get_flags());
+        if !fstype.is_empty() {
+            cmd = cmd.arg("-t").arg(fstype);
+        }
+        if let Some((real, shown)) = options.joined() {
+            cmd = cmd.arg("-o");
+            cmd = if options.sensitive_count() > 0 {
+                cmd.arg_masked(real, shown)
+            } else {
+                cmd.arg(real)
+            };
+        }
+        if !source.is_empty() {
+            cmd = cmd.arg(source);
+        }
+        cmd.arg(target)
+    }
+
+    async fn mount_step(
+        &self,
+        source: &OsStr,
+        target: &Path,
+        fstype: &str,
+        options: &MountOptions,
+        systemd: bool,
+    ) -> Result<(), MountError> {
+        let cmd = if systemd {
+            // systemd-run execs the command itself: give it the host's mount by path.
+            let mount = self
+                .exec
+                .look_path(OsStr::new("mount"))
+                .await
+                .map_err(|e| MountError::command("mount", target, e))?;
+            let inner = self.mount_command(mount.into(), source, target, fstype, options);
+            let mut desc = OsString::from(format!("--description={SYSTEMD_DESCRIPTION} "));
+            desc.push(target.as_os_str());
+            let mut cmd = HostCommand::new("systemd-run")
+                .arg(desc)
+                .args(["--scope", "--"])
+                .arg(inner.get_program());
+            // Copy the arguments with their masking.
+            let shown = inner.display_args();
+            for (real, shown) in inner.get_args().zip(shown) {
+                cmd = if real.to_string_lossy() == shown {
+                    cmd.arg(real)
+                } else {
+                    cmd.arg_masked(real, shown)
+                };
+            }
+            cmd
+        } else {
+            self.mount_command("mount".into(), source, target, fstype, options)
+        };
+        let cmd = cmd.env("LC_ALL", "C").timeout(options.get_timeout());
+        tracing::debug!(command = %cmd, "mounting");
+        let out = self
+            .exec
+            .run(cmd)
+            .await
+            .map_err(|e| MountError::command("mount", target, e))?;
+        if out.success() {
+            return Ok(());
+        }
+        let secrets = options.secrets();
+        let mut msg = scrub(&out.stderr, &secrets);
+        if msg.is_empty() {
+            msg = scrub(&out.stdout, &secrets);
+        }
+        let err = MountError::MountFailed(Box::new(crate::error::MountFailure {
+            mount_source: source.to_os_string(),
+            target: target.to_path_buf(),
+            fstype: fstype.to_owned(),
+            options: options.shown(),
+            status: out.status,
+            stderr: stderr_excerpt(&msg),
+        }));
+        tracing::debug!(error = %err, "mount failed");
+        Err(err)
+    }
+
+    /// The restrictions of the mount holding `source` that a `bind,remount` must repeat, or
+    /// they are lost (mount-utils reads them with statfs: go-originals.md §2.3). Fixed order
+    /// (Go's came from map iteration: §3 #31); one the caller chose in the same group wins.
+    async fn source_restrictions(
+        &self,
+        source: &OsStr,
+        options: &MountOptions,
+    ) -> Result<Vec<&'static str>, MountError> {
+        let src = self
+            .fs
+            .resolve(Path::new(source), Resolve::MustExist)
+            .await?;
+        let table = self.list().await?;
+        let Some(holder) = mountinfo::mount_holding(&table, &src) else {
+            return Ok(Vec::new());
+        };
+        const GROUPS: &[(&str, &[&str])] = &[
+            ("ro", &["ro", "rw"]),
+            ("nodev", &["nodev", "dev"]),
+            ("noexec", &["noexec", "exec"]),
+            ("nosuid", &["nosuid", "suid"]),
+            ("noatime", &["noatime", "relatime", "strictatime", "atime"]),
+            ("relatime", &["noatime", "relatime", "strictatime", "atime"]),
+            ("nodiratime", &["nodiratime", "diratime"]),
+        ];
+        let chosen = |names: &[&str]| {
+            options
+                .get_options()
+                .iter()
+                .any(|o| names.iter().any(|n| is_opt(o, n)))
+        };
+        let mut out = Vec::new();
+        for (flag, group) in GROUPS {
+            let set = if *flag == "ro" {
+                holder.is_read_only()
+            } else {
+                holder.mount_options.iter().any(|o| o == flag)
+            };
+            if set && !chosen(group) {
+                out.push(*flag);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn umount_once(
+        &self,
+        target: &Path,
+        lazy: bool,
+        force: bool,
+        timeout: Duration,
+    ) -> Result<Output, CommandError> {
+        let mut cmd = HostCommand::new("umount");
+        if force {
+            cmd = cmd.arg("-f");
+        }
+        if lazy {
+            cmd = cmd.arg("-l");
+        }
+        let cmd = cmd.arg(target).env("LC_ALL", "C").timeout(timeout);
+        tracing::debug!(command = %cmd, "unmounting");
+        self.exec.run(cmd).await
+    }
+
+    async fn resolve_existing(&self, path: &Path) -> Result<PathBuf, MountError> {
+        check_host_path(path)?;
+        Ok(self.fs.resolve(path, Resolve::MustExist).await?)
+    }
+}
+
+fn check_target(target: &Path) -> Result<(), MountError> {
+    check_host_path(target)?;
+    Ok(())
+}
+
+fn unmount_result(target: &Path, out: Output) -> Result<(), MountError> {
+    if out.success() {
+        return Ok(());
+    }
+    let text = String::from_utf8_lossy(&out.stderr);
+    // util-linux 2.38 (LC_ALL=C): "umount: X: not mounted." rc 32; a missing path:
+    // "umount: X: no mount point specified." (go-originals.md §2.16).
+    if text.contains("not mounted") {
+        return Err(MountError::NotMounted {
+            target: target.to_path_buf(),
+        });
+    }
+    if text.contains("no mount point specified") || text.contains("No such file or directory") {
+        return Err(PathError::NotFound {
+            path: target.to_path_buf(),
+        }
+        .into());
+    }
+    Err(MountError::UnmountFailed {
+        target: target.to_path_buf(),
+        status: out.status,
+        stderr: stderr_excerpt(&out.stderr),
+    })
+}
+
+fn parent_of(path: &Path) -> &Path {
+    path.parent().unwrap_or(Path::new("/"))
+}
+
+#[async_trait]
+impl<E: Executor, F: HostFs> Mount for HostMounter<E, F> {
+    async fn list(&self) -> Result<Vec<MountInfo>, MountError> {
+        let bytes = mountinfo::consistent_read(self.consistent_reads, || self.fs.read_mountinfo())
+            .await
+            .map_err(|e| match e {
+                mountinfo::ConsistentReadError::Read(e) => MountError::Path(e),
+                mountinfo::ConsistentReadError::Inconsistent { attempts } => {
+                    MountError::InconsistentTable { attempts }
+                }
+            })?;
+        Ok(mountinfo::parse_mountinfo(&bytes)?)
+    }
+
+    async fn is_mount_point(&self, path: &Path) -> Result<bool, MountError> {
+        let resolved = self.resolve_existing(path).await?;
+        if resolved == Path::new("/") {
+            return Ok(true);
+        }
+        let st = self.fs.stat(&resolved, true).await?;
+        // 1. The kernel says (statx STATX_ATTR_MOUNT_ROOT, 5.8+): exact, bind mounts included.
+        if let Some(root) = st.mount_root {
+            return Ok(root);
+        }
+        // 2. Mount IDs differ from the parent's (systemd's fallback).
+        if let Some(id) = st.mount_id {
+            if let Some(parent_id) = self.fs.stat(parent_of(&resolved), true).await?.mount_id {
+                return Ok(id != parent_id);
+            }
+        }
+        // 3. The table, by decoded path.
+        let table = self.list().await?;
+        Ok(table
+            .iter()
+            .any(|m| mountinfo::mount_point_matches(&m.mount_point, &resolved)))
+    }
+
+    async fn is_likely_not_mount_point(&self, path: &Path) -> Result<bool, MountError> {
+        let resolved = self.resolve_existing(path).await?;
+        if resolved == Path::new("/") {
+            return Ok(false);
+        }
+        let st = self.fs.stat(&resolved, true).await?;
+        if let Some(root) = st.mount_root {
+            return Ok(!root);
+        }
+        // The old heuristic: same device as the parent (blind to bind mounts: §2.12).
+        let parent = self.fs.stat(parent_of(&resolved), true).await?;
+        Ok(st.dev == parent.dev)
+    }
+
+    async fn mount(
+        &self,
+        source: &OsStr,
+        target: &Path,
+        fstype: &str,
+        options: &MountOptions,
+    ) -> Result<(), MountError> {
+        check_target(target)?;
+        if source.as_bytes().contains(&0) || fstype.as_bytes().contains(&0) {
+            return Err(MountError::InvalidInput {
+                path: target.to_path_buf(),
+                reason: "the source or the filesystem type contains a NUL byte",
+            });
+        }
+        let systemd = options.allows_systemd() && self.exec.supports_systemd().await;
+        if options.is_bind() {
+            let keep = self.source_restrictions(source, options).await?;
+            let (first, second) = options.bind_steps(&keep);
+            self.mount_step(source, target, fstype, &first, systemd)
+                .await?;
+            return self
+                .mount_step(source, target, fstype, &second, systemd)
+                .await;
+        }
+        self.mount_step(source, target, fstype, options, systemd)
+            .await
+    }
+
+    async fn unmount(&self, target: &Path, options: &UnmountOptions) -> Result<(), MountError> {
+        check_target(target)?;
+        let overall = options.get_timeout();
+        let start = tokio::time::Instant::now();
+        let first = options
+            .get_force_after()
+            .map_or(overall, |f| f.min(overall));
+        let timed_out = || MountError::UnmountTimedOut {
+            target: target.to_path_buf(),
+            timeout: overall,
+        };
+        match self
+            .umount_once(target, options.is_lazy(), false, first)
+            .await
+        {
+            Ok(out) => unmount_result(target, out),
+            Err(CommandError::TimedOut { .. }) if options.get_force_after().is_some() => {
+                let left = overall.saturating_sub(start.elapsed());
+                if left.is_zero() {
+                    return Err(timed_out());
+                }
+                tracing::warn!(target = %target.display(), "unmount hung; forcing");
+                match self
+                    .umount_once(target, options.is_lazy(), true, left)
+                    .await
+                {
+                    Ok(out) => unmount_result(target, out),
+                    Err(CommandError::TimedOut { .. }) => Err(timed_out()),
+                    Err(e) => Err(MountError::command("umount", target, e)),
+                }
+            }
+            Err(CommandError::TimedOut { .. }) => Err(timed_out()),
+            Err(e) => Err(MountError::command("umount", target, e)),
+        }
+    }
+
+    async fn mount_refs(&self, path: &Path) -> Result<Vec<PathBuf>, MountError> {
+        check_host_path(path)?;
+        let resolved = match self.fs.resolve(path, Resolve::MustExist).await {
+            Ok(p) => p,
+            Err(e) if e.is_not_found() => return Ok(Vec::new()),
+            Err(e) if is_corrupted_mount(&e) => {
+                tracing::warn!(path = %path.display(), "mount_refs found a corrupted mount; treating it as unmounted");
+                return Ok(Vec::new());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let table = self.list().await?;
+        Ok(mountinfo::mount_refs(&table, &resolved))
+    }
+
+    async fn cleanup_mount_point(
+        &self,
+        path: &Path,
+        options: &UnmountOptions,
+    ) -> Result<(), MountError> {
+        check_host_path(path)?;
+        let mounted = match self.is_mount_point(path).await {
+            Ok(m) => m,
+            Err(e) if e.is_not_found() => {
+                tracing::warn!(path = %path.display(), "cleanup: nothing there");
+                return Ok(());
+            }
+            Err(MountError::Path(e)) if is_corrupted_mount(&e) => true,
+            Err(e) => return Err(e),
+        };
+        if mounted {
+            match self.unmount(path, options).await {
+                Ok(()) | Err(MountError::NotMounted { .. }) => {}
+                Err(e) => return Err(e),
+            }
+            if self.is_mount_point(path).await? {
+                return Err(MountError::StillMounted {
+                    path: path.to_path_buf(),
+                });
+            }
+        }
+        match self.fs.remove_dir(path).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.is_not_found() => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn make_rshared(&self, path: &Path) -> Result<(), MountError> {
+        let resolved = self.resolve_existing(path).await?;
+        let table = self.list().await?;
+        let top = table.iter().rev().find(|m| m.mount_point == resolved);
+        if let Some(m) = top {
+            if m.optional_fields
+                .iter()
+                .any(|f| matches!(f, OptionalField::Shared(_)))
+            {
+                return Ok(());
+            }
+        } else {
+            self.mount_step(
+                resolved.as_os_str(),
+                &resolved,
+                "",
+                &MountOptions::new().flag("--bind").without_systemd(),
+                false,
+            )
+            .await?;
+        }
+        self.mount_step(
+            OsStr::new(""),
+            &resolved,
+            "",
+            &MountOptions::new().flag("--make-rshared").without_systemd(),
+            false,
+        )
+        .await
+    }
+
+    async fn file_type(&self, path: &Path) -> Result<FileKind, MountError> {
+        check_host_path(path)?;
+        Ok(self.fs.stat(path, true).await?.kind)
+    }
+
+    async fn make_dir(&self, path: &Path) -> Result<(), MountError> {
+        check_host_path(path)?;
+        Ok(self.fs.create_dir_all(path).await?)
+    }
+
+    async fn make_file(&self, path: &Path) -> Result<(), MountError> {
+        check_host_path(path)?;
+        Ok(self.fs.create_file(path).await?)
+    }
+
+    async fn exists(&self, path: &Path) -> Result<bool, MountError> {
+        check_host_path(path)?;
+        match self.fs.stat(path, true).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+}

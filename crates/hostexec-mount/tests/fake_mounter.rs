@@ -1,0 +1,586 @@
+//! HostMounter against hostexec-fake's FakeExecutor (scripted, recording) and the api's
+//! MockHostFs: the argv of plain, bind and bind-remount mounts, the systemd scope, how mount(8)
+//! and umount(8) failures map to errors, masking, and the is_mount_point decision order.
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use hostexec_api::{
+    CommandError, ExitStatus, FileKind, FileStat, HostCommand, MockHostFs, PathError,
+};
+use hostexec_fake::FakeExecutor;
+use hostexec_mount::format::{format_and_mount, DiskFormat, FormatError, FormatOptions};
+use hostexec_mount::{
+    HostMounter, MockMount, Mount, MountError, MountOptions, UnmountOptions, MASKED,
+};
+
+const TABLE: &str = "\
+1 0 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw
+20 1 0:40 / /srv/data rw,nosuid,nodev,relatime shared:2 - tmpfs tmpfs rw,size=1024k
+21 1 0:41 / /srv/ro ro,relatime - tmpfs tmpfs rw
+";
+
+/// A host view whose paths resolve to themselves and whose table is TABLE.
+fn host() -> MockHostFs {
+    let mut fs = MockHostFs::new();
+    fs.expect_resolve().returning(|p, _| Ok(p.to_path_buf()));
+    fs.expect_read_mountinfo()
+        .returning(|| Ok(TABLE.as_bytes().to_vec()));
+    fs
+}
+
+fn args(cmd: &HostCommand) -> Vec<String> {
+    cmd.get_args()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn plain_mount_argv() {
+    let exec = FakeExecutor::new();
+    exec.expect("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m,mode=700", "tmpfs", "/mnt/x"]);
+    let m = HostMounter::new(exec.clone(), host());
+    m.mount(
+        OsStr::new("tmpfs"),
+        Path::new("/mnt/x"),
+        "tmpfs",
+        &MountOptions::new().options(["size=1m", "mode=700"]),
+    )
+    .await
+    .unwrap();
+    exec.verify().unwrap();
+    let call = &exec.calls()[0];
+    assert_eq!(
+        call.get_env().vars[OsStr::new("LC_ALL")],
+        Some("C".into()),
+        "English messages, so 'not mounted' can be recognised"
+    );
+    assert!(call.get_timeout().is_some(), "every mount is bounded");
+}
+
+#[tokio::test]
+async fn argv_leaves_out_empty_parts() {
+    // go-originals §2.4: no -t without a type, no -o without options, no empty source.
+    let exec = FakeExecutor::ordered();
+    exec.expect("mount").args(["/src", "/dst"]);
+    exec.expect("mount").args(["-o", "remount,ro", "/mnt/x"]);
+    exec.expect("mount")
+        .args(["--no-canonicalize", "-t", "ext4", "/dev/sdb", "/mnt/y"]);
+    let m = HostMounter::new(exec.clone(), host());
+    let none = MountOptions::new();
+    m.mount("/src".as_ref(), Path::new("/dst"), "", &none)
+        .await
+        .unwrap();
+    m.mount(
+        "".as_ref(),
+        Path::new("/mnt/x"),
+        "",
+        &MountOptions::new().options(["remount", "ro"]),
+    )
+    .await
+    .unwrap();
+    m.mount(
+        "/dev/sdb".as_ref(),
+        Path::new("/mnt/y"),
+        "ext4",
+        &MountOptions::new().flag("--no-canonicalize"),
+    )
+    .await
+    .unwrap();
+    exec.verify().unwrap();
+}
+
+#[tokio::test]
+async fn bind_is_split_and_keeps_the_source_restrictions() {
+    let exec = FakeExecutor::ordered();
+    exec.expect("mount")
+        .args(["-o", "bind", "/srv/data/vol", "/mnt/b"]);
+    // The source mount is nosuid,nodev,relatime: a bare `bind,remount,ro` would clear those.
+    // The caller asked for ro, so ro is not repeated.
+    exec.expect("mount").args([
+        "-o",
+        "bind,remount,ro,nodev,nosuid,relatime",
+        "/srv/data/vol",
+        "/mnt/b",
+    ]);
+    let m = HostMounter::new(exec.clone(), host());
+    m.mount(
+        "/srv/data/vol".as_ref(),
+        Path::new("/mnt/b"),
+        "",
+        &MountOptions::new().options(["bind", "ro"]),
+    )
+    .await
+    .unwrap();
+    exec.verify().unwrap();
+
+    // The source's ro is kept, _netdev goes on the first step too, an explicit atime choice
+    // wins over the source's.
+    let exec = FakeExecutor::ordered();
+    exec.expect("mount")
+        .args(["-o", "bind,_netdev", "/srv/ro", "/mnt/c"]);
+    exec.expect("mount")
+        .args(["-o", "bind,remount,_netdev,noatime,ro", "/srv/ro", "/mnt/c"]);
+    let m = HostMounter::new(exec.clone(), host());
+    m.mount(
+        "/srv/ro".as_ref(),
+        Path::new("/mnt/c"),
+        "",
+        &MountOptions::new().options(["bind", "_netdev", "noatime"]),
+    )
+    .await
+    .unwrap();
+    exec.verify().unwrap();
+}
+
+#[tokio::test]
+async fn systemd_scope_only_when_the_backend_says_it_works() {
+    let exec = FakeExecutor::new()
+        .with_systemd(true)
+        .with_bin("/usr/bin/mount");
+    exec.expect("systemd-run").args([
+        "--description=hostexec transient mount for /mnt/t",
+        "--scope",
+        "--",
+        "/usr/bin/mount",
+        "-t",
+        "nfs",
+        "srv:/x",
+        "/mnt/t",
+    ]);
+    let m = HostMounter::new(exec.clone(), host());
+    m.mount(
+        "srv:/x".as_ref(),
+        Path::new("/mnt/t"),
+        "nfs",
+        &MountOptions::new(),
+    )
+    .await
+    .unwrap();
+    exec.verify().unwrap();
+
+    // Asked not to: no scope even though systemd works.
+    let exec = FakeExecutor::new().with_systemd(true);
+    exec.expect("mount").args(["-t", "nfs", "srv:/x", "/mnt/t"]);
+    let m = HostMounter::new(exec.clone(), host());
+    m.mount(
+        "srv:/x".as_ref(),
+        Path::new("/mnt/t"),
+        "nfs",
+        &MountOptions::new().without_systemd(),
+    )
+    .await
+    .unwrap();
+    exec.verify().unwrap();
+
+    // The probe says no (systemd-run present but not working): plain mount.
+    let exec = FakeExecutor::new()
+        .with_systemd(false)
+        .with_bin("/usr/bin/systemd-run");
+    exec.expect("mount").args(["-t", "nfs", "srv:/x", "/mnt/t"]);
+    let m = HostMounter::new(exec.clone(), host());
+    m.mount(
+        "srv:/x".as_ref(),
+        Path::new("/mnt/t"),
+        "nfs",
+        &MountOptions::new(),
+    )
+    .await
+    .unwrap();
+    exec.verify().unwrap();
+}
+
+#[tokio::test]
+async fn sensitive_options_reach_mount_only() {
+    let exec = FakeExecutor::new()
+        .with_systemd(true)
+        .with_bin("/usr/bin/mount");
+    exec.expect("systemd-run").returns_status(
+        ExitStatus::Code(32),
+        "mount error(13): Permission denied for password=hunter2 (hunter2)\n",
+    );
+    let m = HostMounter::new(exec.clone(), host());
+    let opts = MountOptions::new()
+        .option("vers=3.0")
+        .sensitive("password=hunter2");
+    let err = m
+        .mount("//srv/share".as_ref(), Path::new("/mnt/s"), "cifs", &opts)
+        .await
+        .unwrap_err();
+    let call = &exec.calls()[0];
+    // The real argv carries the secret...
+    assert!(args(call).iter().any(|a| a == "vers=3.0,password=hunter2"));
+    // ...nothing that shows the command or the error does.
+    for shown in [
+        format!("{call:?}"),
+        call.to_string(),
+        err.to_string(),
+        format!("{err:?}"),
+        format!("{opts:?}"),
+    ] {
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+    assert!(err.to_string().contains("vers=3.0,<masked>"), "{err}");
+    match &err {
+        MountError::MountFailed(f) => {
+            assert_eq!(f.status, ExitStatus::Code(32));
+            assert_eq!(
+                &f.stderr,
+                &format!("mount error(13): Permission denied for {MASKED} ({MASKED})")
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn mount_failures_map_to_typed_errors() {
+    let exec = FakeExecutor::new();
+    exec.expect("mount").returns_status(
+        ExitStatus::Code(32),
+        "mount: /mnt/x: special device /dev/nope does not exist.\n",
+    );
+    exec.expect("mount").fails_with(CommandError::NotFound {
+        program: "mount".into(),
+        searched: vec!["/bin".into()],
+    });
+    exec.expect("mount").after(Duration::from_secs(3600));
+    let m = HostMounter::new(exec.clone(), host());
+    let o = MountOptions::new().timeout(Duration::from_millis(50));
+    let e = m
+        .mount("/dev/nope".as_ref(), Path::new("/mnt/x"), "ext4", &o)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, MountError::MountFailed(f) if f.status == ExitStatus::Code(32)
+            && f.stderr.ends_with("does not exist.") && f.target == Path::new("/mnt/x")),
+        "{e:?}"
+    );
+    let e = m
+        .mount("/dev/nope".as_ref(), Path::new("/mnt/x"), "ext4", &o)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &e,
+            MountError::Command {
+                op: "mount",
+                source: CommandError::NotFound { .. },
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    let e = m
+        .mount("/dev/nope".as_ref(), Path::new("/mnt/x"), "ext4", &o)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &e,
+            MountError::Command {
+                source: CommandError::TimedOut { .. },
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    // Bad input never reaches a command.
+    for (src, tgt) in [("a", "relative"), ("a\0b", "/x")] {
+        let e = m
+            .mount(src.as_ref(), Path::new(tgt), "", &MountOptions::new())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                MountError::Path(PathError::NotAbsolute { .. }) | MountError::InvalidInput { .. }
+            ),
+            "{e:?}"
+        );
+    }
+    assert_eq!(exec.calls().len(), 3);
+}
+
+#[tokio::test]
+async fn unmount_kinds() {
+    let exec = FakeExecutor::ordered();
+    exec.expect("umount")
+        .args(["/mnt/a"])
+        .returns_status(ExitStatus::Code(32), "umount: /mnt/a: not mounted.\n");
+    exec.expect("umount").args(["-l", "/mnt/b"]);
+    exec.expect("umount").args(["/mnt/c"]).returns_status(
+        ExitStatus::Code(32),
+        "umount: /mnt/c: no mount point specified.\n",
+    );
+    exec.expect("umount")
+        .args(["/mnt/d"])
+        .returns_status(ExitStatus::Code(32), "umount: /mnt/d: target is busy.\n");
+    let m = HostMounter::new(exec.clone(), host());
+    let e = m
+        .unmount(Path::new("/mnt/a"), &UnmountOptions::new())
+        .await
+        .unwrap_err();
+    assert!(e.is_not_mounted(), "{e:?}");
+    m.unmount(Path::new("/mnt/b"), &UnmountOptions::new().lazy())
+        .await
+        .unwrap();
+    let e = m
+        .unmount(Path::new("/mnt/c"), &UnmountOptions::new())
+        .await
+        .unwrap_err();
+    assert!(e.is_not_found(), "{e:?}");
+    let e = m
+        .unmount(Path::new("/mnt/d"), &UnmountOptions::new())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, MountError::UnmountFailed { stderr, .. } if stderr.contains("busy")),
+        "{e:?}"
+    );
+    exec.verify().unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hung_unmount_is_forced_then_bounded() {
+    let exec = FakeExecutor::ordered();
+    exec.expect("umount")
+        .args(["/mnt/nfs"])
+        .after(Duration::from_secs(3600));
+    exec.expect("umount").args(["-f", "/mnt/nfs"]);
+    let m = HostMounter::new(exec.clone(), host());
+    let opts = UnmountOptions::new()
+        .force_after(Duration::from_secs(5))
+        .timeout(Duration::from_secs(20));
+    let start = tokio::time::Instant::now();
+    m.unmount(Path::new("/mnt/nfs"), &opts).await.unwrap();
+    assert_eq!(start.elapsed(), Duration::from_secs(5));
+    let calls = exec.calls();
+    assert_eq!(calls[0].get_timeout(), Some(Duration::from_secs(5)));
+    assert_eq!(calls[1].get_timeout(), Some(Duration::from_secs(15)));
+    exec.verify().unwrap();
+
+    // Both hang: the whole thing ends at the overall timeout.
+    let exec = FakeExecutor::new();
+    exec.expect("umount")
+        .times(2)
+        .after(Duration::from_secs(3600));
+    let m = HostMounter::new(exec.clone(), host());
+    let start = tokio::time::Instant::now();
+    let e = m.unmount(Path::new("/mnt/nfs"), &opts).await.unwrap_err();
+    assert!(
+        matches!(e, MountError::UnmountTimedOut { timeout, .. } if timeout == Duration::from_secs(20)),
+        "{e:?}"
+    );
+    assert_eq!(start.elapsed(), Duration::from_secs(20));
+
+    // No force step: one bounded try.
+    let exec = FakeExecutor::new();
+    exec.expect("umount").after(Duration::from_secs(3600));
+    let m = HostMounter::new(exec.clone(), host());
+    let e = m
+        .unmount(
+            Path::new("/mnt/nfs"),
+            &UnmountOptions::new().timeout(Duration::from_secs(2)),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, MountError::UnmountTimedOut { .. }), "{e:?}");
+}
+
+fn stat(
+    kind: FileKind,
+    mount_root: Option<bool>,
+    mount_id: Option<u64>,
+    dev: (u32, u32),
+) -> FileStat {
+    FileStat {
+        kind,
+        mode: 0o40755,
+        uid: 0,
+        gid: 0,
+        size: 0,
+        dev,
+        rdev: (0, 0),
+        ino: 1,
+        mount_root,
+        mount_id,
+    }
+}
+
+#[tokio::test]
+async fn is_mount_point_asks_the_kernel_first() {
+    // The kernel knows: one stat, no table read.
+    let mut fs = MockHostFs::new();
+    fs.expect_resolve()
+        .returning(|_, _| Ok(PathBuf::from("/real/dir")));
+    fs.expect_stat()
+        .withf(|p, _| p == Path::new("/real/dir"))
+        .times(1)
+        .returning(|_, _| Ok(stat(FileKind::Dir, Some(true), Some(7), (0, 1))));
+    fs.expect_read_mountinfo().times(0);
+    let m = HostMounter::new(FakeExecutor::new(), fs);
+    assert!(m.is_mount_point(Path::new("/link")).await.unwrap());
+
+    // "/" is a mount point without asking.
+    let mut fs = MockHostFs::new();
+    fs.expect_resolve().returning(|p, _| Ok(p.to_path_buf()));
+    fs.expect_stat().times(0);
+    let m = HostMounter::new(FakeExecutor::new(), fs);
+    assert!(m.is_mount_point(Path::new("/")).await.unwrap());
+    assert!(!m.is_likely_not_mount_point(Path::new("/")).await.unwrap());
+
+    // Missing: a not-found error, not false.
+    let mut fs = MockHostFs::new();
+    fs.expect_resolve()
+        .returning(|p, _| Err(PathError::NotFound { path: p.into() }));
+    let m = HostMounter::new(FakeExecutor::new(), fs);
+    let e = m.is_mount_point(Path::new("/nope")).await.unwrap_err();
+    assert!(e.is_not_found(), "{e:?}");
+    assert!(m
+        .is_likely_not_mount_point(Path::new("/nope"))
+        .await
+        .unwrap_err()
+        .is_not_found());
+
+    // No mount-root attribute: mount IDs against the parent's.
+    let mut fs = MockHostFs::new();
+    fs.expect_resolve().returning(|p, _| Ok(p.to_path_buf()));
+    fs.expect_stat().returning(|p, _| {
+        let id = if p == Path::new("/a/b") { 9 } else { 3 };
+        Ok(stat(FileKind::Dir, None, Some(id), (0, 1)))
+    });
+    fs.expect_read_mountinfo().times(0);
+    let m = HostMounter::new(FakeExecutor::new(), fs);
+    assert!(m.is_mount_point(Path::new("/a/b")).await.unwrap());
+
+    // Neither: the table, by decoded path (a space in the mount point).
+    let mut fs = MockHostFs::new();
+    fs.expect_resolve().returning(|p, _| Ok(p.to_path_buf()));
+    fs.expect_stat()
+        .returning(|_, _| Ok(stat(FileKind::Dir, None, None, (0, 1))));
+    fs.expect_read_mountinfo().returning(|| {
+        Ok(
+            b"1 0 8:1 / / rw - ext4 /dev/sda1 rw\n2 1 0:5 / /mnt/sp\\040ace rw - tmpfs t rw\n"
+                .to_vec(),
+        )
+    });
+    let m = HostMounter::new(FakeExecutor::new(), fs);
+    assert!(m.is_mount_point(Path::new("/mnt/sp ace")).await.unwrap());
+    assert!(!m.is_mount_point(Path::new("/mnt")).await.unwrap());
+}
+
+#[tokio::test]
+async fn format_and_mount_uses_only_the_public_api() {
+    // Unformatted: blkid exit 2, mkfs, then the mount with `defaults`.
+    let exec = FakeExecutor::ordered();
+    exec.expect("blkid")
+        .args([
+            "-p", "-s", "TYPE", "-s", "PTTYPE", "-o", "export", "/dev/foo",
+        ])
+        .returns_status(ExitStatus::Code(2), "");
+    exec.expect("mkfs.ext4")
+        .args(["-b", "1024", "-F", "-m0", "/dev/foo"]);
+    let mut mounter = MockMount::new();
+    mounter
+        .expect_mount()
+        .withf(|src, tgt, fstype, o| {
+            src == "/dev/foo"
+                && tgt == Path::new("/mnt/f")
+                && fstype == "ext4"
+                && o.get_options().iter().any(|x| x == "defaults")
+                && o.sensitive_count() == 1
+        })
+        .times(1)
+        .returning(|_, _, _, _| Ok(()));
+    let fo = FormatOptions {
+        mkfs_args: vec!["-b".into(), "1024".into()],
+        ..Default::default()
+    };
+    let out = format_and_mount(
+        &mounter,
+        &exec,
+        Path::new("/dev/foo"),
+        Path::new("/mnt/f"),
+        "",
+        &MountOptions::new().sensitive("key=s"),
+        &fo,
+    )
+    .await
+    .unwrap();
+    assert!(out.formatted);
+    assert_eq!(out.found, DiskFormat::Unformatted);
+    exec.verify().unwrap();
+
+    // Formatted, read-write: fsck; exit 5 = 4|1 is "errors left" (Go's == let it pass).
+    let exec = FakeExecutor::ordered();
+    exec.expect("blkid").returns_ok_stdout("TYPE=ext4\n");
+    exec.expect("fsck")
+        .args(["-a", "/dev/foo"])
+        .returns_status(ExitStatus::Code(5), "bad inode\n");
+    let e = format_and_mount(
+        &MockMount::new(),
+        &exec,
+        Path::new("/dev/foo"),
+        Path::new("/mnt/f"),
+        "ext4",
+        &MountOptions::new(),
+        &FormatOptions::default(),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(e, FormatError::HasFilesystemErrors { code: 5, .. }),
+        "{e:?}"
+    );
+
+    // Read-only + formatted: blkid only. Read-only + unformatted: refused.
+    let exec = FakeExecutor::ordered();
+    exec.expect("blkid").returns_ok_stdout("TYPE=xfs\n");
+    exec.expect("blkid").returns_status(ExitStatus::Code(2), "");
+    exec.expect("blkid")
+        .returns_status(ExitStatus::Code(4), "boom");
+    exec.expect("blkid").returns_ok_stdout("PTTYPE=dos\n");
+    let mut mounter = MockMount::new();
+    mounter.expect_mount().times(1).returning(|_, _, _, _| {
+        Err(MountError::NotMounted {
+            target: "/mnt/f".into(),
+        })
+    });
+    let ro = MountOptions::new().option("ro");
+    let run = |o: MountOptions| {
+        let (exec, mounter) = (&exec, &mounter);
+        async move {
+            format_and_mount(
+                mounter,
+                exec,
+                Path::new("/dev/foo"),
+                Path::new("/mnt/f"),
+                "ext4",
+                &o,
+                &FormatOptions::default(),
+            )
+            .await
+        }
+    };
+    let e = run(ro.clone()).await.unwrap_err();
+    assert!(
+        matches!(&e, FormatError::FilesystemMismatch { found, wanted, .. } if found == "xfs" && wanted == "ext4"),
+        "{e:?}"
+    );
+    assert!(matches!(
+        run(ro.clone()).await.unwrap_err(),
+        FormatError::UnformattedReadOnly { .. }
+    ));
+    assert!(matches!(
+        run(ro.clone()).await.unwrap_err(),
+        FormatError::GetDiskFormatFailed { .. }
+    ));
+    assert!(matches!(
+        run(ro).await.unwrap_err(),
+        FormatError::Partitioned { .. }
+    ));
+    exec.verify().unwrap();
+}
