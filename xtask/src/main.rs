@@ -1,19 +1,33 @@
 //! `cargo xtask`: the project's own tasks.
 //!
 //! - `cargo xtask ci`: what `.ci/run` runs — fmt, clippy, doc, tests.
-//! - `cargo xtask demo`: the guided demo (comes with the CLI issue).
+//! - `cargo xtask demo`: the guided demo — the real `hostexec` binary against a sandbox host,
+//!   every step checked (`--fake`: the fake backend's tour, which is also what runs without
+//!   CAP_SYS_ADMIN).
 //! - `cargo xtask bench`: the benchmark table (comes with the benchmark issue).
 
 use std::process::{Command, ExitCode};
+
+mod demo;
+mod fake_demo;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
-        Some("demo") => Err("the demo is not built yet: it comes with the CLI issue".to_string()),
+        Some("demo") => match args.get(1).map(String::as_str) {
+            None => demo::demo(false),
+            Some("--fake") => demo::demo(true),
+            Some(other) => {
+                eprintln!(
+                    "xtask demo: unknown option {other:?} (usage: cargo xtask demo [--fake])"
+                );
+                return ExitCode::from(2);
+            }
+        },
         Some("bench") => Err("the benchmark table is not built yet".to_string()),
         _ => {
-            eprintln!("usage: cargo xtask <ci|demo|bench>");
+            eprintln!("usage: cargo xtask <ci|demo [--fake]|bench>");
             return ExitCode::from(2);
         }
     };

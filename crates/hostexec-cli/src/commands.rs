@@ -169,7 +169,8 @@ async fn exec(host: &Arc<NsEnter>, g: &Global, a: ExecArgs) -> Result<u8, CliErr
         cmd = cmd.timeout(t);
     }
     tracing::debug!(command = %cmd, "exec");
-    let context = format!("exec: {}", program.to_string_lossy());
+    // The errors name the program themselves ("sleep timed out after 1s").
+    let context = "exec".to_owned();
     tokio::select! {
         result = host.run(cmd) => match result {
             Ok(out) => Ok(u8::try_from(out.exit_code()).unwrap_or(code::FAILURE)),
