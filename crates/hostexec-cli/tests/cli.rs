@@ -261,6 +261,119 @@ fn alive(pid: u32) -> bool {
 }
 
 #[test]
+fn sigterm_to_hostexec_kills_the_host_command_and_exits_143() {
+    let Some(sb) = sandbox("sigterm_to_hostexec_kills_the_host_command_and_exits_143") else {
+        return;
+    };
+    let pid_file = sb.scratch().join("sleeper.pid");
+    let script = format!("sleep 60 & echo $! > {}; wait", pid_file.display());
+    let mut child = Command::new(BIN)
+        .args(on(
+            &sb,
+            &[os("exec"), os("--"), os("sh"), os("-c"), os(&script)],
+        ))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let local = sb.local(&pid_file);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let sleeper: u32 = loop {
+        if let Some(pid) = std::fs::read_to_string(&local)
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+        {
+            break pid;
+        }
+        assert!(Instant::now() < deadline, "the host command never started");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert_no_panic(&out);
+    assert_eq!(out.status.code(), Some(128 + 15), "{}", stderr(&out));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while alive(sleeper) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        !alive(sleeper),
+        "the host command's sleep {sleeper} outlived hostexec"
+    );
+}
+
+/// The descriptors this process would pass to a child: open and without FD_CLOEXEC.
+fn inheritable_fds() -> Vec<u32> {
+    const O_CLOEXEC: u32 = 0o2000000;
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc/self/fdinfo").unwrap() {
+        let entry = entry.unwrap();
+        let Ok(fd) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(info) = std::fs::read_to_string(entry.path()) else {
+            continue;
+        };
+        let flags = info
+            .lines()
+            .find_map(|l| l.strip_prefix("flags:"))
+            .and_then(|f| u32::from_str_radix(f.trim(), 8).ok())
+            .unwrap_or(O_CLOEXEC);
+        if flags & O_CLOEXEC == 0 {
+            out.push(fd);
+        }
+    }
+    out
+}
+
+#[test]
+fn exec_leaks_no_descriptor_into_the_host_command() {
+    let Some(sb) = sandbox("exec_leaks_no_descriptor_into_the_host_command") else {
+        return;
+    };
+    // Whatever this test process itself inherited (a CI runner's descriptors) passes through
+    // hostexec like through any program; nothing hostexec opened (pidfd, namespace files, the
+    // host root, tokio's epoll and pipes) may reach the host command.
+    let mut allowed: Vec<u32> = vec![0, 1, 2];
+    allowed.extend(inheritable_fds());
+    for launcher in ["host-thread", "nsenter"] {
+        let out = run_on(
+            &sb,
+            &[
+                os("--launcher"),
+                os(launcher),
+                os("exec"),
+                os("--"),
+                os("sh"),
+                os("-c"),
+                os("ls /proc/$$/fd"),
+            ],
+        );
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        let mut fds: Vec<u32> = String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .map(|f| f.parse().unwrap())
+            .collect();
+        fds.sort_unstable();
+        assert!(fds.starts_with(&[0, 1, 2]), "{launcher}: {fds:?}");
+        let leaked: Vec<u32> = fds
+            .iter()
+            .copied()
+            .filter(|fd| !allowed.contains(fd))
+            .collect();
+        assert!(
+            leaked.is_empty(),
+            "{launcher}: descriptors leaked into the host command: {leaked:?} (all: {fds:?})"
+        );
+    }
+}
+
+#[test]
 fn exec_through_the_nsenter_launcher_and_a_host_root() {
     let Some(sb) = sandbox("exec_through_the_nsenter_launcher_and_a_host_root") else {
         return;
