@@ -134,7 +134,12 @@ pub(crate) fn one_line(e: &dyn std::error::Error) -> String {
         cause = c.source();
     }
     // One line, whatever a cause's text held; strerror text without Rust's errno suffix.
-    strip_errno_suffixes(&line.replace(['\n', '\r'], " "))
+    let joined: Vec<&str> = line
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    strip_errno_suffixes(&joined.join(" "))
 }
 
 /// Removes every ` (os error N)` that io::Error's Display appends.
@@ -208,6 +213,8 @@ mod tests {
         assert_eq!(line.matches("Permission denied").count(), 1, "{line}");
         assert!(!line.contains('\n'));
         assert!(!line.contains("os error"), "{line}");
+        let multi = CliError::BadInput("mount: bad option.\n       dmesg(1) may know\n".into());
+        assert_eq!(one_line(&multi), "mount: bad option. dmesg(1) may know");
     }
 
     #[test]

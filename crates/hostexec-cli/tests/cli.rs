@@ -1067,6 +1067,17 @@ fn usage_errors_exit_2() {
         &["is-mountpoint"],
         &["mount", "only-source"],
         &["umount", "--force-after", "forever", "/x"],
+        // A source mount(8) would parse as an option.
+        &[
+            "--target-pid",
+            "1",
+            "mount",
+            "-t",
+            "tmpfs",
+            "--",
+            "-oremount",
+            "/x",
+        ],
     ];
     for args in cases {
         let args: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
