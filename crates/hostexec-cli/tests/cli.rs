@@ -267,7 +267,7 @@ fn sigterm_to_hostexec_kills_the_host_command_and_exits_143() {
     };
     let pid_file = sb.scratch().join("sleeper.pid");
     let script = format!("sleep 60 & echo $! > {}; wait", pid_file.display());
-    let mut child = Command::new(BIN)
+    let child = Command::new(BIN)
         .args(on(
             &sb,
             &[os("exec"), os("--"), os("sh"), os("-c"), os(&script)],
