@@ -1,0 +1,79 @@
+//! Sensitive mount options never reach an error or a log, with every crate logging at TRACE
+//! (the backend included, from its own threads: hence a global subscriber, and this test in a
+//! binary of its own), on a real sandbox host.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use hostexec_mount::{HostMounter, Mount, MountOptions};
+use hostexec_nsenter::sandbox::{skip_without_namespaces, SandboxHost};
+use hostexec_nsenter::NsEnter;
+
+#[derive(Clone)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_never_in_errors_or_trace_logs() {
+    if skip_without_namespaces("secrets_never_in_errors_or_trace_logs") {
+        return;
+    }
+    let logs = Capture(Arc::new(Mutex::new(Vec::new())));
+    let writer = logs.clone();
+    tracing::subscriber::set_global_default(
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish(),
+    )
+    .unwrap();
+
+    let sb = SandboxHost::start().unwrap();
+    let ns = Arc::new(NsEnter::new(sb.target()).unwrap());
+    let m = HostMounter::new(ns.clone(), ns);
+    let t = sb.scratch().join("s");
+    m.make_dir(&t).await.unwrap();
+
+    // tmpfs refuses the option: mount(8) fails.
+    const SECRET: &str = "Hunter2-c0rrect-h0rse";
+    let err = m
+        .mount(
+            "tmpfs".as_ref(),
+            &t,
+            "tmpfs",
+            &MountOptions::new()
+                .option("size=1m")
+                .sensitive(format!("password={SECRET}")),
+        )
+        .await
+        .unwrap_err();
+    // A mount that succeeds with a sensitive option (uid= is accepted by tmpfs).
+    const UID: &str = "uid=48151";
+    m.mount(
+        "tmpfs".as_ref(),
+        &t,
+        "tmpfs",
+        &MountOptions::new().sensitive(UID),
+    )
+    .await
+    .unwrap();
+
+    let text = format!("{err}\n{err:?}");
+    assert!(!text.contains(SECRET), "{text}");
+    assert!(text.contains("size=1m,<masked>"), "{text}");
+    let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("mounting"), "nothing was captured: {logs}");
+    assert!(logs.contains("<masked>"), "{logs}");
+    assert!(!logs.contains(SECRET), "{logs}");
+    assert!(!logs.contains(UID), "{logs}");
+}
