@@ -29,8 +29,8 @@ pub(crate) const DEFAULT_HOST_ROOT: &str = "/rootfs";
                   /rootfs, with the host's namespaces under <host-root>/proc/1/ns/) or a process \
                   (--target-pid, e.g. 1 with hostPID: true).",
     after_help = "Exit status: 0 success; 1 failure; 2 usage error; 32 not a mountpoint \
-                  (is-mountpoint); for exec, the command's own status, 124 on --timeout, 127 when \
-                  the command is not found on the host, 128+N when it was killed by signal N.\n\
+                  (is-mountpoint); 124 when --timeout ran out; for exec, the command's own \
+                  status, 127 when the command is not found on the host, 128+N when it was killed by signal N.\n\
                   Logs: -v, -vv, -vvv, or HOSTEXEC_LOG=<filter> (e.g. HOSTEXEC_LOG=debug).",
     max_term_width = 100
 )]

@@ -33,13 +33,32 @@ pub(crate) async fn run(cli: Cli) -> Result<u8, CliError> {
     let host = Arc::new(connect(&cli.global)?);
     let g = &cli.global;
     match cli.command {
+        // These three bound their host commands themselves (process-group kill).
         Command::Exec(a) => exec(&host, g, a).await,
-        Command::Realpath(a) => realpath(&host, a).await,
-        Command::Which(a) => which(&host, a).await,
-        Command::Mounts => mounts(&host, g).await,
-        Command::IsMountpoint(a) => is_mountpoint(&host, a).await,
         Command::Mount(a) => mount(&host, g, a).await,
         Command::Umount(a) => umount(&host, g, a).await,
+        // These run no command: file system calls on the host thread or the blocking pool,
+        // which a hung mount (dead NFS server, stalled FUSE daemon) can block forever.
+        Command::Realpath(a) => bounded("realpath", g, realpath(&host, a)).await,
+        Command::Which(a) => bounded("which", g, which(&host, a)).await,
+        Command::Mounts => bounded("mounts", g, mounts(&host, g)).await,
+        Command::IsMountpoint(a) => bounded("is-mountpoint", g, is_mountpoint(&host, a)).await,
+    }
+}
+
+/// Applies `--timeout` to an in-process operation. A system call blocked in the kernel cannot
+/// be cancelled; giving up on it is what can be done ([`CliError::TimedOut`], exit 124, and
+/// `main` leaves the blocked thread behind instead of waiting for it).
+async fn bounded(
+    what: &'static str,
+    g: &Global,
+    op: impl std::future::Future<Output = Result<u8, CliError>>,
+) -> Result<u8, CliError> {
+    match g.timeout {
+        None => op.await,
+        Some(after) => tokio::time::timeout(after, op)
+            .await
+            .unwrap_or(Err(CliError::TimedOut { what, after })),
     }
 }
 

@@ -71,6 +71,14 @@ pub(crate) enum CliError {
         /// The cause (boxed: mount errors are large, and rare).
         source: Box<MountError>,
     },
+    /// An in-process host operation (a path walk, a stat) did not finish within `--timeout`.
+    #[error("{what} timed out after {} (a host file system is not answering)", Human(*.after))]
+    TimedOut {
+        /// The subcommand.
+        what: &'static str,
+        /// The timeout.
+        after: std::time::Duration,
+    },
     /// Writing the output failed.
     #[error("writing the output: {}", OsText(.0))]
     Output(io::Error),
@@ -89,6 +97,15 @@ impl CliError {
                 CommandError::NotFound { .. } => code::NOT_FOUND,
                 _ => code::FAILURE,
             },
+            CliError::TimedOut { .. } => code::TIMED_OUT,
+            CliError::Mount { source, .. } => match source.as_ref() {
+                MountError::UnmountTimedOut { .. }
+                | MountError::Command {
+                    source: CommandError::TimedOut { .. },
+                    ..
+                } => code::TIMED_OUT,
+                _ => code::FAILURE,
+            },
             CliError::Output(e) if e.kind() == io::ErrorKind::BrokenPipe => {
                 // As if killed by SIGPIPE, which a reader that went away would have done.
                 code::SIGNAL_BASE + 13
@@ -100,6 +117,24 @@ impl CliError {
     /// Whether the error is worth a line on stderr (a closed stdout is not: the reader left).
     pub(crate) fn is_silent(&self) -> bool {
         matches!(self, CliError::Output(e) if e.kind() == io::ErrorKind::BrokenPipe)
+    }
+}
+
+/// `500ms`, `30s`, `2m`, `1.5s`: a duration as it was likely typed.
+struct Human(std::time::Duration);
+
+impl fmt::Display for Human {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = self.0.as_millis();
+        if ms % 60_000 == 0 && ms > 0 {
+            write!(f, "{}m", ms / 60_000)
+        } else if ms % 1000 == 0 && ms > 0 {
+            write!(f, "{}s", ms / 1000)
+        } else if ms < 1000 {
+            write!(f, "{ms}ms")
+        } else {
+            write!(f, "{}s", self.0.as_secs_f64())
+        }
     }
 }
 
@@ -194,6 +229,16 @@ mod tests {
         };
         assert_eq!(missing.exit_code(), 127);
         assert_eq!(CliError::Usage("x".into()).exit_code(), 2);
+        let hung = CliError::TimedOut {
+            what: "realpath",
+            after: std::time::Duration::from_millis(1500),
+        };
+        assert_eq!(hung.exit_code(), 124);
+        assert!(
+            hung.to_string()
+                .starts_with("realpath timed out after 1.5s"),
+            "{hung}"
+        );
         assert_eq!(CliError::BadInput("x".into()).exit_code(), 1);
         let pipe = CliError::Output(io::Error::from(io::ErrorKind::BrokenPipe));
         assert_eq!(pipe.exit_code(), 141);

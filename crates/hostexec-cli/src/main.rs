@@ -9,9 +9,10 @@
 //! way to name the host (`--host-root` or `--target-pid`), timeouts on every host command,
 //! exit codes that scripts can rely on, and output that keeps paths byte for byte.
 //!
-//! Exit codes: 0 success, 1 failure, 2 usage error, 32 "not a mountpoint", and for `exec` the
-//! command's own status, 124 on timeout, 127 when the command is not on the host, 128+N when
-//! it was killed by signal N.
+//! Exit codes: 0 success, 1 failure, 2 usage error, 32 "not a mountpoint", 124 when
+//! `--timeout` ran out (a host command, or a file system call on a hung mount), and for `exec`
+//! the command's own status, 127 when the command is not on the host, 128+N when it was
+//! killed by signal N.
 
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 #![warn(clippy::unwrap_used)]
@@ -59,7 +60,11 @@ fn main() -> ExitCode {
         Ok(r) => r,
         Err(e) => return report(&CliError::Runtime(e)),
     };
-    match runtime.block_on(commands::run(cli)) {
+    let result = runtime.block_on(commands::run(cli));
+    // A blocking-pool thread may still be stuck in a system call on a hung host mount (after
+    // a --timeout): do not wait for it, the process exit ends it.
+    runtime.shutdown_background();
+    match result {
         Ok(status) => ExitCode::from(status),
         Err(e) => report(&e),
     }

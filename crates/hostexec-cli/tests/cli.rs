@@ -878,6 +878,104 @@ fn mount_point_errors_exit_1() {
     );
 }
 
+/// A FUSE mount whose daemon never answers, in the sandbox: every access to it blocks in the
+/// kernel, as on a dead NFS server. Returns the process that holds the FUSE connection.
+fn hung_fuse_mount(sb: &SandboxHost, at: &Path) -> std::process::Child {
+    sb.mkdir_all(at).unwrap();
+    let script = r#"set -e
+dev=/dev/fuse
+if [ ! -c "$dev" ]; then dev="$2/fuse-dev"; mknod "$dev" c 10 229; fi
+exec 3<>"$dev"
+mount -t fuse -o fd=3,rootmode=40000,user_id=0,group_id=0 hostexec-hung "$1"
+echo mounted
+exec sleep 120"#;
+    let mut holder = Command::new("nsenter")
+        .args([
+            "-t",
+            &sb.pid().to_string(),
+            "-m",
+            "--",
+            "sh",
+            "-c",
+            script,
+            "sh",
+        ])
+        .arg(at)
+        .arg(sb.scratch())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(holder.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(
+        line.trim(),
+        "mounted",
+        "the hung FUSE mount could not be set up"
+    );
+    holder
+}
+
+#[test]
+fn timeout_bounds_in_process_operations_on_a_hung_mount() {
+    let Some(sb) = sandbox("timeout_bounds_in_process_operations_on_a_hung_mount") else {
+        return;
+    };
+    let hung = sb.scratch().join("hung");
+    let mut holder = hung_fuse_mount(&sb, &hung);
+    let inside = hung.join("x");
+    for args in [
+        vec![os("is-mountpoint"), hung.as_os_str()],
+        vec![os("realpath"), inside.as_os_str()],
+        vec![os("realpath"), os("-m"), inside.as_os_str()],
+    ] {
+        let mut full = vec![os("--timeout"), os("300ms")];
+        full.extend(args.iter().copied());
+        let start = Instant::now();
+        let out = run_on(&sb, &full);
+        let took = start.elapsed();
+        assert_eq!(code(&out), 124, "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains("timed out after 300ms"), "{err}");
+        assert!(took < Duration::from_secs(10), "{args:?} took {took:?}");
+    }
+    // umount of a hung mount: the bounded unmount gives up with 124; a lazy one detaches it.
+    let out = run_on(
+        &sb,
+        &[os("--timeout"), os("500ms"), os("umount"), hung.as_os_str()],
+    );
+    assert_eq!(code(&out), 124, "{}", stderr(&out));
+    assert!(
+        stderr(&out).starts_with("hostexec: umount: "),
+        "{}",
+        stderr(&out)
+    );
+    let out = run_on(
+        &sb,
+        &[
+            os("--timeout"),
+            os("5s"),
+            os("umount"),
+            os("--lazy"),
+            hung.as_os_str(),
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert_eq!(
+        sb.oracle(&[os("mountpoint"), os("-q"), hung.as_os_str()])
+            .status
+            .code(),
+        Some(32)
+    );
+}
+
 // ---------------------------------------------------------------- logs
 
 #[test]
