@@ -74,7 +74,7 @@ pub(crate) struct Global {
     #[arg(long, value_name = "DURATION", global = true, value_parser = parse_duration)]
     pub(crate) timeout: Option<Duration>,
 
-    /// Machine-readable (JSON) output where a subcommand prints data
+    /// JSON output (mounts, realpath, which, is-mountpoint)
     #[arg(long, global = true)]
     pub(crate) json: bool,
 

@@ -39,10 +39,10 @@ pub(crate) async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Umount(a) => umount(&host, g, a).await,
         // These run no command: file system calls on the host thread or the blocking pool,
         // which a hung mount (dead NFS server, stalled FUSE daemon) can block forever.
-        Command::Realpath(a) => bounded("realpath", g, realpath(&host, a)).await,
-        Command::Which(a) => bounded("which", g, which(&host, a)).await,
+        Command::Realpath(a) => bounded("realpath", g, realpath(&host, g, a)).await,
+        Command::Which(a) => bounded("which", g, which(&host, g, a)).await,
         Command::Mounts => bounded("mounts", g, mounts(&host, g)).await,
-        Command::IsMountpoint(a) => bounded("is-mountpoint", g, is_mountpoint(&host, a)).await,
+        Command::IsMountpoint(a) => bounded("is-mountpoint", g, is_mountpoint(&host, g, a)).await,
     }
 }
 
@@ -215,7 +215,7 @@ async fn exec(host: &Arc<NsEnter>, g: &Global, a: ExecArgs) -> Result<u8, CliErr
     }
 }
 
-async fn realpath(host: &Arc<NsEnter>, a: RealpathArgs) -> Result<u8, CliError> {
+async fn realpath(host: &Arc<NsEnter>, g: &Global, a: RealpathArgs) -> Result<u8, CliError> {
     let mode = if a.allow_missing {
         Resolve::AllowMissing
     } else {
@@ -223,14 +223,23 @@ async fn realpath(host: &Arc<NsEnter>, a: RealpathArgs) -> Result<u8, CliError> 
     };
     let stdout = io::stdout();
     let mut failed = false;
+    let mut rows = Vec::new();
     for path in &a.paths {
         match host.resolve(path, mode).await {
+            Ok(real) if g.json => rows.push(output::RealpathJson::resolved(path, &real)),
             Ok(real) => output::os_line(&mut stdout.lock(), real.as_os_str()).map_err(out_err)?,
             Err(e) => {
                 failed = true;
-                eprintln!("hostexec: realpath: {}", path_error_text(path, &e));
+                let text = path_error_text(path, &e);
+                eprintln!("hostexec: realpath: {text}");
+                if g.json {
+                    rows.push(output::RealpathJson::failed(path, &text));
+                }
             }
         }
+    }
+    if g.json {
+        output::json(&mut stdout.lock(), &rows).map_err(out_err)?;
     }
     Ok(if failed { code::FAILURE } else { code::OK })
 }
@@ -245,7 +254,7 @@ fn path_error_text(path: &Path, e: &PathError) -> String {
     }
 }
 
-async fn which(host: &Arc<NsEnter>, a: WhichArgs) -> Result<u8, CliError> {
+async fn which(host: &Arc<NsEnter>, g: &Global, a: WhichArgs) -> Result<u8, CliError> {
     let found = host
         .look_path(&a.name)
         .await
@@ -253,7 +262,16 @@ async fn which(host: &Arc<NsEnter>, a: WhichArgs) -> Result<u8, CliError> {
             context: "which",
             source,
         })?;
-    output::os_line(&mut io::stdout().lock(), found.as_os_str()).map_err(out_err)?;
+    let mut out = io::stdout().lock();
+    if g.json {
+        let row = serde_json::json!({
+            "name": a.name.to_string_lossy(),
+            "path": found.to_string_lossy(),
+        });
+        output::json(&mut out, &row).map_err(out_err)?;
+    } else {
+        output::os_line(&mut out, found.as_os_str()).map_err(out_err)?;
+    }
     Ok(code::OK)
 }
 
@@ -280,7 +298,11 @@ async fn mounts(host: &Arc<NsEnter>, g: &Global) -> Result<u8, CliError> {
     Ok(code::OK)
 }
 
-async fn is_mountpoint(host: &Arc<NsEnter>, a: IsMountpointArgs) -> Result<u8, CliError> {
+async fn is_mountpoint(
+    host: &Arc<NsEnter>,
+    g: &Global,
+    a: IsMountpointArgs,
+) -> Result<u8, CliError> {
     let is = mounter(host)
         .is_mount_point(&a.path)
         .await
@@ -288,13 +310,19 @@ async fn is_mountpoint(host: &Arc<NsEnter>, a: IsMountpointArgs) -> Result<u8, C
             context: "is-mountpoint",
             source: Box::new(source),
         })?;
-    let mut line = a.path.as_os_str().as_bytes().to_vec();
-    line.extend_from_slice(if is {
-        b" is a mountpoint"
+    let mut out = io::stdout().lock();
+    if g.json {
+        let row = serde_json::json!({"path": a.path.to_string_lossy(), "mountpoint": is});
+        output::json(&mut out, &row).map_err(out_err)?;
     } else {
-        b" is not a mountpoint"
-    });
-    output::line(&mut io::stdout().lock(), &line).map_err(out_err)?;
+        let mut line = a.path.as_os_str().as_bytes().to_vec();
+        line.extend_from_slice(if is {
+            b" is a mountpoint"
+        } else {
+            b" is not a mountpoint"
+        });
+        output::line(&mut out, &line).map_err(out_err)?;
+    }
     Ok(if is { code::OK } else { code::NOT_A_MOUNTPOINT })
 }
 

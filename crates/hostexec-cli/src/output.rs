@@ -118,11 +118,50 @@ impl From<&MountInfo> for MountJson {
     }
 }
 
-/// Writes the mounts as a JSON array (pretty, one key per line) and a newline.
+/// Writes any value as pretty JSON and a newline.
+pub(crate) fn json(out: &mut impl Write, value: &impl Serialize) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, value).map_err(io::Error::from)?;
+    out.write_all(b"\n")
+}
+
+/// Writes the mounts as a JSON array.
 pub(crate) fn mounts_json(out: &mut impl Write, mounts: &[MountInfo]) -> io::Result<()> {
     let rows: Vec<MountJson> = mounts.iter().map(MountJson::from).collect();
-    serde_json::to_writer_pretty(&mut *out, &rows).map_err(io::Error::from)?;
-    out.write_all(b"\n")
+    json(out, &rows)
+}
+
+/// One path of `realpath --json`: `{"path", "resolved"}` or `{"path", "error"}`.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub(crate) struct RealpathJson {
+    /// The path as given.
+    path: String,
+    /// The host path it resolves to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resolved: Option<String>,
+    /// Why it does not resolve (the strerror text).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+impl RealpathJson {
+    /// A path that resolved.
+    pub(crate) fn resolved(path: &std::path::Path, real: &std::path::Path) -> Self {
+        RealpathJson {
+            path: lossy(path.as_os_str()),
+            resolved: Some(lossy(real.as_os_str())),
+            error: None,
+        }
+    }
+
+    /// A path that failed, with the error line `PATH: text` (the text alone is kept).
+    pub(crate) fn failed(path: &std::path::Path, line: &str) -> Self {
+        let shown = format!("{}: ", path.display());
+        RealpathJson {
+            path: lossy(path.as_os_str()),
+            resolved: None,
+            error: Some(line.strip_prefix(&shown).unwrap_or(line).to_owned()),
+        }
+    }
 }
 
 /// The OPTIONS column: the per-mount options, then the superblock options not already there

@@ -557,6 +557,62 @@ fn realpath_errors_are_strerror_lines_and_the_rest_carries_on() {
 }
 
 #[test]
+fn json_output_of_realpath_which_and_is_mountpoint() {
+    let Some(sb) = sandbox("json_output_of_realpath_which_and_is_mountpoint") else {
+        return;
+    };
+    let s = sb.scratch();
+    sb.symlink(s, &s.join("link")).unwrap();
+    let missing = s.join("missing");
+    let out = run_on(
+        &sb,
+        &[
+            os("--json"),
+            os("realpath"),
+            s.join("link").as_os_str(),
+            missing.as_os_str(),
+        ],
+    );
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(
+        v,
+        serde_json::json!([
+            {"path": s.join("link").to_str().unwrap(), "resolved": s.to_str().unwrap()},
+            {"path": missing.to_str().unwrap(), "error": "No such file or directory"},
+        ])
+    );
+    assert!(
+        stderr(&out).contains("No such file or directory"),
+        "the error line stays on stderr"
+    );
+
+    let out = run_on(&sb, &[os("--json"), os("which"), os("sh")]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(v["name"], "sh");
+    let plain = run_on(&sb, &[os("which"), os("sh")]);
+    assert_eq!(
+        format!("{}\n", v["path"].as_str().unwrap()).as_bytes(),
+        plain.stdout
+    );
+
+    for (path, want, exit) in [
+        (s.to_path_buf(), true, 0),
+        (s.join("link"), true, 0),
+        (PathBuf::from("/proc/self"), false, 32),
+    ] {
+        let out = run_on(&sb, &[os("--json"), os("is-mountpoint"), path.as_os_str()]);
+        assert_eq!(code(&out), exit, "{}: {}", path.display(), stderr(&out));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        assert_eq!(
+            v,
+            serde_json::json!({"path": path.to_str().unwrap(), "mountpoint": want})
+        );
+    }
+}
+
+#[test]
 fn realpath_round_trips_non_utf8_names_byte_for_byte() {
     let Some(sb) = sandbox("realpath_round_trips_non_utf8_names_byte_for_byte") else {
         return;
