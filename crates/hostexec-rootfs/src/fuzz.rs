@@ -1,0 +1,593 @@
+//! Differential fuzzing of [`RootFs::resolve`] against two oracles:
+//!
+//! 1. GNU `realpath -e` / `-m`, run (one process per tree and mode, `-z`) on the temp directory
+//!    itself, for trees whose links are all relative: there the answers must agree exactly,
+//!    modulo the root prefix, except for the contract's intended differences, which are asserted
+//!    one by one (a loop or a chain of more than 40 links is `Loop`; `..` above the root stays
+//!    at the root, detected by the walk's own clamp flag).
+//! 2. The kernel, for `MustExist`: `openat2(root, path, RESOLVE_IN_ROOT)`, then the fd's
+//!    `/proc/self/fd` link minus the root prefix, must equal our answer, and its errno our
+//!    error's, in every tree (absolute links and `..` above the root included).
+//!
+//! Adversarial trees (absolute links, links to a directory that exists only in the caller's
+//! view, `..` chains) must always stay inside the root: the object opened for a `MustExist`
+//! answer really is under the root directory.
+//!
+//! `PROPTEST_CASES` sets the number of trees (default 256, a few seconds).
+
+use super::*;
+use crate::tests::os;
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use std::fmt;
+use std::os::unix::fs::symlink;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use Resolve::{AllowMissing as M, MustExist as E};
+
+/// Bytes shown as an escaped string: shrunk failures stay readable.
+#[derive(Clone, PartialEq, Eq)]
+struct Bytes(Vec<u8>);
+
+impl fmt::Debug for Bytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "\"{}\"", self.0.escape_ascii())
+    }
+}
+
+/// What an entry of the tree is.
+#[derive(Clone, Debug)]
+enum Node {
+    Dir,
+    File,
+    Link(Bytes),
+    /// `len` links in a row: the entry, then hidden `.kN_i` siblings, the last pointing at
+    /// `target`. Reaching the entry costs `len` hops.
+    Chain {
+        len: usize,
+        target: Bytes,
+    },
+    /// An absolute link to a directory outside the root that exists in the caller's view
+    /// (holding the names `a` and `b`).
+    Outside,
+}
+
+#[derive(Clone, Debug)]
+struct Entry {
+    path: Bytes,
+    node: Node,
+}
+
+#[derive(Clone)]
+struct TreeSpec {
+    entries: Vec<Entry>,
+    absolute: bool,
+}
+
+impl fmt::Debug for TreeSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "tree (absolute links: {}) {{", self.absolute)?;
+        for e in &self.entries {
+            let p = e.path.0.escape_ascii();
+            match &e.node {
+                Node::Dir => writeln!(f, "  {p}/")?,
+                Node::File => writeln!(f, "  {p}")?,
+                Node::Link(t) => writeln!(f, "  {p} -> {t:?}")?,
+                Node::Chain { len, target } => writeln!(f, "  {p} -> ({len} links) -> {target:?}")?,
+                Node::Outside => writeln!(f, "  {p} -> <caller's dir outside the root>")?,
+            }
+        }
+        write!(f, "}}")
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Case {
+    tree: TreeSpec,
+    queries: Vec<Bytes>,
+}
+
+const NAMES: &[&[u8]] = &[b"a", b"b", b"c d", b"\xff\xfe", b"\xc3\xa9"];
+
+fn name() -> impl Strategy<Value = Vec<u8>> {
+    proptest::sample::select(NAMES).prop_map(<[u8]>::to_vec)
+}
+
+/// A piece of a query or link target: a name, `..`, `.` or empty (`//`).
+fn piece() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        6 => name(),
+        3 => Just(b"..".to_vec()),
+        1 => Just(b".".to_vec()),
+        1 => Just(Vec::new()),
+    ]
+}
+
+fn join(pieces: &[Vec<u8>]) -> Vec<u8> {
+    pieces.join(&b'/')
+}
+
+fn link_target(absolute: bool) -> impl Strategy<Value = Bytes> {
+    (
+        proptest::collection::vec(piece(), 1..5),
+        any::<bool>(),
+        proptest::bool::weighted(0.15),
+    )
+        .prop_map(move |(mut pieces, lead, trailing)| {
+            if pieces[0].is_empty() {
+                pieces[0] = b".".to_vec();
+            }
+            let mut t = Vec::new();
+            if absolute && lead {
+                t.push(b'/');
+            }
+            t.extend(join(&pieces));
+            if trailing {
+                t.push(b'/');
+            }
+            Bytes(t)
+        })
+}
+
+fn node(absolute: bool) -> BoxedStrategy<Node> {
+    let chain = (
+        proptest::sample::select(&[38usize, 39, 40, 41, 42, 50][..]),
+        link_target(absolute),
+    )
+        .prop_map(|(len, target)| Node::Chain { len, target });
+    let mut s = prop_oneof![
+        3 => Just(Node::Dir),
+        2 => Just(Node::File),
+        5 => link_target(absolute).prop_map(Node::Link),
+        1 => chain,
+    ]
+    .boxed();
+    if absolute {
+        s = prop_oneof![8 => s, 1 => Just(Node::Outside)].boxed();
+    }
+    s
+}
+
+fn tree() -> impl Strategy<Value = TreeSpec> {
+    proptest::bool::weighted(0.3).prop_flat_map(|absolute| {
+        let entry =
+            (proptest::collection::vec(name(), 1..4), node(absolute)).prop_map(|(path, node)| {
+                Entry {
+                    path: Bytes(join(&path)),
+                    node,
+                }
+            });
+        proptest::collection::vec(entry, 1..24)
+            .prop_map(move |entries| TreeSpec { entries, absolute })
+    })
+}
+
+fn query() -> impl Strategy<Value = Bytes> {
+    let piece = prop_oneof![
+        8 => name(),
+        2 => Just(b"..".to_vec()),
+        1 => Just(b".".to_vec()),
+        1 => Just(Vec::new()),
+    ];
+    (
+        proptest::collection::vec(piece, 0..7),
+        proptest::bool::weighted(0.2),
+        proptest::bool::weighted(0.1),
+    )
+        .prop_map(|(pieces, trailing, double)| {
+            let mut q = vec![b'/'];
+            if double {
+                q.push(b'/');
+            }
+            q.extend(join(&pieces));
+            if trailing {
+                q.push(b'/');
+            }
+            Bytes(q)
+        })
+}
+
+fn case() -> impl Strategy<Value = Case> {
+    (tree(), proptest::collection::vec(query(), 1..28))
+        .prop_map(|(tree, queries)| Case { tree, queries })
+}
+
+/// The temp directory `T` (canonical) with the root `T/root`, a sentinel file `T/sentinel`
+/// and `T/outside/{a,b/}` that only the caller's view has.
+struct Built {
+    _tmp: tempfile::TempDir,
+    top: PathBuf,
+    root_path: PathBuf,
+    root: RootFs,
+}
+
+/// Creates `rel` under `root` with every parent checked by lstat: no symlink is ever followed
+/// while building (an absolute link in the tree must not make us write outside the temp dir).
+/// Returns false when the entry cannot be placed (a parent is not a directory, or it exists).
+fn place(root: &Path, rel: &[u8]) -> Option<PathBuf> {
+    let mut cur = root.to_path_buf();
+    let parts: Vec<&[u8]> = rel.split(|&b| b == b'/').collect();
+    let (last, parents) = parts.split_last()?;
+    for p in parents {
+        cur.push(OsStr::from_bytes(p));
+        match std::fs::symlink_metadata(&cur) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => return None,
+            Err(_) => std::fs::create_dir(&cur).ok()?,
+        }
+    }
+    cur.push(OsStr::from_bytes(last));
+    std::fs::symlink_metadata(&cur).is_err().then_some(cur)
+}
+
+fn build(tree: &TreeSpec) -> Built {
+    let tmp = tempfile::tempdir().unwrap();
+    let top = std::fs::canonicalize(tmp.path()).unwrap();
+    let root_path = top.join("root");
+    std::fs::create_dir(&root_path).unwrap();
+    std::fs::write(top.join("sentinel"), b"").unwrap();
+    std::fs::create_dir_all(top.join("outside/b")).unwrap();
+    std::fs::write(top.join("outside/a"), b"secret").unwrap();
+    for (idx, e) in tree.entries.iter().enumerate() {
+        let Some(at) = place(&root_path, &e.path.0) else {
+            continue;
+        };
+        match &e.node {
+            Node::Dir => std::fs::create_dir(&at).unwrap(),
+            Node::File => std::fs::write(&at, b"f").unwrap(),
+            Node::Link(t) => symlink(OsStr::from_bytes(&t.0), &at).unwrap(),
+            Node::Outside => symlink(top.join("outside"), &at).unwrap(),
+            Node::Chain { len, target } => {
+                let dir = at.parent().unwrap().to_path_buf();
+                let hidden = |i: usize| format!(".k{idx}_{i}");
+                for i in 0..*len {
+                    let here = if i == 0 {
+                        at.clone()
+                    } else {
+                        dir.join(hidden(i))
+                    };
+                    if i + 1 == *len {
+                        symlink(OsStr::from_bytes(&target.0), &here).unwrap();
+                    } else {
+                        symlink(hidden(i + 1), &here).unwrap();
+                    }
+                }
+            }
+        }
+    }
+    let root = RootFs::open(&root_path).unwrap();
+    Built {
+        _tmp: tmp,
+        top,
+        root_path,
+        root,
+    }
+}
+
+/// An answer in a form all three resolvers share: a host path, or an errno.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Answer {
+    Path(Bytes),
+    Errno(i32),
+}
+
+fn strip_root(root: &Path, local: &[u8]) -> Option<Vec<u8>> {
+    let rest = local.strip_prefix(root.as_os_str().as_bytes())?;
+    match rest {
+        [] => Some(b"/".to_vec()),
+        [b'/', ..] => Some(rest.to_vec()),
+        _ => None,
+    }
+}
+
+fn errno_of_gnu_message(msg: &str) -> i32 {
+    match msg.trim_end() {
+        "No such file or directory" => 2,
+        "Not a directory" => 20,
+        "Too many levels of symbolic links" => 40,
+        "Permission denied" => 13,
+        "File name too long" => 36,
+        other => panic!("unexpected realpath message {other:?}"),
+    }
+}
+
+/// GNU's answer to one query: a local path, an errno, or nothing within the time allowed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Gnu {
+    Path(Vec<u8>),
+    Errno(i32),
+    /// GNU realpath (coreutils 9.1) never ends on a link that grows its own path
+    /// (`a -> a/b`): its loop check looks for a repeated (link, rest of the path) pair, and the
+    /// rest grows for ever, as its memory does. The kernel and the contract say ELOOP.
+    Diverged,
+    /// A path outside the root (only after a walk that goes on past where ours stopped).
+    Escaped,
+}
+
+/// GNU realpath over many queries in one process, under `timeout -s KILL`:
+/// `realpath -z <flag> -- R+q1 S R+q2 S …`, with the sentinel `S` after each query so that
+/// failed queries (no output, one stderr line each) can be told apart. `None` when killed.
+fn gnu_batch(b: &Built, flag: &str, queries: &[&Bytes], limit: &str) -> Option<Vec<Gnu>> {
+    let sentinel = b.top.join("sentinel");
+    let mut cmd = Command::new("timeout");
+    cmd.args(["-s", "KILL", limit, "realpath", "-z", flag, "--"]);
+    for q in queries {
+        let mut local = b.root_path.as_os_str().as_bytes().to_vec();
+        local.extend_from_slice(&q.0);
+        cmd.arg(OsStr::from_bytes(&local)).arg(&sentinel);
+    }
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .expect("timeout + GNU realpath run");
+    if !matches!(out.status.code(), Some(0) | Some(1)) {
+        return None;
+    }
+    let mut tokens = out.stdout.split(|&b| b == 0);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let mut errors = stderr.lines();
+    let s = sentinel.as_os_str().as_bytes();
+    let mut answers = Vec::new();
+    for q in queries {
+        let tok = tokens.next().expect("realpath output for every query");
+        if tok == s {
+            let line = errors.next().expect("one stderr line per failed query");
+            let (_, msg) = line.rsplit_once(": ").expect("realpath: NAME: MESSAGE");
+            answers.push(Gnu::Errno(errno_of_gnu_message(msg)));
+        } else {
+            answers.push(Gnu::Path(tok.to_vec()));
+            assert_eq!(
+                tokens.next(),
+                Some(s),
+                "sentinel after {q:?} ({:?})",
+                out.status
+            );
+        }
+    }
+    Some(answers)
+}
+
+/// How many looping queries per tree and mode are asked one by one after a batch timed out.
+const DIVERGING_PROBES: usize = 2;
+
+/// GNU's answers to `queries` (`None` where not asked). Queries we resolved without a loop are
+/// the same walk for GNU, so they must finish: one batch with a generous guard. Queries we
+/// found looping may make GNU run for ever: a short batch, then a few one by one.
+fn gnu_realpath(b: &Built, flag: &str, queries: &[Bytes], ours_loop: &[bool]) -> Vec<Option<Gnu>> {
+    let mut answers = vec![None; queries.len()];
+    let (looping, plain): (Vec<usize>, Vec<usize>) =
+        (0..queries.len()).partition(|&i| ours_loop[i]);
+    let pick = |idx: &[usize]| idx.iter().map(|&i| &queries[i]).collect::<Vec<_>>();
+    let got =
+        gnu_batch(b, flag, &pick(&plain), "20").expect("GNU realpath ends on paths without loops");
+    for (&i, g) in plain.iter().zip(got) {
+        answers[i] = Some(g);
+    }
+    if looping.is_empty() {
+        return answers;
+    }
+    if let Some(got) = gnu_batch(b, flag, &pick(&looping), "0.15") {
+        for (&i, g) in looping.iter().zip(got) {
+            answers[i] = Some(g);
+        }
+        return answers;
+    }
+    for &i in looping.iter().take(DIVERGING_PROBES) {
+        answers[i] = Some(match gnu_batch(b, flag, &[&queries[i]], "0.1") {
+            Some(mut g) => g.remove(0),
+            None => Gnu::Diverged,
+        });
+    }
+    answers
+}
+
+/// The kernel's `RESOLVE_IN_ROOT` answer for `q`.
+fn kernel(b: &Built, q: &[u8]) -> Answer {
+    match rustix::fs::openat2(
+        b.root.as_fd(),
+        OsStr::from_bytes(q),
+        OFlags::PATH | OFlags::CLOEXEC,
+        Mode::empty(),
+        rustix::fs::ResolveFlags::IN_ROOT,
+    ) {
+        Ok(fd) => Answer::Path(Bytes(proc_fd_path(b, &fd))),
+        Err(e) => Answer::Errno(e.raw_os_error()),
+    }
+}
+
+/// Where an fd really is, as a host path; panics if it is outside the root.
+fn proc_fd_path(b: &Built, fd: &OwnedFd) -> Vec<u8> {
+    use std::os::fd::AsRawFd;
+    let local = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap();
+    match strip_root(&b.root_path, local.as_os_str().as_bytes()) {
+        Some(p) => p,
+        None => panic!("fd outside the root: {}", local.display()),
+    }
+}
+
+fn ours(r: &Result<PathBuf, PathError>) -> Answer {
+    match r {
+        Ok(p) => Answer::Path(Bytes(p.as_os_str().as_bytes().to_vec())),
+        Err(e) => Answer::Errno(e.raw_os_error().unwrap_or(-1)),
+    }
+}
+
+/// How often each intended difference (and each interesting path) was seen, over a run.
+#[derive(Default)]
+struct Seen {
+    gnu_compared: AtomicUsize,
+    gnu_equal_ok: AtomicUsize,
+    gnu_equal_err: AtomicUsize,
+    loop_gnu_m_hides: AtomicUsize,
+    gnu_diverges: AtomicUsize,
+    loop_not_asked: AtomicUsize,
+    long_chain_gnu_follows: AtomicUsize,
+    clamped: AtomicUsize,
+    kernel_ok: AtomicUsize,
+    kernel_loop: AtomicUsize,
+    outside_refused: AtomicUsize,
+}
+
+fn check(case: &Case, seen: &Seen) -> Result<(), TestCaseError> {
+    let b = build(&case.tree);
+    let e: Vec<_> = case
+        .queries
+        .iter()
+        .map(|q| b.root.resolve_clamped(os(&q.0), E))
+        .collect();
+    let m: Vec<_> = case
+        .queries
+        .iter()
+        .map(|q| b.root.resolve_clamped(os(&q.0), M))
+        .collect();
+    let is_loop =
+        |r: &(Result<PathBuf, PathError>, bool)| matches!(r.0, Err(PathError::Loop { .. }));
+    let gnu = (!case.tree.absolute).then(|| {
+        let le: Vec<bool> = e.iter().map(is_loop).collect();
+        let lm: Vec<bool> = m.iter().map(is_loop).collect();
+        // Both modes at once: a diverging query costs a timeout, which is waiting, not work.
+        std::thread::scope(|s| {
+            let m = s.spawn(|| gnu_realpath(&b, "-m", &case.queries, &lm));
+            let e = gnu_realpath(&b, "-e", &case.queries, &le);
+            (e, m.join().expect("GNU -m thread"))
+        })
+    });
+    for (i, q) in case.queries.iter().enumerate() {
+        let (oe, om) = (ours(&e[i].0), ours(&m[i].0));
+        // Oracle 2, every tree: the kernel agrees with MustExist, path and errno alike.
+        let k = kernel(&b, &q.0);
+        prop_assert_eq!(&oe, &k, "MustExist vs kernel RESOLVE_IN_ROOT for {:?}", q);
+        match &k {
+            Answer::Path(_) => seen.kernel_ok.fetch_add(1, Relaxed),
+            Answer::Errno(40) => seen.kernel_loop.fetch_add(1, Relaxed),
+            Answer::Errno(_) => 0,
+        };
+        // Never outside the root: the object opened is under the root directory.
+        if let Answer::Path(p) = &oe {
+            let (host, fd) = b.root.open_resolved(os(&q.0), true).unwrap();
+            prop_assert_eq!(host.as_os_str().as_bytes(), &p.0[..]);
+            prop_assert_eq!(&proc_fd_path(&b, &fd), &p.0);
+        }
+        if case.tree.absolute && q.0.windows(2).any(|w| w == b"/a") && oe == Answer::Errno(2) {
+            seen.outside_refused.fetch_add(1, Relaxed);
+        }
+        // Answers are normal and stable; MustExist's answer is AllowMissing's too.
+        for (mode, r) in [(E, &e[i].0), (M, &m[i].0)] {
+            if let Ok(p) = r {
+                prop_assert_eq!(&normalize(p), p);
+                let again = b.root.resolve(p, mode).unwrap();
+                prop_assert_eq!(&again, p, "resolving the answer again ({:?})", mode);
+            }
+        }
+        if matches!(oe, Answer::Path(_) | Answer::Errno(40)) {
+            prop_assert_eq!(
+                &om,
+                &oe,
+                "AllowMissing agrees where MustExist succeeds or loops"
+            );
+        }
+        if !matches!(om, Answer::Path(_) | Answer::Errno(40)) {
+            return Err(TestCaseError::fail(format!(
+                "AllowMissing failed with {om:?} for {q:?}"
+            )));
+        }
+        let Some((ge, gm)) = &gnu else { continue };
+        // Oracle 1, relative trees. Where the walk clamped a `..` at the root, GNU (run on the
+        // directory itself) climbs above it: the intended difference; the kernel check above
+        // covers MustExist there.
+        let strip = |g: &Option<Gnu>| match g {
+            None => None,
+            Some(Gnu::Path(p)) => Some(match strip_root(&b.root_path, p) {
+                Some(h) => Gnu::Path(h),
+                None => Gnu::Escaped,
+            }),
+            Some(other) => Some(other.clone()),
+        };
+        for (mode, r, g) in [(E, &e[i], strip(&ge[i])), (M, &m[i], strip(&gm[i]))] {
+            let Some(g) = g else {
+                seen.loop_not_asked.fetch_add(1, Relaxed);
+                continue;
+            };
+            let (r, clamped) = (&r.0, r.1);
+            if clamped {
+                seen.clamped.fetch_add(1, Relaxed);
+                continue;
+            }
+            seen.gnu_compared.fetch_add(1, Relaxed);
+            match (r, &g) {
+                (Ok(p), Gnu::Path(h)) if p.as_os_str().as_bytes() == &h[..] => {
+                    seen.gnu_equal_ok.fetch_add(1, Relaxed);
+                }
+                (Err(err), Gnu::Errno(n)) if err.raw_os_error() == Some(*n) => {
+                    seen.gnu_equal_err.fetch_add(1, Relaxed);
+                }
+                (Err(PathError::Loop { .. }), Gnu::Diverged) => {
+                    seen.gnu_diverges.fetch_add(1, Relaxed);
+                }
+                // GNU -m hides loops (kubernetes#63143) and follows long chains; the contract
+                // says Loop.
+                (Err(PathError::Loop { .. }), Gnu::Path(_) | Gnu::Escaped) if mode == M => {
+                    seen.loop_gnu_m_hides.fetch_add(1, Relaxed);
+                }
+                // GNU -e follows chains of more than 40 links (and then succeeds or fails
+                // elsewhere); the kernel and the contract say ELOOP.
+                (Err(PathError::Loop { .. }), _) if mode == E => {
+                    prop_assert_eq!(&k, &Answer::Errno(40));
+                    seen.long_chain_gnu_follows.fetch_add(1, Relaxed);
+                }
+                (r, g) => {
+                    return Err(TestCaseError::fail(format!(
+                        "{mode:?} {q:?}: ours {r:?}, GNU realpath {g:?}"
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn differential_against_gnu_realpath_and_the_kernel() {
+    let config = Config {
+        failure_persistence: None,
+        ..Config::default()
+    };
+    let cases = config.cases;
+    let seen = Seen::default();
+    let mut runner = TestRunner::new(config);
+    let result = runner.run(&case(), |c| check(&c, &seen));
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+    let n = |a: &AtomicUsize| a.load(Relaxed);
+    eprintln!(
+        "{cases} trees: compared with GNU {} (equal paths {}, equal errors {}); intended differences: \
+         loops hidden by GNU -m {}, GNU never ending {} (+{} looping queries not asked), chains > 40 followed by GNU {}, `..` clamped at the root {}; \
+         kernel paths {}, kernel ELOOP {}; absolute links to the caller's side refused {}",
+        n(&seen.gnu_compared),
+        n(&seen.gnu_equal_ok),
+        n(&seen.gnu_equal_err),
+        n(&seen.loop_gnu_m_hides),
+        n(&seen.gnu_diverges),
+        n(&seen.loop_not_asked),
+        n(&seen.long_chain_gnu_follows),
+        n(&seen.clamped),
+        n(&seen.kernel_ok),
+        n(&seen.kernel_loop),
+        n(&seen.outside_refused),
+    );
+    // With a real run, every rule must have been exercised (a fuzzer that never reaches a
+    // loop proves nothing about loops).
+    if cases >= 128 {
+        for (what, a) in [
+            ("GNU equal paths", &seen.gnu_equal_ok),
+            ("GNU equal errors", &seen.gnu_equal_err),
+            ("loops hidden by GNU -m", &seen.loop_gnu_m_hides),
+            ("chains > 40 followed by GNU", &seen.long_chain_gnu_follows),
+            ("`..` clamped at the root", &seen.clamped),
+            ("kernel ELOOP", &seen.kernel_loop),
+        ] {
+            assert!(n(a) > 0, "the fuzzer never exercised: {what}");
+        }
+    }
+}
