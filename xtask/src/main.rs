@@ -74,5 +74,7 @@ fn ci() -> Result<(), String> {
         &[("RUSTDOCFLAGS", "-D warnings")],
     )?;
     cargo(&["test", "--workspace"], &[])?;
+    // The README's first command.
+    demo::demo(false)?;
     Ok(())
 }
