@@ -461,7 +461,12 @@ impl FakeHost {
     ///
     /// - `mount [-t TYPE] [-o OPTS]... [--bind|-B|--rbind|-R] SOURCE TARGET` records a mount;
     ///   `-o remount` (alone or with others) only checks that TARGET is mounted;
-    /// - `umount [-l|-f|...] TARGET` removes the topmost mount on TARGET.
+    /// - `umount [-l|-f|...] TARGET` removes the topmost mount on TARGET;
+    /// - `systemd-run [OPTIONS] -- mount|umount ...` plays the wrapped command (the form mount
+    ///   utilities use when [`Executor::supports_systemd`](hostexec_api::Executor) says yes).
+    ///
+    /// An argument added with [`HostCommand::arg_masked`] is recorded by its shown text
+    /// (`password=<masked>`), so a secret never reaches the table, mountinfo, or a log of it.
     ///
     /// Failures answer as util-linux does: exit 32 with `mount: TARGET: mount point does not
     /// exist.` or `umount: TARGET: not mounted.` on stderr. Any other program, or a command
@@ -474,7 +479,18 @@ impl FakeHost {
     }
 
     fn play_mount(&self, cmd: &HostCommand) -> Output {
-        let program = cmd.get_program();
+        // Each argument with the text that may be shown for it: a masked argument (a password
+        // in `-o`) is recorded in the table by its shown text, so that it never reaches
+        // mountinfo, and from there a log.
+        let args: Vec<(OsString, String)> = cmd
+            .get_args()
+            .map(OsStr::to_os_string)
+            .zip(cmd.display_args())
+            .collect();
+        self.play(cmd.get_program(), &args)
+    }
+
+    fn play(&self, program: &OsStr, all: &[(OsString, String)]) -> Output {
         let base = Path::new(program)
             .file_name()
             .map(OsStr::as_bytes)
@@ -482,17 +498,33 @@ impl FakeHost {
         let fail = |code: i32, msg: String| {
             Output::new(program, ExitStatus::Code(code)).with_stderr(msg.into_bytes())
         };
-        let args: Vec<&OsStr> = cmd.get_args().collect();
+        let shown_args = || {
+            all.iter()
+                .map(|(_, s)| s.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        if base == b"systemd-run" {
+            // `systemd-run [options] -- PROGRAM ARGS...`: play what runs in the scope.
+            return match all.iter().position(|(a, _)| a == "--") {
+                Some(i) if i + 1 < all.len() => self.play(&all[i + 1].0, &all[i + 2..]),
+                _ => fail(1, format!("systemd-run: bad usage: {}\n", shown_args())),
+            };
+        }
+        // A masked argument is used by its shown text; others by their real bytes.
+        let masked = |(real, shown): &(OsString, String)| real.to_string_lossy() != shown.as_str();
+        let args: Vec<&OsStr> = all.iter().map(|(a, _)| a.as_os_str()).collect();
+        let shown: Vec<&str> = all.iter().map(|(_, s)| s.as_str()).collect();
         match base {
             b"mount" => {
                 let mut fstype = String::from("none");
                 let mut opts: Vec<String> = Vec::new();
-                let mut positional: Vec<&OsStr> = Vec::new();
-                let mut it = args.iter();
-                while let Some(a) = it.next() {
+                let mut positional: Vec<OsString> = Vec::new();
+                let mut it = all.iter().enumerate();
+                while let Some((i, (a, _))) = it.next() {
                     match a.as_bytes() {
                         b"-t" | b"--types" => match it.next() {
-                            Some(t) => fstype = t.to_string_lossy().into_owned(),
+                            Some((_, (t, _))) => fstype = t.to_string_lossy().into_owned(),
                             None => {
                                 return fail(
                                     1,
@@ -501,7 +533,7 @@ impl FakeHost {
                             }
                         },
                         b"-o" | b"--options" => match it.next() {
-                            Some(o) => opts.push(o.to_string_lossy().into_owned()),
+                            Some((_, (_, o))) => opts.push(o.clone()),
                             None => {
                                 return fail(
                                     1,
@@ -512,21 +544,17 @@ impl FakeHost {
                         b"--bind" | b"-B" => opts.push("bind".into()),
                         b"--rbind" | b"-R" => opts.push("rbind".into()),
                         b"-n" | b"--no-mtab" | b"--no-canonicalize" | b"-c" | b"--" => {}
-                        _ => positional.push(a),
+                        _ if masked(&all[i]) => positional.push(shown[i].into()),
+                        _ => positional.push(args[i].to_os_string()),
                     }
                 }
                 let options = opts.join(",");
                 let (source, target) = match positional.as_slice() {
-                    [s, t] => (*s, Path::new(*t)),
+                    [s, t] => (s.as_os_str(), Path::new(t)),
                     [t] if options.split(',').any(|o| o == "remount") => {
-                        (OsStr::new(""), Path::new(*t))
+                        (OsStr::new(""), Path::new(t))
                     }
-                    _ => {
-                        return fail(
-                            1,
-                            format!("mount: bad usage: {}\n", cmd.display_args().join(" ")),
-                        )
-                    }
+                    _ => return fail(1, format!("mount: bad usage: {}\n", shown_args())),
                 };
                 let shown_target = target.display().to_string();
                 if options.split(',').any(|o| o == "remount") {
@@ -582,10 +610,7 @@ impl FakeHost {
                     .filter(|a| !a.as_bytes().starts_with(b"-"))
                     .collect();
                 let [target] = targets.as_slice() else {
-                    return fail(
-                        1,
-                        format!("umount: bad usage: {}\n", cmd.display_args().join(" ")),
-                    );
+                    return fail(1, format!("umount: bad usage: {}\n", shown_args()));
                 };
                 let target = Path::new(**target);
                 let shown = target.display();

@@ -332,3 +332,55 @@ async fn non_utf8_names_round_trip() {
     assert_eq!(host.resolve(name, Resolve::MustExist).await.unwrap(), name);
     assert_eq!(host.read_file(name, 10).await.unwrap(), b"bytes");
 }
+
+#[tokio::test]
+async fn mount_handler_keeps_secrets_out_and_unwraps_systemd_run() {
+    let host = FakeHost::new().unwrap();
+    host.dir("/mnt/share").unwrap();
+    let fake = FakeExecutor::new().with_systemd(true);
+    fake.expect("systemd-run")
+        .times_any()
+        .answer_with(host.mount_handler());
+    let out = fake
+        .run(
+            HostCommand::new("systemd-run")
+                .args([
+                    "--description=hostexec mount",
+                    "--scope",
+                    "--",
+                    "mount",
+                    "-t",
+                    "cifs",
+                    "-o",
+                ])
+                .arg_masked("user=u,password=hunter2", "user=u,password=<masked>")
+                .args(["//srv/share", "/mnt/share"]),
+        )
+        .await
+        .unwrap();
+    assert!(out.success(), "{out:?}");
+    let mi = String::from_utf8(host.read_mountinfo().await.unwrap()).unwrap();
+    assert!(
+        mi.ends_with(" / /mnt/share rw,relatime - cifs //srv/share rw,user=u,password=<masked>\n"),
+        "{mi}"
+    );
+    assert!(!mi.contains("hunter2"));
+    assert!(!format!("{:?}", host.mounts()).contains("hunter2"));
+    let out = fake
+        .run(HostCommand::new("systemd-run").args(["--scope", "--", "umount", "/mnt/share"]))
+        .await
+        .unwrap();
+    assert!(out.success(), "{out:?}");
+    assert_eq!(host.mounts().len(), 1);
+    let out = fake
+        .run(HostCommand::new("systemd-run").arg("--scope"))
+        .await
+        .unwrap();
+    assert_eq!(out.status, ExitStatus::Code(1));
+    // A program the handler does not play is a clear failure, not a silent success.
+    let odd = FakeExecutor::new();
+    odd.expect("findmnt").answer_with(host.mount_handler());
+    let out = odd.run(HostCommand::new("findmnt")).await.unwrap();
+    assert_eq!(out.status, ExitStatus::Code(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("neither mount nor umount"));
+}
