@@ -25,6 +25,54 @@
 //!   rendered as mountinfo; and [`FakeHost::mount_handler`] to answer `mount`/`umount`
 //!   commands of a [`FakeExecutor`] from that table.
 //!
+//! ## Example: a mount flow against a fake host
+//!
+//! ```
+//! use std::path::Path;
+//! use hostexec_api::{Executor, HostCommand, HostFs, PathResolver, Resolve};
+//! use hostexec_fake::{FakeExecutor, FakeHost};
+//!
+//! /// Downstream code: generic over the traits, unaware of the fakes.
+//! async fn publish<E: Executor, F: HostFs>(exec: &E, fs: &F, target: &Path) -> Result<(), String> {
+//!     let target = fs.resolve(target, Resolve::AllowMissing).await.map_err(|e| e.to_string())?;
+//!     fs.create_dir_all(&target).await.map_err(|e| e.to_string())?;
+//!     if fs.stat(&target, true).await.map_err(|e| e.to_string())?.mount_root == Some(true) {
+//!         return Ok(()); // already published
+//!     }
+//!     let cmd = HostCommand::new("mount").args(["-t", "tmpfs", "tmpfs"]).arg(&target);
+//!     exec.run(cmd).await.map_err(|e| e.to_string())?.check().map_err(|e| e.to_string())?;
+//!     Ok(())
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let host = FakeHost::new()?;
+//! host.dir("/var/lib/kubelet")?.symlink("/var/lib/kubelet", "/kubelet")?;
+//! let exec = FakeExecutor::new();
+//! // Exactly one mount, answered from the host's mount table.
+//! exec.expect("mount")
+//!     .args_prefix(["-t", "tmpfs", "tmpfs"])
+//!     .answer_with(host.mount_handler());
+//!
+//! publish(&exec, &host, Path::new("/kubelet/vol")).await?;
+//! publish(&exec, &host, Path::new("/kubelet/vol")).await?; // idempotent: no second mount
+//! exec.verify()?;
+//! let table = String::from_utf8(host.read_mountinfo().await?)?;
+//! assert!(table.contains(" / /var/lib/kubelet/vol rw,relatime - tmpfs tmpfs rw\n"));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## Which double to use
+//!
+//! - [`FakeExecutor`] + [`FakeHost`]: code that runs commands *and* looks at the host (resolves
+//!   paths, stats, reads the mount table). The host behaves like one: links, missing paths and
+//!   mounts give the errors and answers the real backend gives, because it uses the same code.
+//! - `hostexec_api::MockExecutor` (feature `mock`, mockall): pure interaction tests where
+//!   mockall's matchers and sequences are what you want, and nothing needs to be real.
+//! - [`FakeExecutor::passthrough`]: tests that want real tools but no host namespaces.
+//! - The real backend (`hostexec-nsenter`), as root: integration tests against a sandbox host.
+//!
 //! [`FakeExecutor`] and everything in this crate are `Send + Sync` and cheap to clone (one
 //! shared state behind an `Arc`), for multi-threaded tokio tests.
 
