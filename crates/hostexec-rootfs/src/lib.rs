@@ -227,10 +227,10 @@ impl RootFs {
         Ok(self.walk(path, mode, true)?.host_path())
     }
 
-    /// [`resolve`](Self::resolve), also telling whether a `..` was clamped at the root (the one
-    /// case where GNU `realpath` run on the root directory itself must differ).
-    /// The flag is also set when the resolution failed after a clamp.
-    #[doc(hidden)]
+    /// [`resolve`](Self::resolve), also telling whether a `..` stayed at the root on the way
+    /// (also when the resolution then failed). That is where GNU `realpath`, run on the root
+    /// directory itself, climbs above it and so must differ: differential tests against GNU use
+    /// the flag to tell that intended difference from a bug.
     pub fn resolve_clamped(
         &self,
         path: &Path,
@@ -420,11 +420,29 @@ impl RootFs {
         Err(fail(Errno::AGAIN))
     }
 
-    /// `rmdir path`: removes an empty directory. A final symlink is not followed (it is
-    /// [`PathError::NotADirectory`], as for rmdir(2)); the root itself is `EBUSY`.
+    /// `rmdir path`: removes an empty directory, with rmdir(2)'s rules: trailing slashes are
+    /// ignored, a final symlink is not followed (it is [`PathError::NotADirectory`], also as
+    /// `link/`), a final `.` is `EINVAL` and a final `..` `ENOTEMPTY`; the root is `EBUSY`.
     pub fn remove_dir(&self, path: &Path) -> Result<(), PathError> {
         let fail = |e: Errno| errno_err(path, e);
-        let mut w = self.walk(path, Resolve::MustExist, false)?;
+        check_host_path(path)?;
+        let bytes = path.as_os_str().as_bytes();
+        let trimmed = match bytes.iter().rposition(|&b| b != b'/') {
+            Some(end) => &bytes[..=end],
+            None => return Err(fail(Errno::BUSY)),
+        };
+        match pieces(trimmed).next_back() {
+            Some(b".") => return Err(fail(Errno::INVAL)),
+            Some(b"..") => return Err(fail(Errno::NOTEMPTY)),
+            _ => {}
+        }
+        let mut w = self
+            .walk(
+                Path::new(OsStr::from_bytes(trimmed)),
+                Resolve::MustExist,
+                false,
+            )
+            .map_err(|e| e.with_path(path))?;
         if w.leaf.is_some() {
             return Err(fail(Errno::NOTDIR));
         }
@@ -500,6 +518,9 @@ impl RootFs {
                 b".." => {
                     if w.missing.pop().is_none() && w.dirs.pop().is_none() {
                         *clamped = true;
+                    }
+                    if w.missing.is_empty() {
+                        w.missing_cause = None;
                     }
                     continue;
                 }

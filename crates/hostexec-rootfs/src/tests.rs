@@ -392,6 +392,9 @@ fn create_dir_all_inside_the_root() {
         t.root.create_dir_all(Path::new("/f/sub")),
         Err(PathError::NotADirectory { .. })
     ));
+    // A non-directory left behind by `..` does not matter any more.
+    t.root.create_dir_all(Path::new("/f/../after")).unwrap();
+    assert!(p.join("after").is_dir());
     assert!(matches!(
         t.root.create_dir_all(Path::new("/loop/sub")),
         Err(PathError::Loop { .. })
@@ -464,7 +467,23 @@ fn create_file_and_remove_dir() {
         Err(PathError::NotADirectory { .. })
     ));
     assert!(p.join("gone").is_dir());
-    t.root.remove_dir(Path::new("/gonel/")).unwrap();
+    // rmdir(2): `link/` is ENOTDIR, a final `.` EINVAL, a final `..` ENOTEMPTY.
+    assert!(
+        matches!(t.root.remove_dir(Path::new("/gonel/")), Err(PathError::NotADirectory { path }) if path == Path::new("/gonel/"))
+    );
+    for (q, errno) in [
+        ("/gone/.", Errno::INVAL),
+        ("/gone/..", Errno::NOTEMPTY),
+        ("//", Errno::BUSY),
+    ] {
+        assert_eq!(
+            t.root.remove_dir(Path::new(q)).unwrap_err().raw_os_error(),
+            Some(errno.raw_os_error()),
+            "{q}"
+        );
+    }
+    assert!(p.join("gone").is_dir());
+    t.root.remove_dir(Path::new("/dl/../gone//")).unwrap();
     assert!(!p.join("gone").exists());
     assert!(t
         .root
@@ -480,7 +499,7 @@ fn create_file_and_remove_dir() {
             .remove_dir(Path::new("/.."))
             .unwrap_err()
             .raw_os_error(),
-        Some(Errno::BUSY.raw_os_error())
+        Some(Errno::NOTEMPTY.raw_os_error())
     );
     assert!(p.is_dir());
 }
@@ -611,4 +630,56 @@ fn permission_denied_in_both_modes() {
         std::fs::Permissions::from_mode(0o755),
     )
     .unwrap();
+}
+
+/// A directory moved out of the root while being walked: `..` pops the walk's own stack, so it
+/// never reaches what lies around the directory's new place (the kernel's `..` would). The
+/// window is narrow, so this is a smoke test of the property the walk has by construction.
+#[test]
+fn dotdot_never_follows_a_directory_moved_out_of_the_root() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let tmp = tempfile::tempdir().unwrap();
+    let top = std::fs::canonicalize(tmp.path()).unwrap();
+    let root_path = top.join("root");
+    std::fs::create_dir_all(root_path.join("a/b/c")).unwrap();
+    std::fs::write(root_path.join("x"), b"x").unwrap();
+    std::fs::create_dir(top.join("outside")).unwrap();
+    std::fs::write(top.join("outside/secret"), b"s").unwrap();
+    let root = RootFs::open(&root_path).unwrap();
+    let stop = AtomicBool::new(false);
+    let (mut found_x, mut missing) = (0usize, 0usize);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            while !stop.load(Ordering::Relaxed) {
+                std::fs::rename(root_path.join("a/b"), top.join("outside/b")).unwrap();
+                std::fs::rename(top.join("outside/b"), root_path.join("a/b")).unwrap();
+            }
+        });
+        for _ in 0..3000 {
+            match root.open_resolved(Path::new("/a/b/c/../../../x"), true) {
+                Ok((host, fd)) => {
+                    assert_eq!(host, Path::new("/x"));
+                    let at = std::fs::read_link(format!(
+                        "/proc/self/fd/{}",
+                        std::os::fd::AsRawFd::as_raw_fd(&fd)
+                    ))
+                    .unwrap();
+                    assert_eq!(at, root_path.join("x"));
+                    found_x += 1;
+                }
+                Err(e) => {
+                    assert!(e.is_not_found(), "{e}");
+                    missing += 1;
+                }
+            }
+            // `outside/secret` is what the kernel's `..` from a moved `b` would reach.
+            let e = root
+                .resolve(Path::new("/a/b/c/../../secret"), E)
+                .unwrap_err();
+            assert!(e.is_not_found(), "{e}");
+        }
+        stop.store(true, Ordering::Relaxed);
+    });
+    assert!(found_x > 0, "the walk never got through");
+    eprintln!("moved-directory race: {found_x} resolved, {missing} found b away");
 }
