@@ -103,7 +103,7 @@ enum Answer {
         stdout: Vec<u8>,
         stderr: Vec<u8>,
     },
-    Error(Arc<Mutex<CommandError>>),
+    Error(Arc<CommandError>),
     With(AnswerFn),
     Passthrough,
 }
@@ -583,10 +583,7 @@ impl Executor for FakeExecutor {
             } => Output::new(cmd.get_program(), status)
                 .with_stdout(stdout)
                 .with_stderr(stderr),
-            Answer::Error(e) => {
-                let e = e.lock().unwrap_or_else(|p| p.into_inner());
-                return Err(copy_error(&e));
-            }
+            Answer::Error(e) => return Err(copy_error(&e)),
             Answer::With(f) => f(&cmd)?,
             Answer::Passthrough => return passthrough::run(&cmd).await,
         };
@@ -730,7 +727,7 @@ impl Expectation {
 
     /// Answers with this error (a copy of it for every call).
     pub fn fails_with(self, err: CommandError) -> Self {
-        self.edit(|e| e.answer = Answer::Error(Arc::new(Mutex::new(err))))
+        self.edit(|e| e.answer = Answer::Error(Arc::new(err)))
     }
 
     /// Answers with what `f` makes of the command received. `f` runs outside the executor's

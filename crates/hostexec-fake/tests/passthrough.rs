@@ -145,3 +145,25 @@ async fn one_expectation_can_pass_through_in_a_strict_script() {
     ));
     fake.no_verify_on_drop();
 }
+
+#[tokio::test]
+async fn stdin_a_command_does_not_read_is_no_error() {
+    let fake = FakeExecutor::passthrough();
+    // More than a pipe buffer, to a command that exits without reading: EPIPE is ours to eat.
+    let out = fake
+        .run(
+            HostCommand::new("true")
+                .stdin(Stdin::Bytes(vec![b'x'; 4 << 20]))
+                .timeout(Duration::from_secs(20)),
+        )
+        .await
+        .unwrap();
+    assert!(out.success());
+    // A non-UTF-8 argument arrives byte for byte.
+    use std::os::unix::ffi::OsStrExt;
+    let out = fake
+        .run(HostCommand::new("printf").args([OsStr::new("%s"), OsStr::from_bytes(b"\xff\xfe")]))
+        .await
+        .unwrap();
+    assert_eq!(out.stdout, b"\xff\xfe");
+}
