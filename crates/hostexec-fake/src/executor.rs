@@ -314,9 +314,10 @@ impl FakeExecutor {
         self
     }
 
-    /// Turns off the check when the last clone is dropped; call [`FakeExecutor::verify`]
-    /// yourself instead.
-    pub fn no_verify_on_drop(&self) -> &Self {
+    /// Turns off the check when the last clone is dropped (for every clone); call
+    /// [`FakeExecutor::verify`] yourself instead. At construction,
+    /// `FakeExecutor::new().no_verify_on_drop()`, or at the end of a test.
+    pub fn no_verify_on_drop(self) -> Self {
         self.inner.verify_on_drop.store(false, Ordering::Relaxed);
         self
     }

@@ -509,9 +509,8 @@ fn drop_checks_unmet_expectations() {
     );
 
     // Turned off: no panic.
-    let fake = FakeExecutor::new();
+    let fake = FakeExecutor::new().no_verify_on_drop();
     fake.expect("mount");
-    fake.no_verify_on_drop();
     drop(fake);
 
     // A clone keeps the script alive; only the last drop checks.
