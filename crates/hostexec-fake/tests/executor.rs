@@ -181,10 +181,17 @@ async fn counts_are_enforced() {
         fake.run(HostCommand::new("date")).await.unwrap();
     }
     assert_eq!(three.call_count(), 5);
+    // times(0): documented as "never": a matching command is refused with it listed.
+    fake.expect("reboot").times(0);
+    let (_, expected, _) = unexpected(fake.run(HostCommand::new("reboot")).await);
+    assert_eq!(
+        expected[3],
+        "reboot <any arguments> (called 0 of 0 times) — no more calls allowed"
+    );
     // The third sync was refused: verify says so, though every count is met.
     let v = fake.verify().unwrap_err();
     assert!(v.unmet.is_empty(), "{v}");
-    assert_eq!(v.refused, vec!["sync"]);
+    assert_eq!(v.refused, vec!["sync", "reboot"]);
     fake.no_verify_on_drop();
 }
 
