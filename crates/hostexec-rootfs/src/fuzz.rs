@@ -412,6 +412,15 @@ fn ours(r: &Result<PathBuf, PathError>) -> Answer {
     }
 }
 
+fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
 /// How often each intended difference (and each interesting path) was seen, over a run.
 #[derive(Default)]
 struct Seen {
@@ -426,6 +435,7 @@ struct Seen {
     kernel_ok: AtomicUsize,
     kernel_loop: AtomicUsize,
     outside_refused: AtomicUsize,
+    dirs_made: AtomicUsize,
 }
 
 fn check(case: &Case, seen: &Seen) -> Result<(), TestCaseError> {
@@ -543,6 +553,41 @@ fn check(case: &Case, seen: &Seen) -> Result<(), TestCaseError> {
             }
         }
     }
+    // File operations on the same tree (they change it, so they come last): whatever they do,
+    // they do it inside the root, and what they report is what the kernel then sees.
+    for q in case.queries.iter().take(8) {
+        let p = os(&q.0);
+        let in_root = |want_dir: bool| {
+            let flags = OFlags::PATH | OFlags::CLOEXEC;
+            let flags = if want_dir {
+                flags | OFlags::DIRECTORY
+            } else {
+                flags
+            };
+            rustix::fs::openat2(
+                b.root.as_fd(),
+                p,
+                flags,
+                Mode::empty(),
+                rustix::fs::ResolveFlags::IN_ROOT,
+            )
+        };
+        if b.root.create_dir_all(p).is_ok() {
+            prop_assert!(
+                in_root(true).is_ok(),
+                "create_dir_all({:?}) made no directory",
+                q
+            );
+            seen.dirs_made.fetch_add(1, Relaxed);
+        }
+        if b.root.create_file(p).is_ok() {
+            prop_assert!(in_root(false).is_ok(), "create_file({:?}) made nothing", q);
+        }
+    }
+    prop_assert_eq!(listing(&b.top), vec!["outside", "root", "sentinel"]);
+    prop_assert_eq!(listing(&b.top.join("outside")), vec!["a", "b"]);
+    prop_assert!(listing(&b.top.join("outside/b")).is_empty());
+    prop_assert_eq!(std::fs::read(b.top.join("outside/a")).unwrap(), b"secret");
     Ok(())
 }
 
@@ -563,7 +608,8 @@ fn differential_against_gnu_realpath_and_the_kernel() {
     eprintln!(
         "{cases} trees: compared with GNU {} (equal paths {}, equal errors {}); intended differences: \
          loops hidden by GNU -m {}, GNU never ending {} (+{} looping queries not asked), chains > 40 followed by GNU {}, `..` clamped at the root {}; \
-         kernel paths {}, kernel ELOOP {}; absolute links to the caller's side refused {}",
+         kernel paths {}, kernel ELOOP {}; absolute links to the caller's side refused {}; \
+         directories made {}",
         n(&seen.gnu_compared),
         n(&seen.gnu_equal_ok),
         n(&seen.gnu_equal_err),
@@ -575,6 +621,7 @@ fn differential_against_gnu_realpath_and_the_kernel() {
         n(&seen.kernel_ok),
         n(&seen.kernel_loop),
         n(&seen.outside_refused),
+        n(&seen.dirs_made),
     );
     // With a real run, every rule must have been exercised (a fuzzer that never reaches a
     // loop proves nothing about loops).
@@ -586,6 +633,8 @@ fn differential_against_gnu_realpath_and_the_kernel() {
             ("chains > 40 followed by GNU", &seen.long_chain_gnu_follows),
             ("`..` clamped at the root", &seen.clamped),
             ("kernel ELOOP", &seen.kernel_loop),
+            ("absolute links to the caller's side", &seen.outside_refused),
+            ("directories made", &seen.dirs_made),
         ] {
             assert!(n(a) > 0, "the fuzzer never exercised: {what}");
         }

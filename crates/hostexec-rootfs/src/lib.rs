@@ -126,10 +126,32 @@ struct Walk {
     dirs: Vec<(OsString, OwnedFd)>,
     /// The final object when it is not a directory (not followed when it is a symlink).
     leaf: Option<Leaf>,
-    /// AllowMissing: the names kept as written from the first missing component on.
+    /// The names kept as written from the first missing component on ([`Missing::Keep`]), or
+    /// the missing last name ([`Missing::Last`]).
     missing: Vec<OsString>,
-    /// Why the kept names start: `ENOENT`, or `ENOTDIR` for a non-directory used as one.
-    missing_cause: Option<Errno>,
+}
+
+/// What a walk does with a component that does not exist.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Missing {
+    /// `NotFound` ([`Resolve::MustExist`]).
+    Fail,
+    /// Keep it and the rest as written ([`Resolve::AllowMissing`]); a non-directory used as a
+    /// directory is kept too.
+    Keep,
+    /// Only the last component may be missing (open(2) with `O_CREAT`).
+    Last,
+    /// Create it as a directory and walk on (`mkdir -p`).
+    Create,
+}
+
+impl From<Resolve> for Missing {
+    fn from(mode: Resolve) -> Missing {
+        match mode {
+            Resolve::MustExist => Missing::Fail,
+            Resolve::AllowMissing => Missing::Keep,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -224,7 +246,7 @@ impl RootFs {
 
     /// The canonical host path of `path` (see the crate docs for the rules).
     pub fn resolve(&self, path: &Path, mode: Resolve) -> Result<PathBuf, PathError> {
-        Ok(self.walk(path, mode, true)?.host_path())
+        Ok(self.walk(path, mode.into(), true)?.host_path())
     }
 
     /// [`resolve`](Self::resolve), also telling whether a `..` stayed at the root on the way
@@ -237,7 +259,7 @@ impl RootFs {
         mode: Resolve,
     ) -> (Result<PathBuf, PathError>, bool) {
         let mut clamped = false;
-        let r = self.walk_noting_clamps(path, mode, true, &mut clamped);
+        let r = self.walk_noting_clamps(path, mode.into(), true, &mut clamped);
         (r.map(|w| w.host_path()), clamped)
     }
 
@@ -250,7 +272,7 @@ impl RootFs {
         path: &Path,
         follow_final: bool,
     ) -> Result<(PathBuf, OwnedFd), PathError> {
-        let mut w = self.walk(path, Resolve::MustExist, follow_final)?;
+        let mut w = self.walk(path, Missing::Fail, follow_final)?;
         let host = w.host_path();
         let fd = match (w.leaf.take(), w.dirs.pop()) {
             (Some(leaf), _) => leaf.fd,
@@ -304,7 +326,7 @@ impl RootFs {
     pub fn read_file(&self, path: &Path, limit: usize) -> Result<Vec<u8>, PathError> {
         let fail = |e: Errno| errno_err(path, e);
         for _ in 0..RACE_RETRIES {
-            let w = self.walk(path, Resolve::MustExist, true)?;
+            let w = self.walk(path, Missing::Fail, true)?;
             let Some(leaf) = &w.leaf else {
                 return Err(fail(Errno::ISDIR));
             };
@@ -341,61 +363,31 @@ impl RootFs {
         Err(fail(Errno::AGAIN))
     }
 
-    /// `mkdir -p path`: creates the missing directories (mode 0755, less the umask, as mkdir)
-    /// below the deepest existing one; a directory that appears meanwhile (`EEXIST`) is fine.
-    /// Symlinks to directories are followed, inside the root. An existing non-directory at
-    /// `path` is [`PathError::AlreadyExists`]; one on the way is [`PathError::NotADirectory`].
+    /// `mkdir -p path`: creates each missing directory on the way (mode 0755, less the umask,
+    /// as mkdir), in the walk itself: a name later undone by `..` is created too, as by
+    /// `mkdir -p`, so that afterwards `path` resolves ([`Resolve::MustExist`]) to a directory.
+    /// A directory (or symlink) that appears meanwhile (`EEXIST`) is opened and walked like any
+    /// other; symlinks are followed inside the root. An existing non-directory at `path` is
+    /// [`PathError::AlreadyExists`]; one on the way is [`PathError::NotADirectory`].
     pub fn create_dir_all(&self, path: &Path) -> Result<(), PathError> {
-        let fail = |e: Errno| errno_err(path, e);
-        'retry: for _ in 0..RACE_RETRIES {
-            let w = self.walk(path, Resolve::AllowMissing, true)?;
-            if w.leaf.is_some() {
-                return Err(fail(Errno::EXIST));
-            }
-            if w.missing_cause == Some(Errno::NOTDIR) {
-                return Err(fail(Errno::NOTDIR));
-            }
-            let mut cur: Option<OwnedFd> = None;
-            for name in &w.missing {
-                let parent = cur.as_ref().map_or(w.parent(&self.fd), |fd| fd.as_fd());
-                match rustix::fs::mkdirat(parent, name.as_os_str(), Mode::from_raw_mode(0o755)) {
-                    Ok(()) | Err(Errno::EXIST) => {}
-                    // The parent was removed meanwhile.
-                    Err(Errno::NOENT) => continue 'retry,
-                    Err(e) => return Err(fail(e)),
-                }
-                let fd = rustix::fs::openat(
-                    parent,
-                    name.as_os_str(),
-                    OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                    Mode::empty(),
-                )
-                .map_err(fail)?;
-                match FileType::from_raw_mode(rustix::fs::fstat(&fd).map_err(fail)?.st_mode) {
-                    FileType::Directory => cur = Some(fd),
-                    // Someone else made a link there: resolve it properly, from the start.
-                    FileType::Symlink => continue 'retry,
-                    _ => return Err(fail(Errno::NOTDIR)),
-                }
-            }
-            return Ok(());
+        let w = self.walk(path, Missing::Create, true)?;
+        if w.leaf.is_some() {
+            return Err(errno_err(path, Errno::EXIST));
         }
-        Err(fail(Errno::AGAIN))
+        Ok(())
     }
 
     /// `touch path` without the time update: creates an empty file (mode 0644, less the umask)
-    /// if nothing is there. An existing file of any kind, directories included, is left alone;
-    /// a dangling final symlink gets its target created, inside the root. A missing parent is
-    /// [`PathError::NotFound`].
+    /// if nothing is there, with open(2)'s `O_CREAT` rules: every component but the last must
+    /// exist ([`PathError::NotFound`] otherwise); a dangling final symlink gets its target
+    /// created, inside the root. An existing file of any kind, directories included, is left
+    /// alone.
     pub fn create_file(&self, path: &Path) -> Result<(), PathError> {
         let fail = |e: Errno| errno_err(path, e);
         for _ in 0..RACE_RETRIES {
-            let w = self.walk(path, Resolve::AllowMissing, true)?;
-            let name = match (w.missing.as_slice(), w.missing_cause) {
-                ([], _) => return Ok(()),
-                (_, Some(Errno::NOTDIR)) => return Err(fail(Errno::NOTDIR)),
-                ([name], _) => name,
-                _ => return Err(fail(Errno::NOENT)),
+            let w = self.walk(path, Missing::Last, true)?;
+            let Some(name) = w.missing.first() else {
+                return Ok(());
             };
             let created = rustix::fs::openat(
                 w.parent(&self.fd),
@@ -437,11 +429,7 @@ impl RootFs {
             _ => {}
         }
         let mut w = self
-            .walk(
-                Path::new(OsStr::from_bytes(trimmed)),
-                Resolve::MustExist,
-                false,
-            )
+            .walk(Path::new(OsStr::from_bytes(trimmed)), Missing::Fail, false)
             .map_err(|e| e.with_path(path))?;
         if w.leaf.is_some() {
             return Err(fail(Errno::NOTDIR));
@@ -486,7 +474,7 @@ impl RootFs {
     }
 
     /// The walk behind every operation. Errors name `path`.
-    fn walk(&self, path: &Path, mode: Resolve, follow_final: bool) -> Result<Walk, PathError> {
+    fn walk(&self, path: &Path, mode: Missing, follow_final: bool) -> Result<Walk, PathError> {
         self.walk_noting_clamps(path, mode, follow_final, &mut false)
     }
 
@@ -494,7 +482,7 @@ impl RootFs {
     fn walk_noting_clamps(
         &self,
         path: &Path,
-        mode: Resolve,
+        mode: Missing,
         follow_final: bool,
         clamped: &mut bool,
     ) -> Result<Walk, PathError> {
@@ -504,12 +492,12 @@ impl RootFs {
             dirs: Vec::new(),
             leaf: None,
             missing: Vec::new(),
-            missing_cause: None,
         };
         let mut todo: VecDeque<Vec<u8>> = pieces(path.as_os_str().as_bytes())
             .map(<[u8]>::to_vec)
             .collect();
         let mut hops = 0usize;
+        let mut created = 0usize;
         while let Some(piece) = todo.pop_front() {
             // Anything after a component, even an empty piece, uses it as a directory.
             let more = !todo.is_empty();
@@ -518,9 +506,6 @@ impl RootFs {
                 b".." => {
                     if w.missing.pop().is_none() && w.dirs.pop().is_none() {
                         *clamped = true;
-                    }
-                    if w.missing.is_empty() {
-                        w.missing_cause = None;
                     }
                     continue;
                 }
@@ -540,14 +525,31 @@ impl RootFs {
                 OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
                 Mode::empty(),
             );
-            let fd = match opened {
-                Ok(fd) => fd,
-                Err(Errno::NOENT) if mode == Resolve::AllowMissing => {
+            let fd = match (opened, mode) {
+                (Ok(fd), _) => fd,
+                (Err(Errno::NOENT), Missing::Keep) => {
                     w.missing.push(name);
-                    w.missing_cause = Some(Errno::NOENT);
                     continue;
                 }
-                Err(e) => return Err(fail(e)),
+                (Err(Errno::NOENT), Missing::Last) if !more => {
+                    w.missing.push(name);
+                    continue;
+                }
+                (Err(Errno::NOENT), Missing::Create) => {
+                    created += 1;
+                    if created > PATH_MAX {
+                        return Err(fail(Errno::AGAIN));
+                    }
+                    let mode_0755 = Mode::from_raw_mode(0o755);
+                    match rustix::fs::mkdirat(w.parent(&self.fd), name.as_os_str(), mode_0755) {
+                        // Made here or meanwhile: open it as any other name, next time round.
+                        Ok(()) | Err(Errno::EXIST) => {}
+                        Err(e) => return Err(fail(e)),
+                    }
+                    todo.push_front(name.into_vec());
+                    continue;
+                }
+                (Err(e), _) => return Err(fail(e)),
             };
             let kind = FileType::from_raw_mode(rustix::fs::fstat(&fd).map_err(fail)?.st_mode);
             match kind {
@@ -571,11 +573,10 @@ impl RootFs {
                     }
                 }
                 _ if more => {
-                    if mode == Resolve::MustExist {
+                    if mode != Missing::Keep {
                         return Err(fail(Errno::NOTDIR));
                     }
                     w.missing.push(name);
-                    w.missing_cause = Some(Errno::NOTDIR);
                 }
                 _ => w.leaf = Some(Leaf { name, fd }),
             }

@@ -378,9 +378,9 @@ fn create_dir_all_inside_the_root() {
     assert!(p.join("nowhere/q/r").is_dir());
     t.root.create_dir_all(Path::new("/absup/made")).unwrap();
     assert!(p.join("d/made").is_dir());
-    // `..` after a missing name: the resolved path is made.
+    // `..` after a missing name: made too, as by `mkdir -p` (and the kernel then agrees).
     t.root.create_dir_all(Path::new("/d/zz/../yy")).unwrap();
-    assert!(p.join("d/yy").is_dir() && !p.join("d/zz").exists());
+    assert!(p.join("d/yy").is_dir() && p.join("d/zz").is_dir());
     assert!(
         matches!(t.root.create_dir_all(Path::new("/f")), Err(PathError::AlreadyExists { path }) if path == Path::new("/f"))
     );
@@ -392,9 +392,12 @@ fn create_dir_all_inside_the_root() {
         t.root.create_dir_all(Path::new("/f/sub")),
         Err(PathError::NotADirectory { .. })
     ));
-    // A non-directory left behind by `..` does not matter any more.
-    t.root.create_dir_all(Path::new("/f/../after")).unwrap();
-    assert!(p.join("after").is_dir());
+    // A file used as a directory stays an error, even if `..` comes next (as for mkdir -p).
+    assert!(matches!(
+        t.root.create_dir_all(Path::new("/f/../after")),
+        Err(PathError::NotADirectory { .. })
+    ));
+    assert!(!p.join("after").exists());
     assert!(matches!(
         t.root.create_dir_all(Path::new("/loop/sub")),
         Err(PathError::Loop { .. })
@@ -434,6 +437,13 @@ fn create_file_and_remove_dir() {
     t.link("/d/target", "dangabs");
     t.root.create_file(Path::new("/dangabs")).unwrap();
     assert!(p.join("d/target").is_file());
+    // O_CREAT rules: a missing directory on the way is not skipped by a later `..`.
+    assert!(t
+        .root
+        .create_file(Path::new("/nope/../d/nope2"))
+        .unwrap_err()
+        .is_not_found());
+    assert!(!p.join("d/nope2").exists());
     assert!(t
         .root
         .create_file(Path::new("/nope/x"))
