@@ -87,6 +87,19 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! ## File operations
+//!
+//! They walk the same way and then act on the directory fd the walk ended in, by name, with
+//! `O_NOFOLLOW`: what they touch is what was resolved, inside the root.
+//! [`create_dir_all`](RootFs::create_dir_all) creates missing directories *during* the walk
+//! (`mkdir -p`, including names a later `..` undoes), [`create_file`](RootFs::create_file)
+//! follows open(2)'s `O_CREAT` rules, [`remove_dir`](RootFs::remove_dir) rmdir(2)'s, and
+//! [`read_file`](RootFs::read_file) checks that the file it opened is the object the walk saw.
+//!
+//! A walk holds one fd per directory level of the path it is on (for `..`), so a path with more
+//! real directory levels than the fd limit allows fails with `EMFILE`; `PATH_MAX` allows at most
+//! 2048 levels.
+//!
 //! All methods block (a few syscalls each). Async backends call them from their host thread or
 //! `spawn_blocking`.
 

@@ -693,3 +693,21 @@ fn dotdot_never_follows_a_directory_moved_out_of_the_root() {
     assert!(found_x > 0, "the walk never got through");
     eprintln!("moved-directory race: {found_x} resolved, {missing} found b away");
 }
+
+#[test]
+fn deep_paths_below_path_max() {
+    let t = Tree::new();
+    // 1500 levels: longer than PATH_MAX as a path of this process (root prefix included), fine
+    // for the walk, which never hands the kernel more than one name.
+    let deep = "/a".repeat(1500);
+    t.root.create_dir_all(Path::new(&deep)).unwrap();
+    assert_eq!(t.ok(&format!("{deep}/.."), E), "/a".repeat(1499));
+    assert_eq!(
+        t.ok(&format!("{deep}/../../x"), M),
+        format!("{}/x", "/a".repeat(1498))
+    );
+    let st = t.root.stat(Path::new(&deep), true).unwrap();
+    assert_eq!(st.kind, FileKind::Dir);
+    t.root.remove_dir(Path::new(&deep)).unwrap();
+    assert!(t.err(&deep, E).is_not_found());
+}
