@@ -333,14 +333,17 @@ impl<E: Executor, F: HostFs> Mount for HostMounter<E, F> {
     }
 
     async fn is_mount_point(&self, path: &Path) -> Result<bool, MountError> {
+        check_host_path(path)?;
+        // 1. The kernel says (statx STATX_ATTR_MOUNT_ROOT, 5.8+): exact, bind mounts included,
+        //    symlinks followed in the host's view as mountpoint(1) does, one backend call.
+        //    A missing path fails here with NotFound.
+        let st = self.fs.stat(path, true).await?;
+        if let Some(root) = st.mount_root {
+            return Ok(root);
+        }
         let resolved = self.resolve_existing(path).await?;
         if resolved == Path::new("/") {
             return Ok(true);
-        }
-        let st = self.fs.stat(&resolved, true).await?;
-        // 1. The kernel says (statx STATX_ATTR_MOUNT_ROOT, 5.8+): exact, bind mounts included.
-        if let Some(root) = st.mount_root {
-            return Ok(root);
         }
         // 2. Mount IDs differ from the parent's (systemd's fallback).
         if let Some(id) = st.mount_id {

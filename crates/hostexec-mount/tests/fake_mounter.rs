@@ -3,7 +3,7 @@
 //! and umount(8) failures map to errors, masking, and the is_mount_point decision order.
 
 use std::ffi::OsStr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use hostexec_api::{
@@ -412,22 +412,23 @@ fn stat(
 
 #[tokio::test]
 async fn is_mount_point_asks_the_kernel_first() {
-    // The kernel knows: one stat, no table read.
+    // The kernel knows: one stat (symlinks followed by it), no resolve, no table read.
     let mut fs = MockHostFs::new();
-    fs.expect_resolve()
-        .returning(|_, _| Ok(PathBuf::from("/real/dir")));
+    fs.expect_resolve().times(0);
     fs.expect_stat()
-        .withf(|p, _| p == Path::new("/real/dir"))
+        .withf(|p, follow| p == Path::new("/link") && *follow)
         .times(1)
         .returning(|_, _| Ok(stat(FileKind::Dir, Some(true), Some(7), (0, 1))));
     fs.expect_read_mountinfo().times(0);
     let m = HostMounter::new(FakeExecutor::new(), fs);
     assert!(m.is_mount_point(Path::new("/link")).await.unwrap());
 
-    // "/" is a mount point without asking.
+    // "/" is a mount point even when the kernel does not say.
     let mut fs = MockHostFs::new();
     fs.expect_resolve().returning(|p, _| Ok(p.to_path_buf()));
-    fs.expect_stat().times(0);
+    fs.expect_stat()
+        .returning(|_, _| Ok(stat(FileKind::Dir, None, None, (0, 1))));
+    fs.expect_read_mountinfo().times(0);
     let m = HostMounter::new(FakeExecutor::new(), fs);
     assert!(m.is_mount_point(Path::new("/")).await.unwrap());
     assert!(!m.is_likely_not_mount_point(Path::new("/")).await.unwrap());
@@ -435,6 +436,8 @@ async fn is_mount_point_asks_the_kernel_first() {
     // Missing: a not-found error, not false.
     let mut fs = MockHostFs::new();
     fs.expect_resolve()
+        .returning(|p, _| Err(PathError::NotFound { path: p.into() }));
+    fs.expect_stat()
         .returning(|p, _| Err(PathError::NotFound { path: p.into() }));
     let m = HostMounter::new(FakeExecutor::new(), fs);
     let e = m.is_mount_point(Path::new("/nope")).await.unwrap_err();
