@@ -539,3 +539,53 @@ impl<E: Executor, F: HostFs> Mount for HostMounter<E, F> {
         }
     }
 }
+
+#[async_trait]
+impl<T: Mount + ?Sized> Mount for std::sync::Arc<T> {
+    async fn list(&self) -> Result<Vec<MountInfo>, MountError> {
+        (**self).list().await
+    }
+    async fn is_mount_point(&self, path: &Path) -> Result<bool, MountError> {
+        (**self).is_mount_point(path).await
+    }
+    async fn is_likely_not_mount_point(&self, path: &Path) -> Result<bool, MountError> {
+        (**self).is_likely_not_mount_point(path).await
+    }
+    async fn mount(
+        &self,
+        source: &OsStr,
+        target: &Path,
+        fstype: &str,
+        options: &MountOptions,
+    ) -> Result<(), MountError> {
+        (**self).mount(source, target, fstype, options).await
+    }
+    async fn unmount(&self, target: &Path, options: &UnmountOptions) -> Result<(), MountError> {
+        (**self).unmount(target, options).await
+    }
+    async fn mount_refs(&self, path: &Path) -> Result<Vec<PathBuf>, MountError> {
+        (**self).mount_refs(path).await
+    }
+    async fn cleanup_mount_point(
+        &self,
+        path: &Path,
+        options: &UnmountOptions,
+    ) -> Result<(), MountError> {
+        (**self).cleanup_mount_point(path, options).await
+    }
+    async fn make_rshared(&self, path: &Path) -> Result<(), MountError> {
+        (**self).make_rshared(path).await
+    }
+    async fn file_type(&self, path: &Path) -> Result<FileKind, MountError> {
+        (**self).file_type(path).await
+    }
+    async fn make_dir(&self, path: &Path) -> Result<(), MountError> {
+        (**self).make_dir(path).await
+    }
+    async fn make_file(&self, path: &Path) -> Result<(), MountError> {
+        (**self).make_file(path).await
+    }
+    async fn exists(&self, path: &Path) -> Result<bool, MountError> {
+        (**self).exists(path).await
+    }
+}
