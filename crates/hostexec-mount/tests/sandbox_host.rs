@@ -569,3 +569,74 @@ async fn format_and_mount_on_a_loop_device() {
         .any(|o| o == "ro"));
     m.unmount(&t, &UnmountOptions::new()).await.unwrap();
 }
+
+/// Decodes findmnt `--raw`'s `\xHH` escapes.
+fn unhex(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < raw.len() {
+        let hex = raw
+            .get(i + 2..i + 4)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match hex {
+            Some(b) if raw[i] == b'\\' && raw[i + 1] == b'x' => {
+                out.push(b);
+                i += 4;
+            }
+            _ => {
+                out.push(raw[i]);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn non_utf8_targets_are_byte_exact() {
+    let Some((sb, _ns, m)) = start("non_utf8_targets") else {
+        return;
+    };
+    let mut p = sb.scratch().as_os_str().as_bytes().to_vec();
+    p.extend_from_slice(b"/bad\xff\xfe name\tx");
+    let t = PathBuf::from(OsString::from_vec(p));
+    m.make_dir(&t).await.unwrap();
+    m.mount(
+        OsStr::from_bytes(b"src\xff"),
+        &t,
+        "tmpfs",
+        &MountOptions::new(),
+    )
+    .await
+    .unwrap();
+    let e = m
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .rfind(|e| e.mount_point == t)
+        .expect("list() has the exact bytes");
+    assert_eq!(e.source.as_bytes(), b"src\xff");
+    assert!(m.is_mount_point(&t).await.unwrap());
+    assert_eq!(mountpoint_q(&sb, &t), 0);
+    let out = oracle(
+        &sb,
+        &[
+            "findmnt".as_ref(),
+            "--raw".as_ref(),
+            "-n".as_ref(),
+            "-o".as_ref(),
+            "TARGET,SOURCE".as_ref(),
+            "--mountpoint".as_ref(),
+            t.as_os_str(),
+        ],
+    );
+    assert!(out.status.success());
+    let line = out.stdout.strip_suffix(b"\n").unwrap();
+    let sp = line.iter().rposition(|&b| b == b' ').unwrap();
+    assert_eq!(unhex(&line[..sp]), t.as_os_str().as_bytes());
+    assert_eq!(unhex(&line[sp + 1..]), b"src\xff");
+    m.unmount(&t, &UnmountOptions::new()).await.unwrap();
+    assert!(!m.is_mount_point(&t).await.unwrap());
+}
