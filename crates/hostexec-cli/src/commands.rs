@@ -19,17 +19,9 @@ use crate::output;
 
 /// Runs the subcommand and returns the exit code.
 pub(crate) async fn run(cli: Cli) -> Result<u8, CliError> {
-    if let Command::Mount(a) = &cli.command {
-        // mount(8) would read such a source as an option (`-oremount`): refuse it before
-        // anything reaches the host.
-        if a.source.as_encoded_bytes().first() == Some(&b'-') {
-            return Err(CliError::Usage(format!(
-                "mount: the source {:?} starts with '-', which mount(8) would take for an \
-                 option",
-                a.source.to_string_lossy()
-            )));
-        }
-    }
+    // A SOURCE starting with '-' (`-oremount,ro`) is safe to pass on: HostMounter ends
+    // mount(8)'s options with `--` and keeps such a source from mount.TYPE helpers
+    // (`--internal-only`), so it is mounted as the literal source it is.
     let host = Arc::new(connect(&cli.global)?);
     let g = &cli.global;
     match cli.command {

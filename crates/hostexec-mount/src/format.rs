@@ -10,6 +10,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use hostexec_api::path::check_host_path;
 use hostexec_api::{stderr_excerpt, CommandError, Executor, ExitStatus, HostCommand};
 
 use crate::{Mount, MountError, MountOptions};
@@ -210,6 +211,9 @@ where
     M: Mount + ?Sized,
     E: Executor + ?Sized,
 {
+    // blkid, mkfs and fsck take the device as a positional argument; an absolute path can
+    // never be read as one of their options.
+    check_host_path(device).map_err(MountError::from)?;
     let fstype = if fstype.is_empty() { "ext4" } else { fstype };
     let read_only = options.has("ro");
     let options = options.clone().option("defaults");

@@ -125,7 +125,17 @@ impl<E: Executor, F: HostFs> HostMounter<E, F> {
 
     /// The argv mount(8) gets for one step, as mount-utils' `MakeMountArgsSensitive`
     /// (go-originals.md §2.4): flags, `-t fstype` if any, `-o options` if any (sensitive ones
-    /// masked when shown), source if any, target always.
+    /// masked when shown), then `--`, source if any, target always.
+    ///
+    /// The `--` ends mount(8)'s options, so a source such as `-oremount,ro` is a source and
+    /// not a remount (util-linux and busybox mount both parse with getopt). mount(8) does not
+    /// pass a `--` on to a `/sbin/mount.TYPE` helper, though: it runs `mount.TYPE SOURCE
+    /// TARGET -o …`, and helpers that parse with GNU getopt's permutation (ntfs-3g, cifs)
+    /// would read a source starting with `-` as an option again. Such a source therefore also
+    /// gets `--internal-only`: no helper runs, and the kernel receives the source as it is.
+    /// Real helper sources (`/dev/…`, `server:/export`, `//server/share`) never start with
+    /// `-`; the sources that do are labels of virtual filesystems such as tmpfs, which need no
+    /// helper.
     fn mount_command(
         &self,
         program: OsString,
@@ -135,6 +145,9 @@ impl<E: Executor, F: HostFs> HostMounter<E, F> {
         options: &MountOptions,
     ) -> HostCommand {
         let mut cmd = HostCommand::new(program).args(options.get_flags());
+        if source.as_bytes().first() == Some(&b'-') {
+            cmd = cmd.arg("--internal-only");
+        }
         if !fstype.is_empty() {
             cmd = cmd.arg("-t").arg(fstype);
         }
@@ -146,6 +159,7 @@ impl<E: Executor, F: HostFs> HostMounter<E, F> {
                 cmd.arg(real)
             };
         }
+        cmd = cmd.arg("--");
         if !source.is_empty() {
             cmd = cmd.arg(source);
         }
@@ -273,7 +287,12 @@ impl<E: Executor, F: HostFs> HostMounter<E, F> {
         if lazy {
             cmd = cmd.arg("-l");
         }
-        let cmd = cmd.arg(target).env("LC_ALL", "C").timeout(timeout);
+        // `--`: whatever the target is, umount(8) takes it for a target, never an option.
+        let cmd = cmd
+            .arg("--")
+            .arg(target)
+            .env("LC_ALL", "C")
+            .timeout(timeout);
         tracing::debug!(command = %cmd, "unmounting");
         self.exec.run(cmd).await
     }

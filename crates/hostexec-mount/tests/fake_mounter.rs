@@ -39,8 +39,15 @@ fn args(cmd: &HostCommand) -> Vec<String> {
 #[tokio::test]
 async fn plain_mount_argv() {
     let exec = FakeExecutor::new();
-    exec.expect("mount")
-        .args(["-t", "tmpfs", "-o", "size=1m,mode=700", "tmpfs", "/mnt/x"]);
+    exec.expect("mount").args([
+        "-t",
+        "tmpfs",
+        "-o",
+        "size=1m,mode=700",
+        "--",
+        "tmpfs",
+        "/mnt/x",
+    ]);
     let m = HostMounter::new(exec.clone(), host());
     m.mount(
         OsStr::new("tmpfs"),
@@ -64,10 +71,17 @@ async fn plain_mount_argv() {
 async fn argv_leaves_out_empty_parts() {
     // go-originals §2.4: no -t without a type, no -o without options, no empty source.
     let exec = FakeExecutor::ordered();
-    exec.expect("mount").args(["/src", "/dst"]);
-    exec.expect("mount").args(["-o", "remount,ro", "/mnt/x"]);
+    exec.expect("mount").args(["--", "/src", "/dst"]);
     exec.expect("mount")
-        .args(["--no-canonicalize", "-t", "ext4", "/dev/sdb", "/mnt/y"]);
+        .args(["-o", "remount,ro", "--", "/mnt/x"]);
+    exec.expect("mount").args([
+        "--no-canonicalize",
+        "-t",
+        "ext4",
+        "--",
+        "/dev/sdb",
+        "/mnt/y",
+    ]);
     let m = HostMounter::new(exec.clone(), host());
     let none = MountOptions::new();
     m.mount("/src".as_ref(), Path::new("/dst"), "", &none)
@@ -96,12 +110,13 @@ async fn argv_leaves_out_empty_parts() {
 async fn bind_is_split_and_keeps_the_source_restrictions() {
     let exec = FakeExecutor::ordered();
     exec.expect("mount")
-        .args(["-o", "bind", "/srv/data/vol", "/mnt/b"]);
+        .args(["-o", "bind", "--", "/srv/data/vol", "/mnt/b"]);
     // The source mount is nosuid,nodev,relatime: a bare `bind,remount,ro` would clear those.
     // The caller asked for ro, so ro is not repeated.
     exec.expect("mount").args([
         "-o",
         "bind,remount,ro,nodev,nosuid,relatime",
+        "--",
         "/srv/data/vol",
         "/mnt/b",
     ]);
@@ -120,9 +135,14 @@ async fn bind_is_split_and_keeps_the_source_restrictions() {
     // wins over the source's.
     let exec = FakeExecutor::ordered();
     exec.expect("mount")
-        .args(["-o", "bind,_netdev", "/srv/ro", "/mnt/c"]);
-    exec.expect("mount")
-        .args(["-o", "bind,remount,_netdev,noatime,ro", "/srv/ro", "/mnt/c"]);
+        .args(["-o", "bind,_netdev", "--", "/srv/ro", "/mnt/c"]);
+    exec.expect("mount").args([
+        "-o",
+        "bind,remount,_netdev,noatime,ro",
+        "--",
+        "/srv/ro",
+        "/mnt/c",
+    ]);
     let m = HostMounter::new(exec.clone(), host());
     m.mount(
         "/srv/ro".as_ref(),
@@ -147,6 +167,7 @@ async fn systemd_scope_only_when_the_backend_says_it_works() {
         "/usr/bin/mount",
         "-t",
         "nfs",
+        "--",
         "srv:/x",
         "/mnt/t",
     ]);
@@ -163,7 +184,8 @@ async fn systemd_scope_only_when_the_backend_says_it_works() {
 
     // Asked not to: no scope even though systemd works.
     let exec = FakeExecutor::new().with_systemd(true);
-    exec.expect("mount").args(["-t", "nfs", "srv:/x", "/mnt/t"]);
+    exec.expect("mount")
+        .args(["-t", "nfs", "--", "srv:/x", "/mnt/t"]);
     let m = HostMounter::new(exec.clone(), host());
     m.mount(
         "srv:/x".as_ref(),
@@ -179,7 +201,8 @@ async fn systemd_scope_only_when_the_backend_says_it_works() {
     let exec = FakeExecutor::new()
         .with_systemd(false)
         .with_bin("/usr/bin/systemd-run");
-    exec.expect("mount").args(["-t", "nfs", "srv:/x", "/mnt/t"]);
+    exec.expect("mount")
+        .args(["-t", "nfs", "--", "srv:/x", "/mnt/t"]);
     let m = HostMounter::new(exec.clone(), host());
     m.mount(
         "srv:/x".as_ref(),
@@ -190,6 +213,99 @@ async fn systemd_scope_only_when_the_backend_says_it_works() {
     .await
     .unwrap();
     exec.verify().unwrap();
+}
+
+#[tokio::test]
+async fn a_source_that_looks_like_an_option_stays_a_source() {
+    // `mount -t tmpfs -oremount,ro /mnt/x` is a remount: `--` ends mount(8)'s options, and
+    // `--internal-only` keeps the source from a mount.TYPE helper, which mount(8) would give
+    // it as argv[1] without any `--` (see HostMounter's mount_command docs).
+    let exec = FakeExecutor::ordered();
+    exec.expect("mount").args([
+        "--internal-only",
+        "-t",
+        "tmpfs",
+        "-o",
+        "size=1m",
+        "--",
+        "-oremount,ro",
+        "/mnt/x",
+    ]);
+    // A source that does not start with '-' keeps the helpers (mount.nfs needs them).
+    exec.expect("mount")
+        .args(["-t", "nfs", "--", "srv:/-o", "/mnt/y"]);
+    let m = HostMounter::new(exec.clone(), host());
+    m.mount(
+        "-oremount,ro".as_ref(),
+        Path::new("/mnt/x"),
+        "tmpfs",
+        &MountOptions::new().option("size=1m"),
+    )
+    .await
+    .unwrap();
+    m.mount(
+        "srv:/-o".as_ref(),
+        Path::new("/mnt/y"),
+        "nfs",
+        &MountOptions::new(),
+    )
+    .await
+    .unwrap();
+    exec.verify().unwrap();
+
+    // Through the systemd scope: systemd-run stops at its own `--` (getopt "+..."), so the
+    // second `--` reaches mount(8).
+    let exec = FakeExecutor::new()
+        .with_systemd(true)
+        .with_bin("/usr/bin/mount");
+    exec.expect("systemd-run").args([
+        "--description=hostexec transient mount for /mnt/x",
+        "--scope",
+        "--",
+        "/usr/bin/mount",
+        "--internal-only",
+        "-t",
+        "tmpfs",
+        "--",
+        "-oremount,ro",
+        "/mnt/x",
+    ]);
+    let m = HostMounter::new(exec.clone(), host());
+    m.mount(
+        "-oremount,ro".as_ref(),
+        Path::new("/mnt/x"),
+        "tmpfs",
+        &MountOptions::new(),
+    )
+    .await
+    .unwrap();
+    exec.verify().unwrap();
+}
+
+#[tokio::test]
+async fn format_and_mount_refuses_a_relative_device_before_any_command() {
+    // blkid, mkfs and fsck get the device as a positional argument: `-x` would be an option.
+    let exec = FakeExecutor::new();
+    let mounter = MockMount::new();
+    let e = format_and_mount(
+        &mounter,
+        &exec,
+        Path::new("-oremount"),
+        Path::new("/mnt/x"),
+        "ext4",
+        &MountOptions::new(),
+        &FormatOptions::default(),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            FormatError::Mount(MountError::Path(PathError::NotAbsolute { .. }))
+        ),
+        "{e:?}"
+    );
+    assert!(exec.calls().is_empty());
 }
 
 #[tokio::test]
@@ -308,15 +424,15 @@ async fn mount_failures_map_to_typed_errors() {
 async fn unmount_kinds() {
     let exec = FakeExecutor::ordered();
     exec.expect("umount")
-        .args(["/mnt/a"])
+        .args(["--", "/mnt/a"])
         .returns_status(ExitStatus::Code(32), "umount: /mnt/a: not mounted.\n");
-    exec.expect("umount").args(["-l", "/mnt/b"]);
-    exec.expect("umount").args(["/mnt/c"]).returns_status(
+    exec.expect("umount").args(["-l", "--", "/mnt/b"]);
+    exec.expect("umount").args(["--", "/mnt/c"]).returns_status(
         ExitStatus::Code(32),
         "umount: /mnt/c: no mount point specified.\n",
     );
     exec.expect("umount")
-        .args(["/mnt/d"])
+        .args(["--", "/mnt/d"])
         .returns_status(ExitStatus::Code(32), "umount: /mnt/d: target is busy.\n");
     let m = HostMounter::new(exec.clone(), host());
     let e = m
@@ -347,9 +463,9 @@ async fn unmount_kinds() {
 async fn a_hung_unmount_is_forced_then_bounded() {
     let exec = FakeExecutor::ordered();
     exec.expect("umount")
-        .args(["/mnt/nfs"])
+        .args(["--", "/mnt/nfs"])
         .after(Duration::from_secs(3600));
-    exec.expect("umount").args(["-f", "/mnt/nfs"]);
+    exec.expect("umount").args(["-f", "--", "/mnt/nfs"]);
     let m = HostMounter::new(exec.clone(), host());
     let opts = UnmountOptions::new()
         .force_after(Duration::from_secs(5))

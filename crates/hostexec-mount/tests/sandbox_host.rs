@@ -640,3 +640,166 @@ async fn non_utf8_targets_are_byte_exact() {
     m.unmount(&t, &UnmountOptions::new()).await.unwrap();
     assert!(!m.is_mount_point(&t).await.unwrap());
 }
+
+/// The mounts findmnt sees at `target` inside the host, bottom to top, as JSON.
+fn findmnt_stack(sb: &SandboxHost, target: &Path) -> Vec<serde_json::Value> {
+    let out = oracle(
+        sb,
+        &[
+            "findmnt".as_ref(),
+            "--json".as_ref(),
+            "-o".as_ref(),
+            "TARGET,SOURCE,FSTYPE,VFS-OPTIONS".as_ref(),
+            "--mountpoint".as_ref(),
+            target.as_os_str(),
+        ],
+    );
+    if !out.status.success() {
+        return Vec::new();
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["filesystems"].as_array().cloned().unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sources_that_look_like_options_are_mounted_literally() {
+    let Some((sb, _ns, m)) = start("option_like_sources") else {
+        return;
+    };
+    // A mount point already there: `mount -t tmpfs -oremount,ro T` would remount it ro.
+    let t = sb.scratch().join("t");
+    sb.mkdir_all(&t).unwrap();
+    sb.mount_tmpfs(&t, "").unwrap();
+    m.mount(
+        "-oremount,ro".as_ref(),
+        &t,
+        "tmpfs",
+        &MountOptions::new().option("size=1m"),
+    )
+    .await
+    .unwrap();
+    let stack = findmnt_stack(&sb, &t);
+    assert_eq!(
+        stack.len(),
+        2,
+        "a new mount on top, not a remount: {stack:?}"
+    );
+    for (fm, source) in stack.iter().zip(["hostexec-sandbox", "-oremount,ro"]) {
+        assert_eq!(fm["source"], source, "{stack:?}");
+        assert_eq!(fm["fstype"], "tmpfs");
+        let vfs = fm["vfs-options"].as_str().unwrap();
+        assert!(vfs.split(',').any(|o| o == "rw"), "{vfs}");
+    }
+    // unmount goes through `umount -- T`: the top one goes, the one below stays.
+    m.unmount(&t, &UnmountOptions::new()).await.unwrap();
+    let stack = findmnt_stack(&sb, &t);
+    assert_eq!(stack.len(), 1, "{stack:?}");
+    assert_eq!(stack[0]["source"], "hostexec-sandbox");
+
+    // A directory named like an option, bind-mounted read-only.
+    let src = sb.scratch().join("-oremount,ro");
+    let dst = sb.scratch().join("dst");
+    sb.mkdir_all(&src).unwrap();
+    sb.mkdir_all(&dst).unwrap();
+    sb.write_file(&src.join("f"), b"x").unwrap();
+    m.mount(
+        src.as_os_str(),
+        &dst,
+        "",
+        &MountOptions::new().options(["bind", "ro"]),
+    )
+    .await
+    .unwrap();
+    let fm = findmnt_at(&sb, &dst).unwrap();
+    assert!(
+        fm["source"].as_str().unwrap().ends_with("[/-oremount,ro]"),
+        "{fm}"
+    );
+    let cat = oracle(&sb, &["cat".as_ref(), dst.join("f").as_os_str()]);
+    assert_eq!(cat.stdout, b"x");
+    assert!(fm["vfs-options"]
+        .as_str()
+        .unwrap()
+        .split(',')
+        .any(|o| o == "ro"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mount_helper_never_receives_a_source_that_looks_like_an_option() {
+    let Some((sb, _ns, m)) = start("option_like_source_helper") else {
+        return;
+    };
+    // A host with a /sbin/mount.hxtest helper that records its argv: an overlay on
+    // /usr/sbin (where /sbin points here), inside the sandbox only.
+    let layer = sb.scratch().join("layer");
+    let (upper, work) = (layer.join("upper"), layer.join("work"));
+    sb.mkdir_all(&upper).unwrap();
+    sb.mkdir_all(&work).unwrap();
+    let sbin = std::fs::canonicalize("/sbin").unwrap();
+    let mut lower = OsString::from("lowerdir=");
+    lower.push(&sbin);
+    lower.push(",upperdir=");
+    lower.push(&upper);
+    lower.push(",workdir=");
+    lower.push(&work);
+    let out = oracle(
+        &sb,
+        &[
+            "mount".as_ref(),
+            "-t".as_ref(),
+            "overlay".as_ref(),
+            "-o".as_ref(),
+            lower.as_os_str(),
+            "hx-sbin".as_ref(),
+            sbin.as_os_str(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = sb.scratch().join("helper.log");
+    let helper = sbin.join("mount.hxtest");
+    let script = format!(
+        "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done >> '{}'\n",
+        log.display()
+    );
+    sb.write_file(&helper, script.as_bytes()).unwrap();
+    let chmod = oracle(&sb, &["chmod".as_ref(), "755".as_ref(), helper.as_os_str()]);
+    assert!(chmod.status.success());
+    let t = sb.scratch().join("t");
+    sb.mkdir_all(&t).unwrap();
+    let read_log = || std::fs::read_to_string(sb.local(&log)).unwrap_or_default();
+
+    // The helper works: an ordinary source reaches it as argv[1].
+    m.mount("hx-src".as_ref(), &t, "hxtest", &MountOptions::new())
+        .await
+        .unwrap();
+    let lines: Vec<String> = read_log().lines().map(str::to_owned).collect();
+    assert_eq!(
+        lines.first().map(String::as_str),
+        Some("hx-src"),
+        "{lines:?}"
+    );
+    assert_eq!(
+        lines.get(1).map(PathBuf::from),
+        Some(t.clone()),
+        "{lines:?}"
+    );
+    std::fs::remove_file(sb.local(&log)).unwrap();
+
+    // A source starting with '-' does not: mount(8) would have passed it as the helper's
+    // argv[1], where a getopt-permuting helper reads it as `-o remount,ro`. The kernel has
+    // no hxtest, so the mount fails, and says so.
+    let e = m
+        .mount("-oremount,ro".as_ref(), &t, "hxtest", &MountOptions::new())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, hostexec_mount::MountError::MountFailed(f)
+            if f.stderr.contains("unknown filesystem type")),
+        "{e:?}"
+    );
+    assert_eq!(read_log(), "", "the helper ran");
+}
