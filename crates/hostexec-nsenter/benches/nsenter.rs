@@ -1,0 +1,133 @@
+//! hostexec-nsenter against Go's routes, measured in the same run on a sandbox host.
+//!
+//! - `resolve`: `NsEnter::resolve` vs Go's `nsenter --mount=<ns> -- realpath -e P`;
+//! - `launch_true`: `/bin/true` through the host thread vs the nsenter-binary launcher;
+//! - `launch_true_1gib`: the same with 1 GiB resident in this process (every page touched):
+//!   posix_spawn from the host thread should not care, a fork-based spawn would.
+//!
+//! Small sample sizes keep `cargo bench -p hostexec-nsenter` around two minutes. Needs
+//! CAP_SYS_ADMIN; without it the benches print why and do nothing.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use hostexec_api::{Executor, HostCommand, PathResolver, Resolve};
+use hostexec_nsenter::sandbox::{can_use_namespaces, SandboxHost};
+use hostexec_nsenter::{Launcher, NsEnter};
+
+struct Fixture {
+    sb: SandboxHost,
+    rt: tokio::runtime::Runtime,
+    thread: NsEnter,
+    binary: NsEnter,
+    path: std::path::PathBuf,
+}
+
+fn fixture() -> Option<Fixture> {
+    if !can_use_namespaces() {
+        eprintln!("skipping the hostexec-nsenter benches: they need CAP_SYS_ADMIN");
+        return None;
+    }
+    let sb = SandboxHost::start().expect("sandbox");
+    // A path with a relative and an absolute symlink on the way.
+    let s = sb.scratch();
+    sb.mkdir_all(&s.join("real/dir/sub")).unwrap();
+    sb.write_file(&s.join("real/dir/sub/file"), b"x").unwrap();
+    sb.symlink("real/dir", &s.join("rel")).unwrap();
+    sb.symlink(s.join("rel/sub"), &s.join("abs")).unwrap();
+    let path = s.join("abs/file");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (thread, binary) = rt.block_on(async {
+        (
+            NsEnter::new(sb.target()).unwrap(),
+            NsEnter::builder(sb.target())
+                .launcher(Launcher::NsenterBinary)
+                .build()
+                .unwrap(),
+        )
+    });
+    Some(Fixture {
+        sb,
+        rt,
+        thread,
+        binary,
+        path,
+    })
+}
+
+fn go_realpath(mnt: &str, path: &Path) -> Vec<u8> {
+    let out = Command::new("nsenter")
+        .arg(mnt)
+        .args(["--", "realpath", "-e"])
+        .arg(path)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    out.stdout
+}
+
+fn launch(f: &Fixture, h: &NsEnter) {
+    let out = f.rt.block_on(h.run(HostCommand::new("/bin/true"))).unwrap();
+    assert!(out.success());
+}
+
+fn benches(c: &mut Criterion) {
+    let Some(f) = fixture() else { return };
+    let mnt = format!("--mount=/proc/{}/ns/mnt", f.sb.pid());
+    // Both routes agree before they are timed.
+    let ours =
+        f.rt.block_on(f.thread.resolve(&f.path, Resolve::MustExist))
+            .unwrap();
+    assert_eq!(
+        go_realpath(&mnt, &f.path),
+        [ours.as_os_str().as_encoded_bytes(), b"\n"].concat()
+    );
+
+    let mut g = c.benchmark_group("resolve");
+    g.sample_size(20)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(3));
+    g.bench_function("hostexec", |b| {
+        b.iter(|| {
+            f.rt.block_on(f.thread.resolve(&f.path, Resolve::MustExist))
+                .unwrap()
+        })
+    });
+    g.bench_function("go_nsenter_realpath", |b| {
+        b.iter(|| go_realpath(&mnt, &f.path))
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("launch_true");
+    g.sample_size(20)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(4));
+    g.bench_function("host_thread", |b| b.iter(|| launch(&f, &f.thread)));
+    g.bench_function("nsenter_binary", |b| b.iter(|| launch(&f, &f.binary)));
+    g.finish();
+
+    // 1 GiB resident: every page written.
+    let mut big = vec![0u8; 1 << 30];
+    for i in (0..big.len()).step_by(4096) {
+        big[i] = 1;
+    }
+    std::hint::black_box(&big);
+    let mut g = c.benchmark_group("launch_true_1gib");
+    g.sample_size(20)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(4));
+    g.bench_function("host_thread", |b| b.iter(|| launch(&f, &f.thread)));
+    g.bench_function("nsenter_binary", |b| b.iter(|| launch(&f, &f.binary)));
+    g.finish();
+    drop(std::hint::black_box(big));
+}
+
+criterion_group!(nsenter, benches);
+criterion_main!(nsenter);
