@@ -100,6 +100,16 @@ fn benches(c: &mut Criterion) {
                 .unwrap()
         })
     });
+    // The same walk without the async hop to tokio's blocking pool (what a caller already on
+    // a blocking thread pays).
+    g.bench_function("hostexec_rootfs_direct", |b| {
+        b.iter(|| {
+            f.thread
+                .root_fs()
+                .resolve(&f.path, Resolve::MustExist)
+                .unwrap()
+        })
+    });
     g.bench_function("go_nsenter_realpath", |b| {
         b.iter(|| go_realpath(&mnt, &f.path))
     });

@@ -36,6 +36,17 @@
 //! a descriptor of the host's `/` opened by the host thread, or of [`Target::local_root`] for
 //! the nsenter-binary launcher.
 //!
+//! ## Measured (`cargo bench -p hostexec-nsenter`, same run, 2 shared cores, Linux 6.18)
+//!
+//! | what | hostexec | Go's route | ratio |
+//! |---|---|---|---|
+//! | resolve a 9-component path with 2 symlinks | 44 µs async (27 µs as a blocking [`RootFs`] call) | 2.9 ms (`nsenter -- realpath -e`) | 1/66 (1/105) |
+//! | launch `/bin/true` | 1.02 ms (host thread) | 2.79 ms (nsenter binary) | 0.37× |
+//! | launch `/bin/true`, 1 GiB resident | 0.97 ms | 2.71 ms | 0.95× of the small-memory figure |
+//!
+//! The async resolve pays a hop to tokio's blocking pool (file system calls may block, e.g. on
+//! a hung NFS mount, and must not stall a runtime worker).
+//!
 //! ```no_run
 //! use hostexec_api::{Executor, HostCommand, PathResolver, Resolve};
 //! use hostexec_nsenter::{NsEnter, Target};

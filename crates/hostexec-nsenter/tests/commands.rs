@@ -458,3 +458,73 @@ async fn systemd_is_probed_not_guessed() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_root_target_with_an_explicit_namespace_file() {
+    if skip_without_namespaces("a_host_root_target_with_an_explicit_namespace_file") {
+        return;
+    }
+    let sb = SandboxHost::start().unwrap();
+    let only_host = sb.scratch().join("only-on-the-host");
+    sb.write_file(&only_host, b"via ns file").unwrap();
+    // Go's shape: a host root path plus a namespace file (here the sandbox's, explicitly).
+    let t = Target::host_root(sb.local(Path::new("/")))
+        .ns_path(Namespace::Mount, format!("/proc/{}/ns/mnt", sb.pid()));
+    for l in LAUNCHERS {
+        let h = NsEnter::builder(t.clone()).launcher(l).build().unwrap();
+        let data = stdout_of(&h, HostCommand::new("cat").arg(&only_host)).await;
+        assert_eq!(data, b"via ns file", "{l:?}");
+        let seen = stdout_of(&h, HostCommand::new("readlink").arg("/proc/self/ns/mnt")).await;
+        assert_eq!(
+            seen,
+            [ns_link(sb.pid(), "mnt").as_slice(), b"\n"].concat(),
+            "{l:?}"
+        );
+        let st = hostexec_api::HostFs::stat(&h, &only_host, true)
+            .await
+            .unwrap();
+        assert_eq!(st.size, 11, "{l:?}");
+        assert_eq!(
+            hostexec_api::PathResolver::local_path(&h, &only_host).unwrap(),
+            sb.local(&only_host)
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mount_table_is_the_targets() {
+    if skip_without_namespaces("the_mount_table_is_the_targets") {
+        return;
+    }
+    let sb = SandboxHost::start().unwrap();
+    let scratch = sb.scratch().as_os_str().as_bytes().to_vec();
+    let has_scratch = |table: &[u8]| {
+        table
+            .split(|&b| b == b'\n')
+            .any(|l| l.split(|&b| b == b' ').nth(4) == Some(scratch.as_slice()))
+    };
+    assert!(!has_scratch(
+        &std::fs::read("/proc/self/mountinfo").unwrap()
+    ));
+    for l in LAUNCHERS {
+        let h = host(&sb, l);
+        let table = hostexec_api::HostFs::read_mountinfo(&h).await.unwrap();
+        assert!(
+            has_scratch(&table),
+            "{l:?}: the sandbox's tmpfs is in its table"
+        );
+        // findmnt inside the sandbox (util-linux) agrees that it is a mount point.
+        let f = sb.oracle(&[
+            "findmnt".as_ref(),
+            "-n".as_ref(),
+            "-o".as_ref(),
+            "FSTYPE".as_ref(),
+            sb.scratch().as_os_str(),
+        ]);
+        assert_eq!(f.stdout, b"tmpfs\n");
+        let st = hostexec_api::HostFs::stat(&h, sb.scratch(), true)
+            .await
+            .unwrap();
+        assert_eq!(st.mount_root, Some(true), "{l:?}");
+    }
+}
