@@ -4,7 +4,8 @@
 //! Tests of a host backend need a "host" whose view differs from the test process's, or they
 //! cannot tell "ran on the host" from "ran here". [`SandboxHost::start`] runs util-linux
 //! `unshare --mount --propagation private` with a small script that mounts a tmpfs at
-//! [`SandboxHost::scratch`] and then sleeps. The scratch directory exists (empty) in the
+//! [`SandboxHost::scratch`] and then waits for its stdin to close (so that a killed test
+//! process leaves no sandbox behind). The scratch directory exists (empty) in the
 //! caller's view too, so a path that works there but shows the wrong contents proves that a
 //! backend looked in the wrong namespace. Optional uts, net and pid namespaces come from the
 //! [`SandboxBuilder`].
@@ -138,12 +139,14 @@ impl SandboxBuilder {
 mount -t tmpfs -o mode=0755 hostexec-sandbox "$1"
 if [ -n "$2" ]; then hostname "$2"; fi
 echo ready
-exec sleep infinity"#,
+# Lives until its stdin (a pipe held by the SandboxHost) closes: also when the test process
+# is killed outright and no Drop runs.
+read -r _ || true"#,
             "hostexec-sandbox",
         ]);
         cmd.arg(&scratch);
         cmd.arg(self.hostname.as_deref().unwrap_or(""));
-        cmd.stdin(Stdio::null())
+        cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = cmd.spawn()?;
@@ -166,7 +169,9 @@ exec sleep infinity"#,
         } else {
             child.id()
         };
+        let lifeline = child.stdin.take();
         Ok(SandboxHost {
+            lifeline,
             child,
             pid,
             dir: Some(dir),
@@ -189,6 +194,8 @@ fn child_of(pid: u32) -> io::Result<u32> {
 /// a "host" for tests. See the [module docs](self).
 #[derive(Debug)]
 pub struct SandboxHost {
+    /// The sandbox's stdin: it exits when this closes.
+    lifeline: Option<std::process::ChildStdin>,
     child: Child,
     pid: u32,
     dir: Option<tempfile::TempDir>,
@@ -313,6 +320,7 @@ impl SandboxHost {
 
 impl Drop for SandboxHost {
     fn drop(&mut self) {
+        drop(self.lifeline.take());
         let _ = self.child.kill();
         let _ = self.child.wait();
         // With a PID namespace, its init is unshare's child: wait until it is gone too.
