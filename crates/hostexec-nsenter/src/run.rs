@@ -18,7 +18,10 @@ use tokio::process::{Child, Command};
 ///
 /// No `pre_exec` is ever set: std then spawns with `posix_spawn` (vfork-like), whose cost does
 /// not grow with the caller's memory, and whose child starts in the namespaces of the thread
-/// that spawned it.
+/// that spawned it. Checked with strace (rustc 1.95, glibc): with `process_group(0)` and
+/// `current_dir` the spawn is still one `clone3(CLONE_VM|CLONE_VFORK)` from the host thread.
+/// std would fall back to fork if PATH were changed for a bare program name; the program here
+/// is always an absolute path.
 pub(crate) fn command(program: &Path, pre_args: &[OsString], hc: &HostCommand) -> Command {
     let mut cmd = Command::new(program);
     cmd.args(pre_args).args(hc.get_args());
