@@ -112,3 +112,8 @@ async fn must_exist<R: PathResolver + ?Sized>(
         .await
         .map_err(|source| PublishError::Resolve { what, source })
 }
+
+/// The README's Rust examples, compiled and run as doctests so that they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeExamples;
