@@ -13,6 +13,20 @@
 //! [`SandboxHost::oracle`] runs util-linux `nsenter -t PID -m …` into the sandbox: the
 //! reference route against which the backend is compared (GNU `realpath`, `findmnt`, …).
 //!
+//! ## Populating the sandbox
+//!
+//! The sandbox's `/` is this machine's `/`; only [`SandboxHost::scratch`] (and what tests
+//! mount with [`SandboxHost::mount_tmpfs`]) is private. A tree under test holds symlinks to
+//! `/`, `/etc` or `../..`, so writing through `/proc/PID/root/<path>` with `std::fs` would
+//! follow them into the machine's real file system. The populate helpers
+//! ([`write_file`](SandboxHost::write_file), [`mkdir_all`](SandboxHost::mkdir_all),
+//! [`symlink`](SandboxHost::symlink), [`remove_file`](SandboxHost::remove_file),
+//! [`remove_all`](SandboxHost::remove_all), [`set_mode`](SandboxHost::set_mode)) therefore
+//! walk from a descriptor of the scratch tmpfs (or of the sandbox's `/`, opened at start)
+//! one component at a time with `O_NOFOLLOW`, refuse `..`, fail when a component is a
+//! symlink, and create or change something only in a directory on a tmpfs or overlay that
+//! is mounted nowhere in the caller's mount namespace.
+//!
 //! Dropping the sandbox kills it, waits for it and removes the scratch directory, also while a
 //! test panics.
 //!
@@ -31,7 +45,11 @@
 
 use std::ffi::{OsStr, OsString};
 use std::io::{self, BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path, PathBuf};
+
+use rustix::fs::{AtFlags, Mode, OFlags};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -170,14 +188,34 @@ read -r _ || true"#,
             child.id()
         };
         let lifeline = child.stdin.take();
-        Ok(SandboxHost {
+        let mut sb = SandboxHost {
             lifeline,
             child,
             pid,
             dir: Some(dir),
             scratch,
             namespaces: self.namespaces(),
-        })
+            root_fd: None,
+            scratch_fd: None,
+        };
+        // Opened before anything is populated, so nothing in the sandbox can redirect them;
+        // the tmpfs check proves that the descriptor is the sandbox's, not the caller's dir.
+        let root = format!("/proc/{}/root", sb.pid);
+        let open = |p: &Path| {
+            rustix::fs::open(
+                p,
+                OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+        };
+        let root_fd = open(Path::new(&root))?;
+        let scratch_fd = open(&sb.local(&sb.scratch))?;
+        if i128::from(rustix::fs::fstatfs(&scratch_fd)?.f_type) != TMPFS_MAGIC {
+            return Err(io::Error::other("the sandbox's scratch is not its tmpfs"));
+        }
+        sb.root_fd = Some(root_fd);
+        sb.scratch_fd = Some(scratch_fd);
+        Ok(sb)
     }
 }
 
@@ -201,6 +239,10 @@ pub struct SandboxHost {
     dir: Option<tempfile::TempDir>,
     scratch: PathBuf,
     namespaces: Vec<Namespace>,
+    /// The sandbox's `/` (the machine's `/`, seen from its mount namespace).
+    root_fd: Option<OwnedFd>,
+    /// The scratch tmpfs.
+    scratch_fd: Option<OwnedFd>,
 }
 
 impl SandboxHost {
@@ -232,29 +274,181 @@ impl SandboxHost {
     }
 
     /// Where this process reaches a sandbox path: `/proc/PID/root/<host_path>`.
+    ///
+    /// For reading and for handing to code under test. Never write through it: the path is
+    /// resolved with every symlink in the sandbox followed, and the sandbox's `/` is the
+    /// machine's `/`. Use the populate helpers ([`write_file`](Self::write_file), …).
     pub fn local(&self, host_path: &Path) -> PathBuf {
         hostexec_api::path::host_to_local(Path::new(&format!("/proc/{}/root", self.pid)), host_path)
             .unwrap_or_else(|_| PathBuf::from(format!("/proc/{}/root/.invalid", self.pid)))
     }
 
-    /// Writes a file in the sandbox (its parent must exist).
+    /// Writes a file in the sandbox (its parent must exist), replacing an existing file.
+    ///
+    /// Like every populate helper, it never follows a symlink (see the [module docs](self#populating-the-sandbox)):
+    /// a path through a link, or onto a link, is an error, as is a directory on a file
+    /// system the caller also sees.
     pub fn write_file(&self, host_path: &Path, data: &[u8]) -> io::Result<()> {
-        std::fs::write(self.local(host_path), data)
+        use std::io::Write;
+        let (dir, name) = self.parent_of(host_path)?;
+        self.check_private(&dir, host_path)?;
+        let fd = rustix::fs::openat(
+            &dir,
+            name.as_os_str(),
+            OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o644),
+        )
+        .map_err(|e| refusal(host_path, &dir, &name, e))?;
+        std::fs::File::from(fd).write_all(data)
     }
 
-    /// Creates a directory and its parents in the sandbox.
+    /// Creates a directory and its parents in the sandbox (existing directories are fine;
+    /// a symlink on the way is an error).
     pub fn mkdir_all(&self, host_path: &Path) -> io::Result<()> {
-        std::fs::create_dir_all(self.local(host_path))
+        let (mut cur, comps) = self.anchor(host_path)?;
+        for c in &comps {
+            let next = match open_dir_nofollow(&cur, c) {
+                Err(rustix::io::Errno::NOENT) => {
+                    self.check_private(&cur, host_path)?;
+                    match rustix::fs::mkdirat(&cur, c.as_os_str(), Mode::from_raw_mode(0o755)) {
+                        Ok(()) | Err(rustix::io::Errno::EXIST) => open_dir_nofollow(&cur, c),
+                        Err(e) => Err(e),
+                    }
+                }
+                r => r,
+            };
+            cur = next.map_err(|e| refusal(host_path, &cur, c, e))?;
+        }
+        Ok(())
     }
 
-    /// Creates a symlink `link` → `target` in the sandbox (`target` is stored as given).
+    /// Creates a symlink `link` → `target` in the sandbox (`target` is stored as given and
+    /// never followed here).
     pub fn symlink(&self, target: impl AsRef<OsStr>, link: &Path) -> io::Result<()> {
-        std::os::unix::fs::symlink(target.as_ref(), self.local(link))
+        let (dir, name) = self.parent_of(link)?;
+        self.check_private(&dir, link)?;
+        rustix::fs::symlinkat(target.as_ref(), &dir, name.as_os_str())
+            .map_err(|e| refusal(link, &dir, &name, e))
+    }
+
+    /// Removes a file or a symlink (not what it points to) in the sandbox.
+    pub fn remove_file(&self, host_path: &Path) -> io::Result<()> {
+        let (dir, name) = self.parent_of(host_path)?;
+        self.check_private(&dir, host_path)?;
+        rustix::fs::unlinkat(&dir, name.as_os_str(), AtFlags::empty())
+            .map_err(|e| refusal(host_path, &dir, &name, e))
+    }
+
+    /// Removes a directory tree in the sandbox, like `rm -r` without following any link
+    /// (a link in the tree is removed, not followed). A missing path is not an error.
+    pub fn remove_all(&self, host_path: &Path) -> io::Result<()> {
+        let (dir, name) = match self.parent_of(host_path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            r => r?,
+        };
+        self.check_private(&dir, host_path)?;
+        match remove_tree(&dir, &name) {
+            Ok(()) | Err(rustix::io::Errno::NOENT) => Ok(()),
+            Err(e) => Err(refusal(host_path, &dir, &name, e)),
+        }
+    }
+
+    /// Sets the permission bits of a file or directory in the sandbox (not through a link).
+    pub fn set_mode(&self, host_path: &Path, mode: u32) -> io::Result<()> {
+        let (dir, name) = self.parent_of(host_path)?;
+        self.check_private(&dir, host_path)?;
+        let fd = rustix::fs::openat(
+            &dir,
+            name.as_os_str(),
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| refusal(host_path, &dir, &name, e))?;
+        rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode)).map_err(io::Error::from)
+    }
+
+    /// The directory to start a walk from and the components of `host_path` after it:
+    /// the scratch tmpfs for paths under [`scratch`](Self::scratch), the sandbox's `/`
+    /// otherwise. Only plain names: `..` is refused (it could climb out of a private mount).
+    fn anchor(&self, host_path: &Path) -> io::Result<(OwnedFd, Vec<OsString>)> {
+        let bad = |why: &str| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("sandbox path {}: {why}", host_path.display()),
+            )
+        };
+        if !host_path.is_absolute() {
+            return Err(bad("not absolute"));
+        }
+        let (start, rest) = match host_path.strip_prefix(&self.scratch) {
+            Ok(rest) => (&self.scratch_fd, rest),
+            Err(_) => (&self.root_fd, host_path),
+        };
+        let start = start
+            .as_ref()
+            .ok_or_else(|| io::Error::other("the sandbox has not started"))?;
+        let mut comps = Vec::new();
+        for c in rest.components() {
+            match c {
+                Component::RootDir | Component::CurDir => {}
+                Component::Normal(n) => comps.push(n.to_os_string()),
+                Component::ParentDir | Component::Prefix(_) => {
+                    return Err(bad("'..' is not allowed in the sandbox helpers"))
+                }
+            }
+        }
+        Ok((start.try_clone()?, comps))
+    }
+
+    /// The parent directory of `host_path` (walked without following links) and its last
+    /// component.
+    fn parent_of(&self, host_path: &Path) -> io::Result<(OwnedFd, OsString)> {
+        let (mut cur, mut comps) = self.anchor(host_path)?;
+        let Some(last) = comps.pop() else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("sandbox path {}: names no entry", host_path.display()),
+            ));
+        };
+        for c in &comps {
+            cur = open_dir_nofollow(&cur, c).map_err(|e| refusal(host_path, &cur, c, e))?;
+        }
+        Ok((cur, last))
+    }
+
+    /// Refuses to create or change anything in `dir` unless its file system is one only the
+    /// sandbox sees: a tmpfs or an overlay whose device is mounted nowhere in the caller's
+    /// mount namespace. The sandbox's `/` is the machine's `/`: a write there is a write to
+    /// this machine.
+    fn check_private(&self, dir: &OwnedFd, host_path: &Path) -> io::Result<()> {
+        let st = rustix::fs::fstat(dir)?;
+        let fs = rustix::fs::fstatfs(dir)?;
+        let dev = (rustix::fs::major(st.st_dev), rustix::fs::minor(st.st_dev));
+        let kind = i128::from(fs.f_type);
+        let private_kind = kind == TMPFS_MAGIC || kind == OVERLAYFS_MAGIC;
+        if private_kind && !caller_devices()?.contains(&dev) {
+            return Ok(());
+        }
+        Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "refusing to write {}: its directory is on a file system this process also                  sees (device {}:{}), not on a tmpfs private to the sandbox",
+                host_path.display(),
+                dev.0,
+                dev.1
+            ),
+        ))
     }
 
     /// Mounts a tmpfs at `host_path` in the sandbox (with `mount -t tmpfs -o options`;
     /// `options` may be empty).
+    ///
+    /// `host_path` must be an existing directory reached without a symlink (checked, as in
+    /// the other helpers); the mount itself only changes the sandbox's mount namespace.
+    /// Paths under the new tmpfs can then be populated.
     pub fn mount_tmpfs(&self, host_path: &Path, options: &str) -> io::Result<()> {
+        let (dir, name) = self.parent_of(host_path)?;
+        open_dir_nofollow(&dir, &name).map_err(|e| refusal(host_path, &dir, &name, e))?;
         let mut argv: Vec<&OsStr> = vec!["mount".as_ref(), "-t".as_ref(), "tmpfs".as_ref()];
         if !options.is_empty() {
             argv.push("-o".as_ref());
@@ -320,6 +514,8 @@ impl SandboxHost {
 
 impl Drop for SandboxHost {
     fn drop(&mut self) {
+        self.root_fd = None;
+        self.scratch_fd = None;
         drop(self.lifeline.take());
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -340,4 +536,76 @@ fn is_live(pid: u32) -> bool {
         .ok()
         .and_then(|s| s.rsplit_once(") ").map(|(_, r)| !r.starts_with('Z')))
         .unwrap_or(false)
+}
+
+/// `TMPFS_MAGIC` (linux/magic.h).
+const TMPFS_MAGIC: i128 = 0x0102_1994;
+/// `OVERLAYFS_SUPER_MAGIC` (linux/magic.h).
+const OVERLAYFS_MAGIC: i128 = 0x794c_7630;
+
+/// Opens the directory `name` in `dir` without following a symlink there (`O_NOFOLLOW`:
+/// a link gives ELOOP or ENOTDIR).
+fn open_dir_nofollow(dir: &OwnedFd, name: &OsStr) -> rustix::io::Result<OwnedFd> {
+    rustix::fs::openat(
+        dir,
+        name,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+}
+
+/// The error for `e` at component `name` in `dir`; says so when the component is a symlink
+/// (which the helpers never follow).
+fn refusal(host_path: &Path, dir: &OwnedFd, name: &OsStr, e: rustix::io::Errno) -> io::Error {
+    let is_link = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)
+        .is_ok_and(|st| rustix::fs::FileType::from_raw_mode(st.st_mode).is_symlink());
+    let os = io::Error::from(e);
+    let msg = if is_link {
+        format!(
+            "sandbox path {}: {:?} is a symlink, and the sandbox helpers never follow one ({os})",
+            host_path.display(),
+            name
+        )
+    } else {
+        format!("sandbox path {}: {:?}: {os}", host_path.display(), name)
+    };
+    io::Error::new(os.kind(), msg)
+}
+
+/// Removes `name` in `dir`: a directory with its contents (walked by descriptor, never
+/// through a link), anything else with unlink.
+fn remove_tree(dir: &OwnedFd, name: &OsStr) -> rustix::io::Result<()> {
+    match rustix::fs::unlinkat(dir, name, AtFlags::empty()) {
+        Err(rustix::io::Errno::ISDIR) => {}
+        r => return r,
+    }
+    let sub = rustix::fs::openat(
+        dir,
+        name,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let mut names = Vec::new();
+    for entry in rustix::fs::Dir::read_from(&sub)? {
+        let n = std::ffi::OsStr::from_bytes(entry?.file_name().to_bytes()).to_os_string();
+        if n != "." && n != ".." {
+            names.push(n);
+        }
+    }
+    for n in names {
+        remove_tree(&sub, &n)?;
+    }
+    rustix::fs::unlinkat(dir, name, AtFlags::REMOVEDIR)
+}
+
+/// The devices (major, minor) of every mount in this process's mount namespace.
+fn caller_devices() -> io::Result<Vec<(u32, u32)>> {
+    let table = std::fs::read_to_string("/proc/self/mountinfo")?;
+    Ok(table
+        .lines()
+        .filter_map(|l| {
+            let (maj, min) = l.split(' ').nth(2)?.split_once(':')?;
+            Some((maj.parse().ok()?, min.parse().ok()?))
+        })
+        .collect())
 }

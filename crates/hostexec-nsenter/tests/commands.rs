@@ -227,7 +227,7 @@ async fn a_binary_removed_after_caching_is_looked_up_again() {
         stdout_of(&h, HostCommand::new("hostexec-moving")).await,
         b"first\n"
     );
-    std::fs::remove_file(sb.local(first)).unwrap();
+    sb.remove_file(first).unwrap();
     assert_eq!(
         stdout_of(&h, HostCommand::new("hostexec-moving")).await,
         b"second\n"
