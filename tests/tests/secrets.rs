@@ -1,0 +1,265 @@
+//! Secrets (issue 7): sensitive mount options, through `HostMounter` + `NsEnter` on a real
+//! sandbox host, with every crate logging at TRACE into a buffer (a global subscriber: the
+//! backend logs from its own threads too; hence this binary of its own), leave the secret in no
+//! log line, no error `Display`, `Debug` or `source()` chain, no `Debug` of `MountOptions` or
+//! `HostCommand`, and no panic message.
+//!
+//! The cases: a tmpfs mount that succeeds with a sensitive option; a bind mount with a
+//! sensitive option; a tmpfs mount that mount(8) refuses; and a mount whose helper,
+//! `/sbin/mount.TYPE`, prints its whole argv (the secret included, as a real helper's usage
+//! message or a verbose CIFS helper does) on stderr and on stdout before failing: what
+//! mount(8) and its helpers print must be scrubbed before it reaches an error.
+
+mod common;
+
+use std::ffi::OsStr;
+use std::io::Write;
+use std::os::fd::AsFd;
+use std::path::Path;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use common::Tree;
+use hostexec_api::HostCommand;
+use hostexec_mount::{HostMounter, Mount, MountError, MountOptions, UnmountOptions};
+use hostexec_nsenter::sandbox::{skip_without_namespaces, SandboxHost};
+use hostexec_nsenter::NsEnter;
+
+#[derive(Clone)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The captured log text and panic messages, installed once for the binary.
+fn capture() -> &'static (Capture, Capture) {
+    static C: OnceLock<(Capture, Capture)> = OnceLock::new();
+    C.get_or_init(|| {
+        let logs = Capture(Arc::new(Mutex::new(Vec::new())));
+        let writer = logs.clone();
+        tracing::subscriber::set_global_default(
+            tracing_subscriber::fmt()
+                .with_max_level(tracing::Level::TRACE)
+                .with_ansi(false)
+                .with_writer(move || writer.clone())
+                .finish(),
+        )
+        .unwrap();
+        let panics = Capture(Arc::new(Mutex::new(Vec::new())));
+        let sink = panics.clone();
+        let default_hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            sink.0
+                .lock()
+                .unwrap()
+                .extend_from_slice(format!("{info}\n").as_bytes());
+            default_hook(info);
+        }));
+        (logs, panics)
+    })
+}
+
+fn text(c: &Capture) -> String {
+    String::from_utf8_lossy(&c.0.lock().unwrap()).into_owned()
+}
+
+/// Every way an error can be shown: Display, Debug, pretty Debug, each source's Display and
+/// Debug, and the message of a panic from `unwrap()` on it.
+fn every_rendering(err: MountError) -> String {
+    let mut out = format!("{err}\n{err:?}\n{err:#?}\n");
+    let mut src: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(&err);
+    while let Some(s) = src {
+        out.push_str(&format!("{s}\n{s:?}\n"));
+        src = s.source();
+    }
+    let payload = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        // What a caller's `.unwrap()` on the mount result prints.
+        let r: Result<(), MountError> = std::hint::black_box(Err(err));
+        r.unwrap();
+    }))
+    .unwrap_err();
+    let msg = payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .expect("a panic message");
+    assert!(msg.contains("called `Result::unwrap()`"), "{msg}");
+    out.push_str(&msg);
+    out
+}
+
+/// Writes an executable helper `name` into `dir` (a tmpfs of the sandbox), no link followed.
+fn helper(sb: &SandboxHost, dir: &Path, name: &str, script: &[u8]) {
+    let fd = rustix::fs::open(
+        sb.local(dir),
+        rustix::fs::OFlags::PATH
+            | rustix::fs::OFlags::DIRECTORY
+            | rustix::fs::OFlags::NOFOLLOW
+            | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .unwrap();
+    let f = rustix::fs::openat(
+        fd.as_fd(),
+        name,
+        rustix::fs::OFlags::WRONLY
+            | rustix::fs::OFlags::CREATE
+            | rustix::fs::OFlags::EXCL
+            | rustix::fs::OFlags::NOFOLLOW
+            | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::from_raw_mode(0o755),
+    )
+    .unwrap();
+    assert_eq!(rustix::io::write(&f, script).unwrap(), script.len());
+    let st = rustix::fs::fstatfs(&f).unwrap();
+    assert_eq!(
+        st.f_type as i64, 0x0102_1994,
+        "the helper is on the sandbox's tmpfs"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sensitive_options_reach_no_log_error_debug_or_panic() {
+    let (logs, panics) = capture();
+    if skip_without_namespaces("sensitive_options_reach_no_log_error_debug_or_panic") {
+        return;
+    }
+    // Distinct secrets per case, so a leak says where it came from.
+    const OK_SECRET: &str = "2718281"; // gid=: accepted by tmpfs
+    const BIND_SECRET: &str = "B1nd-s3cret-9f1c";
+    const REFUSED_SECRET: &str = "R3fused-s3cret-77aa";
+    const HELPER_SECRET: &str = "H3lper-s3cret-c0de";
+    let all = [OK_SECRET, BIND_SECRET, REFUSED_SECRET, HELPER_SECRET];
+
+    let sb = SandboxHost::start().unwrap();
+    let tree = Tree::scratch(&sb);
+    for d in ["ok", "src", "bind", "refused", "helper"] {
+        tree.mkdir_all(d);
+    }
+    let ns = Arc::new(NsEnter::new(sb.target()).unwrap());
+    let m = HostMounter::new(ns.clone(), ns.clone());
+    let mut shown = String::new();
+
+    // 1. Succeeds: tmpfs takes gid=, and the kernel really got it (findmnt in the sandbox).
+    let ok = tree.host_path("ok");
+    let opts = MountOptions::new()
+        .option("size=1m")
+        .sensitive(format!("gid={OK_SECRET}"));
+    shown.push_str(&format!("{opts:?}\n{opts:#?}\n{}\n", opts.shown()));
+    m.mount("tmpfs".as_ref(), &ok, "tmpfs", &opts)
+        .await
+        .unwrap();
+    let fs_opts = sb.oracle(&[
+        OsStr::new("findmnt"),
+        OsStr::new("-n"),
+        OsStr::new("-o"),
+        OsStr::new("FS-OPTIONS"),
+        ok.as_os_str(),
+    ]);
+    assert!(
+        String::from_utf8_lossy(&fs_opts.stdout).contains(&format!("gid={OK_SECRET}")),
+        "the sensitive option did not reach the kernel: {fs_opts:?}"
+    );
+    assert!(m.is_mount_point(&ok).await.unwrap());
+    m.unmount(&ok, &UnmountOptions::new()).await.unwrap();
+
+    // 2. A bind mount with a sensitive option (both steps carry it). The kernel ignores mount
+    //    data for a bind, so this may succeed; either way the secret stays hidden.
+    let bind = m
+        .mount(
+            tree.host_path("src").as_os_str(),
+            &tree.host_path("bind"),
+            "",
+            &MountOptions::new()
+                .option("bind")
+                .option("ro")
+                .sensitive(format!("password={BIND_SECRET}")),
+        )
+        .await;
+    match bind {
+        Ok(()) => {
+            assert!(m.is_mount_point(&tree.host_path("bind")).await.unwrap());
+            m.unmount(&tree.host_path("bind"), &UnmountOptions::new())
+                .await
+                .unwrap();
+        }
+        Err(e) => shown.push_str(&every_rendering(e)),
+    }
+
+    // 3. Refused: tmpfs does not know password=.
+    let refused = m
+        .mount(
+            "tmpfs".as_ref(),
+            &tree.host_path("refused"),
+            "tmpfs",
+            &MountOptions::new()
+                .option("size=1m")
+                .sensitive(format!("password={REFUSED_SECRET}")),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, MountError::MountFailed(_)), "{refused:?}");
+    let r = every_rendering(refused);
+    assert!(r.contains("size=1m,<masked>"), "{r}");
+    shown.push_str(&r);
+
+    // 4. A helper that echoes its argv (secret included) on both streams, then fails. The
+    //    sandbox gets a tmpfs over /usr/sbin (= /sbin here) that holds only the helper.
+    sb.mount_tmpfs(Path::new("/usr/sbin"), "mode=0755").unwrap();
+    helper(
+        &sb,
+        Path::new("/usr/sbin"),
+        "mount.hxsecret",
+        b"#!/bin/sh\necho \"mount.hxsecret: cannot mount with $*\"\necho \"mount.hxsecret: refusing $*; value ${4#*password=}\" >&2\nexit 32\n",
+    );
+    let helped = m
+        .mount(
+            "server:/export".as_ref(),
+            &tree.host_path("helper"),
+            "hxsecret",
+            &MountOptions::new()
+                .option("vers=4")
+                .sensitive(format!("password={HELPER_SECRET}"))
+                .without_systemd(),
+        )
+        .await
+        .unwrap_err();
+    let MountError::MountFailed(f) = &helped else {
+        panic!("{helped:?}")
+    };
+    // The helper ran (its message is there), and what it said about the secret is masked.
+    assert!(f.stderr.contains("mount.hxsecret: refusing"), "{f:?}");
+    assert!(f.stderr.contains("<masked>"), "{f:?}");
+    shown.push_str(&every_rendering(helped));
+
+    // HostCommand shows masked arguments masked.
+    let cmd = HostCommand::new("mount")
+        .arg("-o")
+        .arg_masked(format!("password={HELPER_SECRET}"), "<masked>")
+        .arg("--")
+        .arg("x");
+    shown.push_str(&format!("{cmd}\n{cmd:?}\n{cmd:#?}\n"));
+    assert!(format!("{cmd}").contains("<masked>"));
+
+    let logs = text(logs);
+    let panics = text(panics);
+    assert!(logs.contains("mounting"), "nothing was captured: {logs}");
+    assert!(logs.contains("mount failed"), "{logs}");
+    assert!(logs.contains("<masked>"), "{logs}");
+    assert!(panics.contains("called `Result::unwrap()`"), "{panics}");
+    for secret in all {
+        for (what, t) in [
+            ("a log line", &logs),
+            ("a panic message", &panics),
+            ("an error or Debug output", &shown),
+        ] {
+            assert!(!t.contains(secret), "{secret} reached {what}:\n{t}");
+        }
+    }
+}
