@@ -4,12 +4,17 @@
 //! - `cargo xtask demo`: the guided demo — the real `hostexec` binary against a sandbox host,
 //!   every step checked (`--fake`: the fake backend's tour, which is also what runs without
 //!   CAP_SYS_ADMIN).
-//! - `cargo xtask bench`: the benchmark table (comes with the benchmark issue).
+//! - `cargo xtask bench [--quick] [FILTER]`: runs the criterion benchmarks of hostexec-nsenter
+//!   and hostexec-mount and writes the benchmark table, docs/BENCHMARKS.md.
+//! - `cargo xtask fuzz [--long]`: the property-based fuzzers (resolvers against GNU realpath
+//!   and the kernel, the mountinfo parser) with large case counts; not part of `ci`.
 
 use std::process::{Command, ExitCode};
 
+mod bench;
 mod demo;
 mod fake_demo;
+mod fuzz;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -25,9 +30,12 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         },
-        Some("bench") => Err("the benchmark table is not built yet".to_string()),
+        Some("bench") => bench::bench(&args[1..]),
+        Some("fuzz") => fuzz::fuzz(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <ci|demo [--fake]|bench>");
+            eprintln!(
+                "usage: cargo xtask <ci|demo [--fake]|bench [--quick] [FILTER]|fuzz [--long]>"
+            );
             return ExitCode::from(2);
         }
     };
