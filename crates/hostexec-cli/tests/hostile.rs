@@ -1,0 +1,408 @@
+//! Hostile input and secrets at the command line (issue 7), against a sandbox host, with
+//! util-linux and coreutils run in the same sandbox as the oracles:
+//!
+//! - non-UTF-8 names come out of `realpath` and `mounts` byte for byte (GNU `realpath` and
+//!   `findmnt --raw` agree), `is-mountpoint` agrees with mountpoint(1);
+//! - mount point names with a newline, a tab, a backslash and the literal text `\040`, next to
+//!   decoys named with the escaped form: `is-mountpoint` agrees with mountpoint(1), `mounts
+//!   --json` with findmnt, and the table never shows a forged row;
+//! - paths of 4,096 bytes and more: "File name too long", exit 1;
+//! - `mount --sensitive-options` with `-vvv` and `HOSTEXEC_LOG=trace`: the secret is on neither
+//!   stdout nor stderr, for a mount that succeeds, one that mount(8) refuses and one whose
+//!   helper echoes its argv.
+//!
+//! These tests create no symlink in the sandbox, so writing through `SandboxHost::local`
+//! (which follows links in this process's view) cannot leave the scratch tmpfs.
+
+use std::collections::BTreeSet;
+use std::ffi::{OsStr, OsString};
+use std::io::Write;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use hostexec_nsenter::sandbox::{skip_without_namespaces, SandboxHost};
+
+const BIN: &str = env!("CARGO_BIN_EXE_hostexec");
+
+fn run_env(sb: &SandboxHost, args: &[&OsStr], env: &[(&str, &str)]) -> Output {
+    let out = Command::new(BIN)
+        .arg("--target-pid")
+        .arg(sb.pid().to_string())
+        .args(args)
+        .env_remove("HOSTEXEC_HOST_ROOT")
+        .env_remove("HOSTEXEC_LOG")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .expect("the hostexec binary runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "hostexec panicked: {err}");
+    out
+}
+
+fn run(sb: &SandboxHost, args: &[&OsStr]) -> Output {
+    run_env(sb, args, &[])
+}
+
+fn os(s: &str) -> &OsStr {
+    OsStr::new(s)
+}
+
+fn bytes_path(b: &[u8]) -> PathBuf {
+    PathBuf::from(OsString::from_vec(b.to_vec()))
+}
+
+fn under(base: &Path, name: &[u8]) -> PathBuf {
+    let mut v = base.as_os_str().as_bytes().to_vec();
+    v.push(b'/');
+    v.extend_from_slice(name);
+    bytes_path(&v)
+}
+
+fn sandbox(test: &str) -> Option<SandboxHost> {
+    if skip_without_namespaces(test) {
+        return None;
+    }
+    Some(SandboxHost::start().expect("sandbox starts"))
+}
+
+/// mountpoint(1) in the sandbox: true for 0, false for 32.
+fn mountpoint(sb: &SandboxHost, p: &Path) -> bool {
+    let out = sb.oracle(&[os("mountpoint"), os("-q"), p.as_os_str()]);
+    match out.status.code() {
+        Some(0) => true,
+        Some(32) => false,
+        _ => panic!("mountpoint {}: {out:?}", p.display()),
+    }
+}
+
+/// findmnt's `\xHH` escapes decoded.
+fn unhex(b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && b.get(i + 1) == Some(&b'x') && i + 3 < b.len() {
+            if let Some(v) = std::str::from_utf8(&b[i + 2..i + 4])
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
+                out.push(v);
+                i += 4;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    out
+}
+
+#[test]
+fn non_utf8_names_round_trip_through_realpath_mounts_and_is_mountpoint() {
+    let Some(sb) = sandbox("non_utf8_names_round_trip_through_realpath_mounts_and_is_mountpoint")
+    else {
+        return;
+    };
+    let s = sb.scratch();
+    let mut name: Vec<u8> = (0x80u8..=0xff).step_by(3).collect();
+    name.extend_from_slice(b" \xc0\xaf end");
+    let dir = under(s, &name);
+    sb.mkdir_all(&dir.join("sub")).unwrap();
+    sb.symlink(OsStr::from_bytes(&name), &under(s, b"link\xfe"))
+        .unwrap();
+    let queries = [
+        under(s, b"link\xfe"),
+        under(s, b"link\xfe/sub/.."),
+        under(&dir, b"sub"),
+    ];
+    // GNU realpath in the sandbox and hostexec print the same bytes.
+    let mut args = vec![os("realpath"), os("-e")];
+    args.extend(queries.iter().map(|q| q.as_os_str()));
+    let ours = run(&sb, &args);
+    assert_eq!(ours.status.code(), Some(0), "{ours:?}");
+    let gnu = sb.oracle(&args);
+    assert!(gnu.status.success(), "{gnu:?}");
+    assert_eq!(ours.stdout, gnu.stdout, "hostexec vs GNU realpath");
+    let mut want = Vec::new();
+    for p in [&dir, &dir, &dir.join("sub")] {
+        want.extend_from_slice(p.as_os_str().as_bytes());
+        want.push(b'\n');
+    }
+    assert_eq!(ours.stdout, want);
+    // -m keeps a missing non-UTF-8 tail as written.
+    let tail = under(&under(s, b"link\xfe"), b"gone\x80/x\xff");
+    let out = run(&sb, &[os("realpath"), os("-m"), tail.as_os_str()]);
+    assert_eq!(
+        out.stdout,
+        [under(&dir, b"gone\x80/x\xff").as_os_str().as_bytes(), b"\n"].concat()
+    );
+
+    // A mount at the non-UTF-8 directory.
+    let out = run(
+        &sb,
+        &[
+            os("mount"),
+            os("-t"),
+            os("tmpfs"),
+            os("--no-systemd"),
+            os("hostexec-t"),
+            dir.as_os_str(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let table = run(&sb, &[os("mounts")]);
+    assert_eq!(table.status.code(), Some(0));
+    let mut row_start = dir.as_os_str().as_bytes().to_vec();
+    row_start.push(b' ');
+    let rows: Vec<&[u8]> = table
+        .stdout
+        .split(|&b| b == b'\n')
+        .filter(|l| l.starts_with(&row_start))
+        .collect();
+    assert_eq!(
+        rows.len(),
+        1,
+        "one row, with the raw bytes: {}",
+        table.stdout.escape_ascii()
+    );
+    let found = sb.oracle(&[
+        os("findmnt"),
+        os("--raw"),
+        os("-n"),
+        os("-o"),
+        os("TARGET"),
+        os("--mountpoint"),
+        dir.as_os_str(),
+    ]);
+    assert_eq!(
+        unhex(found.stdout.strip_suffix(b"\n").unwrap()),
+        dir.as_os_str().as_bytes()
+    );
+    // JSON cannot hold the bytes: U+FFFD, as documented, and still valid JSON.
+    let json = run(&sb, &[os("--json"), os("mounts")]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("valid JSON");
+    let lossy = String::from_utf8_lossy(dir.as_os_str().as_bytes()).into_owned();
+    assert!(
+        v.as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["target"] == lossy.as_str()),
+        "{v}"
+    );
+    sb.mkdir_all(&under(s, b"plain\xff")).unwrap();
+    for p in [dir.clone(), under(s, b"link\xfe"), under(s, b"plain\xff")] {
+        let out = run(&sb, &[os("is-mountpoint"), p.as_os_str()]);
+        let theirs = mountpoint(&sb, &p);
+        assert_eq!(
+            out.status.code(),
+            Some(if theirs { 0 } else { 32 }),
+            "{}: {out:?}",
+            p.display()
+        );
+    }
+    assert!(mountpoint(&sb, &dir) && !mountpoint(&sb, &under(s, b"plain\xff")));
+    let out = run(&sb, &[os("umount"), dir.as_os_str()]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(!mountpoint(&sb, &dir));
+}
+
+#[test]
+fn escaped_names_agree_with_mountpoint_and_findmnt() {
+    let Some(sb) = sandbox("escaped_names_agree_with_mountpoint_and_findmnt") else {
+        return;
+    };
+    let s = sb.scratch();
+    let pairs: [(&[u8], &[u8]); 5] = [
+        (b"new\nline", b"new\\012line"),
+        (b"tab\there", b"tab\\011here"),
+        (b"back\\slash", b"back\\134slash"),
+        (b"sp ace", b"sp\\040ace"),
+        (b"lit\\040eral", b"lit eral"),
+    ];
+    for (a, b) in pairs {
+        sb.mkdir_all(&under(s, a)).unwrap();
+        sb.mkdir_all(&under(s, b)).unwrap();
+        let out = run(
+            &sb,
+            &[
+                os("mount"),
+                os("-t"),
+                os("tmpfs"),
+                os("hx"),
+                under(s, a).as_os_str(),
+            ],
+        );
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+    }
+    for (a, b) in pairs {
+        for p in [under(s, a), under(s, b)] {
+            let ours = run(&sb, &[os("is-mountpoint"), p.as_os_str()]);
+            let want = if mountpoint(&sb, &p) { 0 } else { 32 };
+            assert_eq!(ours.status.code(), Some(want), "{}: {ours:?}", p.display());
+        }
+    }
+    let scratch = s.to_str().unwrap();
+    let json = run(&sb, &[os("--json"), os("mounts")]);
+    let ours: BTreeSet<String> = serde_json::from_slice::<serde_json::Value>(&json.stdout)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["target"].as_str().unwrap().to_owned())
+        .filter(|t| t.starts_with(&format!("{scratch}/")))
+        .collect();
+    let fm = sb.oracle(&[
+        os("findmnt"),
+        os("--json"),
+        os("--list"),
+        os("-o"),
+        os("TARGET"),
+    ]);
+    let theirs: BTreeSet<String> = serde_json::from_slice::<serde_json::Value>(&fm.stdout).unwrap()
+        ["filesystems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["target"].as_str().unwrap().to_owned())
+        .filter(|t| t.starts_with(&format!("{scratch}/")))
+        .collect();
+    assert_eq!(ours, theirs);
+    assert_eq!(ours.len(), pairs.len());
+    // The table: one row per mount, the newline escaped, no row starting mid-name.
+    let table = run(&sb, &[os("mounts")]);
+    let text = String::from_utf8(table.stdout).unwrap();
+    assert!(!text.lines().any(|l| l.starts_with("line ")), "{text}");
+    assert!(text.contains(&format!("{scratch}/new\\x0aline ")), "{text}");
+    assert!(text.contains(&format!("{scratch}/tab\\x09here ")), "{text}");
+}
+
+#[test]
+fn paths_of_path_max_and_more_are_file_name_too_long() {
+    let Some(sb) = sandbox("paths_of_path_max_and_more_are_file_name_too_long") else {
+        return;
+    };
+    let mut long = sb.scratch().as_os_str().as_bytes().to_vec();
+    while long.len() < 4096 {
+        long.extend_from_slice(b"/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+    }
+    long.truncate(4096);
+    let long = bytes_path(&long);
+    for args in [
+        vec![os("realpath"), long.as_os_str()],
+        vec![os("realpath"), os("-m"), long.as_os_str()],
+        vec![os("is-mountpoint"), long.as_os_str()],
+        vec![os("umount"), long.as_os_str()],
+        vec![
+            os("mount"),
+            os("-t"),
+            os("tmpfs"),
+            os("x"),
+            long.as_os_str(),
+        ],
+    ] {
+        let out = run(&sb, &args);
+        assert_eq!(out.status.code(), Some(1), "{:?}: {out:?}", args[0]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.trim_end().ends_with("File name too long"),
+            "{:?}: {err}",
+            args[0]
+        );
+        assert!(out.stdout.is_empty());
+    }
+}
+
+#[test]
+fn sensitive_options_reach_neither_stdout_nor_stderr_at_trace() {
+    let Some(sb) = sandbox("sensitive_options_reach_neither_stdout_nor_stderr_at_trace") else {
+        return;
+    };
+    const OK: &str = "3141592";
+    const REFUSED: &str = "Refused-cli-s3cret-51";
+    const HELPER: &str = "Helper-cli-s3cret-88";
+    let s = sb.scratch();
+    for d in ["ok", "refused", "helper"] {
+        sb.mkdir_all(&s.join(d)).unwrap();
+    }
+    // A helper that echoes its argv, secret included, on both streams (a tmpfs over /usr/sbin,
+    // which /sbin links to, in the sandbox only).
+    sb.mount_tmpfs(Path::new("/usr/sbin"), "mode=0755").unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o755)
+        .open(sb.local(Path::new("/usr/sbin/mount.hxclisecret")))
+        .unwrap();
+    f.write_all(b"#!/bin/sh\necho \"helper: got $*\"\necho \"helper: refusing $*; ${4#*password=}\" >&2\nexit 32\n")
+        .unwrap();
+    drop(f);
+    let env = [("HOSTEXEC_LOG", "trace")];
+    let mount = |fstype: &str, source: &str, target: &Path, plain: &str, secret: String| {
+        let mut a: Vec<OsString> = vec!["-vvv".into(), "mount".into(), "-t".into(), fstype.into()];
+        if !plain.is_empty() {
+            a.extend(["-o".into(), plain.into()]);
+        }
+        a.extend([
+            "--sensitive-options".into(),
+            secret.into(),
+            "--no-systemd".into(),
+            source.into(),
+            target.as_os_str().to_owned(),
+        ]);
+        let refs: Vec<&OsStr> = a.iter().map(OsString::as_os_str).collect();
+        run_env(&sb, &refs, &env)
+    };
+    let ok = mount("tmpfs", "hx", &s.join("ok"), "size=1m", format!("gid={OK}"));
+    assert_eq!(ok.status.code(), Some(0), "{ok:?}");
+    let fs = sb.oracle(&[
+        os("findmnt"),
+        os("-n"),
+        os("-o"),
+        os("FS-OPTIONS"),
+        s.join("ok").as_os_str(),
+    ]);
+    assert!(
+        String::from_utf8_lossy(&fs.stdout).contains(&format!("gid={OK}")),
+        "{fs:?}"
+    );
+    let refused = mount(
+        "tmpfs",
+        "hx",
+        &s.join("refused"),
+        "size=1m",
+        format!("password={REFUSED}"),
+    );
+    assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+    let helper = mount(
+        "hxclisecret",
+        "server:/export",
+        &s.join("helper"),
+        "vers=4",
+        format!("user=hxuser,password={HELPER}"),
+    );
+    assert_eq!(helper.status.code(), Some(1), "{helper:?}");
+    let helper_err = String::from_utf8_lossy(&helper.stderr);
+    assert!(
+        helper_err.contains("helper: refusing"),
+        "the helper ran: {helper_err}"
+    );
+    for (out, what) in [(&ok, "ok"), (&refused, "refused"), (&helper, "helper")] {
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("TRACE") || err.contains("DEBUG"),
+            "{what}: no logs: {err}"
+        );
+        assert!(err.contains("<masked>"), "{what}: {err}");
+        for secret in [OK, REFUSED, HELPER] {
+            for (stream, text) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+                assert!(
+                    !String::from_utf8_lossy(text).contains(secret),
+                    "{what}: {secret} on {stream}: {}",
+                    String::from_utf8_lossy(text)
+                );
+            }
+        }
+    }
+}
