@@ -455,7 +455,9 @@ pub async fn grandchild_holding_pipes<E: Executor + ?Sized>(exec: &E) {
     }
 }
 
-/// The command gets its standard streams and no other descriptor of the caller's.
+/// The command gets its standard streams and no other descriptor of the caller's: strict for
+/// every descriptor, also those the calling process holds without `FD_CLOEXEC` (a job runner
+/// may leave some; a backend must not pass them on).
 pub async fn no_descriptor_leaks<E: Executor + ?Sized>(exec: &E) {
     // Make sure the caller has descriptors above 3 for a leak to show.
     let held: Vec<std::fs::File> = (0..4)

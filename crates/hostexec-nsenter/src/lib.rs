@@ -13,6 +13,13 @@
 //!   std's `posix_spawn` path (no `pre_exec`), so each child is born in the target's
 //!   namespaces, and the spawn costs the same whatever the caller's memory (a fork-based
 //!   spawn with 1 GiB resident took ~42 ms per `/bin/true` here; posix_spawn ~0.8 ms).
+//!   One exception: when this process holds a descriptor above 2 *without* `FD_CLOEXEC`
+//!   (a job runner or shell may leave some; the contract says no descriptor of the caller
+//!   reaches a command), the spawn gets a `pre_exec` hook that runs
+//!   `close_range(3, ~0, CLOSE_RANGE_CLOEXEC)` in the child. std then forks instead of using
+//!   posix_spawn, and that spawn's cost grows with the caller's memory (see the
+//!   `launch_true_1gib/host_thread_fork_path` bench row); a process that keeps its
+//!   descriptors close-on-exec never pays it. This hook is the project's one `unsafe`.
 //! - [`Launcher::NsenterBinary`]: Go's route, `nsenter --mount=<ns file> -- <host path> args…`,
 //!   for processes that may not call `setns` (and for joining a time namespace, which a
 //!   multithreaded process cannot: `setns` gives EUSERS).
@@ -399,6 +406,9 @@ impl NsEnter {
                 let handle =
                     tokio::runtime::Handle::try_current().map_err(|_| NsEnterError::NoRuntime)?;
                 let mut c = run::command(program, &[], cmd);
+                if let Some(fds) = run::inherited_descriptors() {
+                    run::close_inherited_on_exec(&mut c, fds);
+                }
                 if let Some(dir) = cmd.get_current_dir() {
                     // A host path: the child does the chdir, in the host's mount namespace.
                     c.current_dir(dir);
@@ -454,12 +464,14 @@ impl NsEnter {
                     pre.extend([env.into_os_string(), chdir, "--".into()]);
                 }
                 pre.push(program.into());
-                run::command(&bin, &pre, cmd)
-                    .spawn()
-                    .map_err(|source| CommandError::Spawn {
-                        program: bin.clone().into_os_string(),
-                        source,
-                    })?
+                let mut c = run::command(&bin, &pre, cmd);
+                if let Some(fds) = run::inherited_descriptors() {
+                    run::close_inherited_on_exec(&mut c, fds);
+                }
+                c.spawn().map_err(|source| CommandError::Spawn {
+                    program: bin.clone().into_os_string(),
+                    source,
+                })?
             }
         };
         run::supervise(name, child, cmd).await
