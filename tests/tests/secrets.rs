@@ -314,3 +314,55 @@ async fn a_sensitive_value_with_a_comma_is_scrubbed_part_by_part() {
         assert!(!logs.contains(secret), "{secret} in a log line:\n{logs}");
     }
 }
+
+/// Captured stderr is cut at the capture limit (16 MiB): when a helper's output reaches the
+/// limit in the middle of the secret, the part before the cut is no longer the whole secret,
+/// so matching it whole cannot scrub it, and the excerpt (the end of what was captured) shows
+/// it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "BUG: hostexec-mount scrubs after the capture limit cut stderr: a secret straddling the 16 MiB cut leaves its first bytes in MountFailure::stderr and the `mount failed` log line"]
+async fn a_secret_cut_by_the_capture_limit_is_still_scrubbed() {
+    let (logs, _) = capture();
+    if skip_without_namespaces("a_secret_cut_by_the_capture_limit_is_still_scrubbed") {
+        return;
+    }
+    const SECRET: &str = "Cut-by-the-limit-s3cret-0123456789";
+    const SHOWN_PART: usize = 20; // of the secret, before the cut
+    let sb = SandboxHost::start().unwrap();
+    let tree = Tree::scratch(&sb);
+    tree.mkdir_all("t");
+    sb.mount_tmpfs(Path::new("/usr/sbin"), "mode=0755").unwrap();
+    let junk = hostexec_api::DEFAULT_CAPTURE_LIMIT - "password=".len() - SHOWN_PART;
+    helper(
+        &sb,
+        Path::new("/usr/sbin"),
+        "mount.hxcut",
+        format!(
+            "#!/bin/sh\nhead -c {junk} /dev/zero | tr '\\0' x >&2\nprintf '%s\\n' \"${{4#*vers=4,}}\" >&2\nexit 32\n"
+        )
+        .as_bytes(),
+    );
+    let ns = Arc::new(NsEnter::new(sb.target()).unwrap());
+    let m = HostMounter::new(ns.clone(), ns);
+    let err = m
+        .mount(
+            "server:/x".as_ref(),
+            &tree.host_path("t"),
+            "hxcut",
+            &MountOptions::new()
+                .option("vers=4")
+                .sensitive(format!("password={SECRET}"))
+                .without_systemd(),
+        )
+        .await
+        .unwrap_err();
+    let MountError::MountFailed(f) = &err else {
+        panic!("{err:?}")
+    };
+    assert!(f.stderr.contains("xxxxxxxx"), "the helper's output: {f:?}");
+    let shown = every_rendering(err);
+    let logs = text(logs);
+    let part = &SECRET[..SHOWN_PART];
+    assert!(!shown.contains(part), "{part} in an error:\n{shown}");
+    assert!(!logs.contains(part), "{part} in a log line");
+}
