@@ -149,7 +149,10 @@ fn a_thousand_commands_64_in_flight_leave_no_fds_or_threads_behind() {
     );
 
     let fds = settles_to(fd_count, fds0, Duration::from_secs(5));
-    assert_eq!(fds, fds0, "fds leaked by 1000 commands");
+    assert!(
+        fds <= fds0,
+        "fds leaked by 1000 commands: {fds}, before: {fds0}"
+    );
     let threads = settles_to(thread_count, threads0, Duration::from_secs(5));
     assert!(
         threads <= threads0,
