@@ -140,15 +140,15 @@ async fn steps() -> Result<(), String> {
     let listed = mounter.list().await.map_err(e)?;
     let row = listed
         .iter()
-        .find(|m| m.mount_point == target)
+        .find(|m| m.mount_point() == target)
         .ok_or("the new mount is in the table")?;
     println!(
         "  list(): {} {} on {}",
-        row.source.to_string_lossy(),
-        row.fs_type,
-        row.mount_point.display()
+        row.source().to_string_lossy(),
+        row.fs_type(),
+        row.mount_point().display()
     );
-    check(row.fs_type == "tmpfs", "listed as tmpfs")?;
+    check(row.fs_type() == "tmpfs", "listed as tmpfs")?;
     mounter
         .unmount(target, &UnmountOptions::new())
         .await

@@ -71,17 +71,6 @@ fn lossy(s: &OsStr) -> String {
     s.to_string_lossy().into_owned()
 }
 
-fn join_os(opts: &[std::ffi::OsString]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for (i, o) in opts.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        out.extend_from_slice(o.as_bytes());
-    }
-    out
-}
-
 /// findmnt's PROPAGATION column for these tags.
 pub(crate) fn propagation(fields: &[OptionalField]) -> String {
     let has = |f: fn(&OptionalField) -> bool| fields.iter().any(f);
@@ -104,16 +93,16 @@ impl From<&MountInfo> for MountJson {
         MountJson {
             id: m.id,
             parent_id: m.parent_id,
-            target: lossy(m.mount_point.as_os_str()),
-            source: lossy(&m.source),
+            target: lossy(m.mount_point().as_os_str()),
+            source: lossy(m.source()),
             fstype: lossy(&m.fs_type_full()),
-            root: lossy(m.root.as_os_str()),
-            options: m.mount_options.join(","),
-            super_options: String::from_utf8_lossy(&join_os(&m.super_options)).into_owned(),
-            propagation: propagation(&m.optional_fields),
+            root: lossy(m.root().as_os_str()),
+            options: lossy(&m.mount_options().joined()),
+            super_options: lossy(&m.super_options().joined()),
+            propagation: propagation(&m.optional_fields().iter().collect::<Vec<_>>()),
             major: m.major,
             minor: m.minor,
-            optional_fields: m.optional_fields.iter().map(|f| f.to_string()).collect(),
+            optional_fields: m.optional_fields().iter().map(|f| f.to_string()).collect(),
         }
     }
 }
@@ -167,9 +156,9 @@ impl RealpathJson {
 /// The OPTIONS column: the per-mount options, then the superblock options not already there
 /// (findmnt merges them the same way, so `rw` shows once).
 fn all_options(m: &MountInfo) -> Vec<u8> {
-    let mut out = m.mount_options.join(",").into_bytes();
-    for o in &m.super_options {
-        if m.mount_options.iter().any(|v| v.as_bytes() == o.as_bytes()) {
+    let mut out = m.mount_options().joined().as_bytes().to_vec();
+    for o in m.super_options() {
+        if m.mount_options().contains(&o) {
             continue;
         }
         if !out.is_empty() {
@@ -187,8 +176,8 @@ pub(crate) fn mounts_table(out: &mut impl Write, mounts: &[MountInfo]) -> io::Re
         .iter()
         .map(|m| {
             [
-                escape_controls(m.mount_point.as_os_str().as_bytes()),
-                escape_controls(m.source.as_bytes()),
+                escape_controls(m.mount_point().as_os_str().as_bytes()),
+                escape_controls(m.source().as_bytes()),
                 escape_controls(m.fs_type_full().as_bytes()),
                 escape_controls(&all_options(m)),
             ]

@@ -66,7 +66,7 @@ pub use error::{is_corrupted_mount, MountError, MountFailure};
 #[cfg(any(test, feature = "mock"))]
 pub use mounter::MockMount;
 pub use mounter::{HostMounter, Mount, SYSTEMD_DESCRIPTION};
-pub use mountinfo::{MountInfo, OptionalField};
+pub use mountinfo::{MountInfo, MountInfoFields, OptionalField, OptionalFields, Options};
 pub use options::{
     MountOptions, UnmountOptions, DEFAULT_MOUNT_TIMEOUT, DEFAULT_UNMOUNT_TIMEOUT, MASKED,
 };

@@ -264,7 +264,7 @@ impl<E: Executor, F: HostFs> HostMounter<E, F> {
             let set = if *flag == "ro" {
                 holder.is_read_only()
             } else {
-                holder.mount_options.iter().any(|o| o == flag)
+                holder.mount_options().contains(flag)
             };
             if set && !chosen(group) {
                 out.push(*flag);
@@ -374,7 +374,7 @@ impl<E: Executor, F: HostFs> Mount for HostMounter<E, F> {
         let table = self.list().await?;
         Ok(table
             .iter()
-            .any(|m| mountinfo::mount_point_matches(&m.mount_point, &resolved)))
+            .any(|m| mountinfo::mount_point_matches(m.mount_point(), &resolved)))
     }
 
     async fn is_likely_not_mount_point(&self, path: &Path) -> Result<bool, MountError> {
@@ -506,9 +506,9 @@ impl<E: Executor, F: HostFs> Mount for HostMounter<E, F> {
     async fn make_rshared(&self, path: &Path) -> Result<(), MountError> {
         let resolved = self.resolve_existing(path).await?;
         let table = self.list().await?;
-        let top = table.iter().rev().find(|m| m.mount_point == resolved);
+        let top = table.iter().rev().find(|m| m.mount_point() == resolved);
         if let Some(m) = top {
-            if m.optional_fields
+            if m.optional_fields()
                 .iter()
                 .any(|f| matches!(f, OptionalField::Shared(_)))
             {

@@ -24,10 +24,18 @@
 //!
 //! # Speed
 //!
-//! A table is parsed in one pass over the bytes, without splitting it into intermediate
-//! vectors: the only allocations are the ones the result keeps (each path, option and source
-//! once). Fields without a backslash are copied as they are.
+//! Reading a table costs the kernel ~2 µs per mount (issue 5: ~20 ms at 10,000); the parse
+//! is meant to add at most 30 % to that. It makes **one allocation per entry** (plus the
+//! result vector, sized by counting lines first): a [`MountInfo`] keeps its decoded paths,
+//! its source and fs type, and its option fields and propagation tags as printed, back to
+//! back in one buffer, and hands them out through accessors; options and tags are split and
+//! decoded when read ([`Options`], [`OptionalFields`]). The previous layout, an owned
+//! `PathBuf`/`String` per field and per option, made ~12 allocations per entry and spent ~45 %
+//! of the parse in malloc and free. Lines and fields are found eight bytes at a time, and a
+//! field without a backslash is copied as it is. [`MountEntry`] (`/proc/mounts`, fstab) is
+//! not on that path and keeps plain owned fields.
 
+use std::borrow::Cow;
 use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -35,17 +43,33 @@ use std::path::{Path, PathBuf};
 
 /// One line of `/proc/PID/mountinfo` (proc(5)), decoded.
 ///
+/// The numbers and the propagation tags are fields; the paths, the source, the filesystem
+/// type and the two option fields are read through accessors ([`MountInfo::root`],
+/// [`MountInfo::mount_point`], [`MountInfo::source`], [`MountInfo::fs_type`],
+/// [`MountInfo::mount_options`], …) from **one** buffer per entry. That is what makes
+/// [`list`](crate::Mount::list) cost little more than reading the table: an owned string per
+/// path and per option made ~12 allocations per entry, and at 10,000 mounts malloc and free
+/// took longer than the kernel took to print the table (issue 5's profile). Paths are
+/// decoded once, at parse time; options are kept as printed and decoded when read.
+///
+/// [`MountInfoFields`] is the same entry as plain owned fields, to build one or take one
+/// apart.
+///
 /// ```
+/// use std::path::Path;
 /// use hostexec_mount::mountinfo::{parse_mountinfo, OptionalField};
 /// let table = b"36 35 98:0 /mnt1 /mnt\\0402 rw,noatime master:1 - ext3 /dev/root rw,errors=continue\n";
 /// let m = &parse_mountinfo(table).unwrap()[0];
 /// assert_eq!((m.id, m.parent_id, m.major, m.minor), (36, 35, 98, 0));
-/// assert_eq!(m.mount_point, std::path::Path::new("/mnt 2"));
-/// assert_eq!(m.optional_fields, [OptionalField::Master(1)]);
-/// assert_eq!(m.super_options, ["rw", "errors=continue"]);
+/// assert_eq!(m.mount_point(), Path::new("/mnt 2"));
+/// assert_eq!(m.root(), Path::new("/mnt1"));
+/// assert_eq!(m.optional_fields(), [OptionalField::Master(1)]);
+/// assert_eq!(m.fs_type(), "ext3");
+/// assert_eq!(m.source(), "/dev/root");
+/// assert_eq!(m.super_options(), ["rw", "errors=continue"]);
+/// assert!(m.mount_options().contains("noatime"));
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[derive(Clone)]
 pub struct MountInfo {
     /// The mount ID (unique while mounted; may be reused after unmount). Equals statx
     /// `stx_mnt_id`.
@@ -56,32 +80,154 @@ pub struct MountInfo {
     pub major: u32,
     /// Minor number of the device of the filesystem.
     pub minor: u32,
-    /// The directory of the filesystem that forms the root of this mount (`/` unless a
-    /// subdirectory or file was bind-mounted), with the `//deleted` marker removed.
-    #[cfg_attr(feature = "serde", serde(serialize_with = "ser::path"))]
-    pub root: PathBuf,
     /// The bind-mounted file or directory was deleted (the kernel printed `//deleted`).
     pub root_deleted: bool,
-    /// Where the mount is, relative to the root of the process whose table this is.
-    #[cfg_attr(feature = "serde", serde(serialize_with = "ser::path"))]
+    /// root, mount point, source, fs type, subtype (decoded), then the per-mount options,
+    /// the propagation tags and the superblock options (as printed), back to back.
+    text: Vec<u8>,
+    /// Where each part of `text` but the last ends.
+    ends: [usize; PARTS - 1],
+    /// A subtype was printed (`fuse.` has an empty one).
+    has_subtype: bool,
+}
+
+/// The parts of [`MountInfo`]'s buffer, in order.
+const ROOT: usize = 0;
+const MOUNT_POINT: usize = 1;
+const SOURCE: usize = 2;
+const FS_TYPE: usize = 3;
+const SUBTYPE: usize = 4;
+const MOUNT_OPTIONS: usize = 5;
+const OPTIONAL_FIELDS: usize = 6;
+const SUPER_OPTIONS: usize = 7;
+const PARTS: usize = 8;
+
+/// A [`MountInfo`] as plain owned fields: to build an entry (tests, synthetic tables) or to
+/// take one apart. `MountInfo::from(fields)` and [`MountInfo::to_fields`] convert.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct MountInfoFields {
+    /// [`MountInfo::id`].
+    pub id: u64,
+    /// [`MountInfo::parent_id`].
+    pub parent_id: u64,
+    /// [`MountInfo::major`].
+    pub major: u32,
+    /// [`MountInfo::minor`].
+    pub minor: u32,
+    /// [`MountInfo::root`].
+    pub root: PathBuf,
+    /// [`MountInfo::root_deleted`].
+    pub root_deleted: bool,
+    /// [`MountInfo::mount_point`].
     pub mount_point: PathBuf,
-    /// Per-mount options (`rw`, `nosuid`, `relatime`, …): a fixed kernel vocabulary.
+    /// [`MountInfo::mount_options`], one per element.
     pub mount_options: Vec<String>,
-    /// Propagation tags (`shared:N`, `master:N`, `propagate_from:N`, `unbindable`).
+    /// [`MountInfo::optional_fields`].
     pub optional_fields: Vec<OptionalField>,
-    /// The filesystem type, without the subtype (`fuse` for `fuse.sshfs`).
+    /// [`MountInfo::fs_type`].
     pub fs_type: String,
-    /// The subtype, for filesystems that have one (`sshfs` for `fuse.sshfs`). It comes from
-    /// user space (FUSE), so it may hold any byte.
-    #[cfg_attr(feature = "serde", serde(serialize_with = "ser::opt_os"))]
+    /// [`MountInfo::fs_subtype`].
     pub fs_subtype: Option<OsString>,
-    /// The mount source (device, `server:/export`, `tmpfs`, …); may be empty.
-    #[cfg_attr(feature = "serde", serde(serialize_with = "ser::os"))]
+    /// [`MountInfo::source`].
     pub source: OsString,
-    /// Per-superblock options, split on commas outside double quotes, then decoded. Quotes
-    /// are kept (`context="a,b"`).
-    #[cfg_attr(feature = "serde", serde(serialize_with = "ser::os_vec"))]
+    /// [`MountInfo::super_options`], one per element, decoded.
     pub super_options: Vec<OsString>,
+}
+
+/// Fills a [`MountInfo`] buffer part by part.
+struct TextBuilder {
+    text: Vec<u8>,
+    ends: [usize; PARTS - 1],
+    next: usize,
+}
+
+impl TextBuilder {
+    fn with_capacity(n: usize) -> Self {
+        TextBuilder {
+            text: Vec::with_capacity(n),
+            ends: [0; PARTS - 1],
+            next: 0,
+        }
+    }
+
+    fn end_part(&mut self) {
+        if let Some(e) = self.ends.get_mut(self.next) {
+            *e = self.text.len();
+        }
+        self.next += 1;
+    }
+
+    /// A decoded part from its escaped form.
+    fn unescaped(&mut self, raw: &[u8]) {
+        unescape_into(raw, &mut self.text);
+        self.end_part();
+    }
+
+    /// A part as it is.
+    fn raw(&mut self, raw: &[u8]) {
+        self.text.extend_from_slice(raw);
+        self.end_part();
+    }
+
+    /// The fs type: decoded, and made valid UTF-8 (lossy) so that it can be handed out as
+    /// `&str`. The kernel's type names are ASCII.
+    fn fs_type(&mut self, raw: &[u8]) {
+        let start = self.text.len();
+        unescape_into(raw, &mut self.text);
+        if std::str::from_utf8(&self.text[start..]).is_err() {
+            let fixed = String::from_utf8_lossy(&self.text[start..]).into_owned();
+            self.text.truncate(start);
+            self.text.extend_from_slice(fixed.as_bytes());
+        }
+        self.end_part();
+    }
+}
+
+impl From<MountInfoFields> for MountInfo {
+    fn from(f: MountInfoFields) -> MountInfo {
+        let mut b = TextBuilder::with_capacity(64);
+        b.raw(f.root.as_os_str().as_bytes());
+        b.raw(f.mount_point.as_os_str().as_bytes());
+        b.raw(f.source.as_bytes());
+        b.raw(f.fs_type.as_bytes());
+        b.raw(
+            f.fs_subtype
+                .as_deref()
+                .map(OsStr::as_bytes)
+                .unwrap_or_default(),
+        );
+        write_option_list(f.mount_options.iter().map(|o| o.as_bytes()), &mut b.text);
+        b.end_part();
+        for (i, tag) in f.optional_fields.iter().enumerate() {
+            use std::io::Write as _;
+            let sep = if i > 0 { " " } else { "" };
+            let _ = write!(b.text, "{sep}{tag}");
+        }
+        b.end_part();
+        write_option_list(f.super_options.iter().map(|o| o.as_bytes()), &mut b.text);
+        MountInfo {
+            id: f.id,
+            parent_id: f.parent_id,
+            major: f.major,
+            minor: f.minor,
+            root_deleted: f.root_deleted,
+            text: b.text,
+            ends: b.ends,
+            has_subtype: f.fs_subtype.is_some(),
+        }
+    }
+}
+
+/// Options joined with commas, each escaped as the kernel would (commas, blanks, backslashes).
+fn write_option_list<'a>(options: impl Iterator<Item = &'a [u8]>, out: &mut Vec<u8>) {
+    let mut first = true;
+    for o in options.filter(|o| !o.is_empty()) {
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        escape_into(o, OPTION_SPECIALS, out);
+    }
 }
 
 /// A propagation tag of a mount (the optional fields of mountinfo).
@@ -121,10 +267,97 @@ impl serde::Serialize for OptionalField {
 }
 
 impl MountInfo {
+    fn part(&self, i: usize) -> &[u8] {
+        let start = match i.checked_sub(1) {
+            Some(prev) => self.ends.get(prev).copied().unwrap_or(self.text.len()),
+            None => 0,
+        };
+        let end = self.ends.get(i).copied().unwrap_or(self.text.len());
+        self.text.get(start..end).unwrap_or_default()
+    }
+
+    /// The directory of the filesystem that forms the root of this mount (`/` unless a
+    /// subdirectory or file was bind-mounted), with the `//deleted` marker removed.
+    pub fn root(&self) -> &Path {
+        Path::new(OsStr::from_bytes(self.part(ROOT)))
+    }
+
+    /// Where the mount is, relative to the root of the process whose table this is.
+    pub fn mount_point(&self) -> &Path {
+        Path::new(OsStr::from_bytes(self.part(MOUNT_POINT)))
+    }
+
+    /// The mount source (device, `server:/export`, `tmpfs`, …); may be empty.
+    pub fn source(&self) -> &OsStr {
+        OsStr::from_bytes(self.part(SOURCE))
+    }
+
+    /// The filesystem type, without the subtype (`fuse` for `fuse.sshfs`).
+    pub fn fs_type(&self) -> &str {
+        std::str::from_utf8(self.part(FS_TYPE)).unwrap_or_default()
+    }
+
+    /// The subtype, for filesystems that have one (`sshfs` for `fuse.sshfs`). It comes from
+    /// user space (FUSE), so it may hold any byte.
+    pub fn fs_subtype(&self) -> Option<&OsStr> {
+        self.has_subtype
+            .then(|| OsStr::from_bytes(self.part(SUBTYPE)))
+    }
+
+    /// Per-mount options (`rw`, `nosuid`, `relatime`, …): a fixed kernel vocabulary.
+    pub fn mount_options(&self) -> Options<'_> {
+        Options {
+            raw: self.part(MOUNT_OPTIONS),
+        }
+    }
+
+    /// Propagation tags (`shared:N`, `master:N`, `propagate_from:N`, `unbindable`), parsed
+    /// when read.
+    pub fn optional_fields(&self) -> OptionalFields<'_> {
+        OptionalFields {
+            raw: self.part(OPTIONAL_FIELDS),
+        }
+    }
+
+    /// Per-superblock options; [`Options::iter`] splits them on commas outside double
+    /// quotes and decodes each. Quotes are kept (`context="a,b"`).
+    pub fn super_options(&self) -> Options<'_> {
+        Options {
+            raw: self.part(SUPER_OPTIONS),
+        }
+    }
+
+    /// The entry as plain owned fields.
+    pub fn to_fields(&self) -> MountInfoFields {
+        MountInfoFields {
+            id: self.id,
+            parent_id: self.parent_id,
+            major: self.major,
+            minor: self.minor,
+            root: self.root().to_path_buf(),
+            root_deleted: self.root_deleted,
+            mount_point: self.mount_point().to_path_buf(),
+            mount_options: self
+                .mount_options()
+                .iter()
+                .map(|o| o.to_string_lossy().into_owned())
+                .collect(),
+            optional_fields: self.optional_fields().iter().collect(),
+            fs_type: self.fs_type().to_owned(),
+            fs_subtype: self.fs_subtype().map(OsStr::to_os_string),
+            source: self.source().to_os_string(),
+            super_options: self
+                .super_options()
+                .iter()
+                .map(std::borrow::Cow::into_owned)
+                .collect(),
+        }
+    }
+
     /// The filesystem type as findmnt and the kernel print it: `fuse.sshfs`, `ext4`.
     pub fn fs_type_full(&self) -> OsString {
-        let mut t = OsString::from(&self.fs_type);
-        if let Some(sub) = &self.fs_subtype {
+        let mut t = OsString::from(self.fs_type());
+        if let Some(sub) = self.fs_subtype() {
             t.push(".");
             t.push(sub);
         }
@@ -133,15 +366,15 @@ impl MountInfo {
 
     /// The peer group this mount is shared in, if any.
     pub fn shared_group(&self) -> Option<u64> {
-        self.optional_fields.iter().find_map(|f| match f {
-            OptionalField::Shared(n) => Some(*n),
+        self.optional_fields().iter().find_map(|f| match f {
+            OptionalField::Shared(n) => Some(n),
             _ => None,
         })
     }
 
     /// True if the per-mount options or the superblock options say `ro`.
     pub fn is_read_only(&self) -> bool {
-        self.mount_options.iter().any(|o| o == "ro") || self.super_options.iter().any(|o| o == "ro")
+        self.mount_options().contains("ro") || self.super_options().contains("ro")
     }
 
     /// Appends this entry to `out` as the kernel prints it in mountinfo, newline included.
@@ -154,24 +387,439 @@ impl MountInfo {
             "{} {} {}:{} ",
             self.id, self.parent_id, self.major, self.minor
         );
-        escape_into(self.root.as_os_str().as_bytes(), PATH_SPECIALS, out);
+        escape_into(self.part(ROOT), PATH_SPECIALS, out);
         if self.root_deleted {
             out.extend_from_slice(b"//deleted");
         }
         out.push(b' ');
-        escape_into(self.mount_point.as_os_str().as_bytes(), PATH_SPECIALS, out);
+        escape_into(self.part(MOUNT_POINT), PATH_SPECIALS, out);
         out.push(b' ');
-        out.extend_from_slice(self.mount_options.join(",").as_bytes());
-        for f in &self.optional_fields {
-            let _ = write!(out, " {f}");
+        out.extend_from_slice(self.part(MOUNT_OPTIONS));
+        let tags = self.part(OPTIONAL_FIELDS);
+        if !tags.is_empty() {
+            out.push(b' ');
+            out.extend_from_slice(tags);
         }
         out.extend_from_slice(b" - ");
-        write_fs_type(&self.fs_type, self.fs_subtype.as_deref(), out);
+        write_fs_type(self.fs_type(), self.fs_subtype(), out);
         out.push(b' ');
-        escape_into(self.source.as_bytes(), PATH_SPECIALS, out);
+        escape_into(self.part(SOURCE), PATH_SPECIALS, out);
         out.push(b' ');
-        write_options(&self.super_options, out);
+        out.extend_from_slice(self.part(SUPER_OPTIONS));
         out.push(b'\n');
+    }
+}
+
+impl PartialEq for MountInfo {
+    /// Equal when every field is, options compared decoded.
+    fn eq(&self, o: &Self) -> bool {
+        (
+            self.id,
+            self.parent_id,
+            self.major,
+            self.minor,
+            self.root_deleted,
+        ) == (o.id, o.parent_id, o.major, o.minor, o.root_deleted)
+            && self.optional_fields() == o.optional_fields()
+            && self.has_subtype == o.has_subtype
+            && (self.text == o.text
+                || ([ROOT, MOUNT_POINT, SOURCE, FS_TYPE, SUBTYPE]
+                    .iter()
+                    .all(|&p| self.part(p) == o.part(p))
+                    && self.mount_options() == o.mount_options()
+                    && self.super_options() == o.super_options()))
+    }
+}
+
+impl Eq for MountInfo {}
+
+impl std::hash::Hash for MountInfo {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (
+            self.id,
+            self.parent_id,
+            self.major,
+            self.minor,
+            self.root_deleted,
+        )
+            .hash(state);
+        for tag in self.optional_fields() {
+            tag.hash(state);
+        }
+        for part in [ROOT, MOUNT_POINT, SOURCE, FS_TYPE] {
+            self.part(part).hash(state);
+        }
+        self.fs_subtype().hash(state);
+        self.mount_options().hash(state);
+        self.super_options().hash(state);
+    }
+}
+
+impl fmt::Debug for MountInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MountInfo")
+            .field("id", &self.id)
+            .field("parent_id", &self.parent_id)
+            .field("major", &self.major)
+            .field("minor", &self.minor)
+            .field("root", &self.root())
+            .field("root_deleted", &self.root_deleted)
+            .field("mount_point", &self.mount_point())
+            .field("mount_options", &self.mount_options())
+            .field("optional_fields", &self.optional_fields())
+            .field("fs_type", &self.fs_type())
+            .field("fs_subtype", &self.fs_subtype())
+            .field("source", &self.source())
+            .field("super_options", &self.super_options())
+            .finish()
+    }
+}
+
+#[cfg(feature = "serde")]
+impl serde::Serialize for MountInfo {
+    /// The fields [`MountInfoFields`] has, strings decoded (non-UTF-8 bytes as U+FFFD).
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct as _;
+        let mut st = s.serialize_struct("MountInfo", 13)?;
+        st.serialize_field("id", &self.id)?;
+        st.serialize_field("parent_id", &self.parent_id)?;
+        st.serialize_field("major", &self.major)?;
+        st.serialize_field("minor", &self.minor)?;
+        st.serialize_field("root", &self.root().to_string_lossy())?;
+        st.serialize_field("root_deleted", &self.root_deleted)?;
+        st.serialize_field("mount_point", &self.mount_point().to_string_lossy())?;
+        st.serialize_field("mount_options", &self.mount_options())?;
+        st.serialize_field("optional_fields", &self.optional_fields())?;
+        st.serialize_field("fs_type", self.fs_type())?;
+        st.serialize_field("fs_subtype", &self.fs_subtype().map(OsStr::to_string_lossy))?;
+        st.serialize_field("source", &self.source().to_string_lossy())?;
+        st.serialize_field("super_options", &self.super_options())?;
+        st.end()
+    }
+}
+
+/// A comma-separated option field of a [`MountInfo`], as the kernel printed it, decoded when
+/// read: options are split on commas outside double quotes, empty ones skipped, and each
+/// one's octal escapes decoded ([`unescape`]). Equality and hashing are on the decoded
+/// options.
+///
+/// ```
+/// use std::ffi::OsStr;
+/// use hostexec_mount::mountinfo::{parse_mountinfo, Options};
+/// let m = &parse_mountinfo(br#"1 0 8:1 / / rw - ext4 /dev/sda1 rw,context="a,b",label=x\040y"#).unwrap()[0];
+/// let o: Options<'_> = m.super_options();
+/// let v: Vec<_> = o.iter().collect();
+/// assert_eq!(v[1], OsStr::new(r#"context="a,b""#));
+/// assert!(o.contains("label=x y"));
+/// assert_eq!(o, ["rw", r#"context="a,b""#, "label=x y"]);
+/// assert_eq!(o.joined(), OsStr::new(r#"rw,context="a,b",label=x y"#));
+/// assert_eq!(o.as_raw(), br#"rw,context="a,b",label=x\040y"#);
+/// ```
+#[derive(Clone, Copy, Default)]
+pub struct Options<'a> {
+    raw: &'a [u8],
+}
+
+impl<'a> Options<'a> {
+    /// The options as printed in mountinfo (escaped, comma-separated).
+    pub fn from_raw(raw: &'a [u8]) -> Self {
+        Options { raw }
+    }
+
+    /// The printed form.
+    pub fn as_raw(&self) -> &'a [u8] {
+        self.raw
+    }
+
+    /// The options, decoded, in order (borrowed unless an option has an escape).
+    pub fn iter(&self) -> OptionIter<'a> {
+        OptionIter { rest: self.raw }
+    }
+
+    /// True if one option is exactly `name` (decoded).
+    pub fn contains(&self, name: impl AsRef<OsStr>) -> bool {
+        let name = name.as_ref().as_bytes();
+        raw_options(self.raw).any(|raw| {
+            if raw.contains(&b'\\') {
+                unescape(raw) == name
+            } else {
+                raw == name
+            }
+        })
+    }
+
+    /// How many options there are.
+    pub fn len(&self) -> usize {
+        raw_options(self.raw).count()
+    }
+
+    /// True if there are none.
+    pub fn is_empty(&self) -> bool {
+        raw_options(self.raw).next().is_none()
+    }
+
+    /// The decoded options joined with commas, as findmnt prints them (borrowed when nothing
+    /// needs decoding).
+    pub fn joined(&self) -> Cow<'a, OsStr> {
+        let raw = self.raw;
+        let plain = !raw.contains(&b'\\')
+            && !raw.starts_with(b",")
+            && !raw.ends_with(b",")
+            && !raw.windows(2).any(|w| w == b",,");
+        if plain {
+            return Cow::Borrowed(OsStr::from_bytes(raw));
+        }
+        let mut out = Vec::with_capacity(raw.len());
+        for (i, o) in self.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(o.as_bytes());
+        }
+        Cow::Owned(OsString::from_vec(out))
+    }
+}
+
+/// The propagation tags of a [`MountInfo`], as printed, parsed when read.
+///
+/// ```
+/// use hostexec_mount::mountinfo::{parse_mountinfo, OptionalField};
+/// let m = &parse_mountinfo(b"1 0 8:1 / / rw shared:1 master:7 - ext4 /dev/sda1 rw").unwrap()[0];
+/// assert_eq!(m.optional_fields(), [OptionalField::Shared(1), OptionalField::Master(7)]);
+/// assert_eq!(m.optional_fields().len(), 2);
+/// assert_eq!(m.shared_group(), Some(1));
+/// ```
+#[derive(Clone, Copy, Default)]
+pub struct OptionalFields<'a> {
+    raw: &'a [u8],
+}
+
+impl<'a> OptionalFields<'a> {
+    /// The tags, in order.
+    pub fn iter(&self) -> OptionalFieldIter<'a> {
+        OptionalFieldIter { rest: self.raw }
+    }
+
+    /// How many tags there are.
+    pub fn len(&self) -> usize {
+        self.iter().count()
+    }
+
+    /// True if there are none.
+    pub fn is_empty(&self) -> bool {
+        self.iter().next().is_none()
+    }
+}
+
+/// The tags of an [`OptionalFields`].
+#[derive(Clone, Debug)]
+pub struct OptionalFieldIter<'a> {
+    rest: &'a [u8],
+}
+
+impl Iterator for OptionalFieldIter<'_> {
+    type Item = OptionalField;
+
+    fn next(&mut self) -> Option<OptionalField> {
+        loop {
+            if self.rest.is_empty() {
+                return None;
+            }
+            let (tag, after) = match find_byte(b' ', self.rest) {
+                Some(i) => (&self.rest[..i], &self.rest[i + 1..]),
+                None => (self.rest, &self.rest[self.rest.len()..]),
+            };
+            self.rest = after;
+            if !tag.is_empty() {
+                return Some(parse_optional(tag));
+            }
+        }
+    }
+}
+
+impl<'a> IntoIterator for OptionalFields<'a> {
+    type Item = OptionalField;
+    type IntoIter = OptionalFieldIter<'a>;
+    fn into_iter(self) -> OptionalFieldIter<'a> {
+        self.iter()
+    }
+}
+
+impl<'a> IntoIterator for &OptionalFields<'a> {
+    type Item = OptionalField;
+    type IntoIter = OptionalFieldIter<'a>;
+    fn into_iter(self) -> OptionalFieldIter<'a> {
+        self.iter()
+    }
+}
+
+impl PartialEq for OptionalFields<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.raw == other.raw || self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for OptionalFields<'_> {}
+
+impl PartialEq<[OptionalField]> for OptionalFields<'_> {
+    fn eq(&self, other: &[OptionalField]) -> bool {
+        self.iter().eq(other.iter().cloned())
+    }
+}
+
+impl<const N: usize> PartialEq<[OptionalField; N]> for OptionalFields<'_> {
+    fn eq(&self, other: &[OptionalField; N]) -> bool {
+        *self == other[..]
+    }
+}
+
+impl PartialEq<Vec<OptionalField>> for OptionalFields<'_> {
+    fn eq(&self, other: &Vec<OptionalField>) -> bool {
+        *self == other[..]
+    }
+}
+
+impl fmt::Debug for OptionalFields<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+#[cfg(feature = "serde")]
+impl serde::Serialize for OptionalFields<'_> {
+    /// A sequence of tags as printed (`"shared:1"`).
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter())
+    }
+}
+
+/// The first raw (still escaped) option of `rest` and what follows its comma: options are
+/// split on commas outside double quotes, empty ones skipped.
+fn next_raw_option(mut rest: &[u8]) -> Option<(&[u8], &[u8])> {
+    loop {
+        if rest.is_empty() {
+            return None;
+        }
+        let end = if rest.contains(&b'"') {
+            let mut quoted = false;
+            rest.iter().position(|&b| {
+                if b == b'"' {
+                    quoted = !quoted;
+                }
+                b == b',' && !quoted
+            })
+        } else {
+            rest.iter().position(|&b| b == b',')
+        };
+        let (item, after) = match end {
+            Some(i) => (&rest[..i], &rest[i + 1..]),
+            None => (rest, &rest[rest.len()..]),
+        };
+        if !item.is_empty() {
+            return Some((item, after));
+        }
+        rest = after;
+    }
+}
+
+/// The raw options of a field, in order.
+fn raw_options(mut rest: &[u8]) -> impl Iterator<Item = &[u8]> {
+    std::iter::from_fn(move || {
+        let (item, after) = next_raw_option(rest)?;
+        rest = after;
+        Some(item)
+    })
+}
+
+/// The decoded options of an [`Options`].
+#[derive(Clone, Debug)]
+pub struct OptionIter<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for OptionIter<'a> {
+    type Item = Cow<'a, OsStr>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (item, after) = next_raw_option(self.rest)?;
+        self.rest = after;
+        Some(if item.contains(&b'\\') {
+            Cow::Owned(OsString::from_vec(unescape(item)))
+        } else {
+            Cow::Borrowed(OsStr::from_bytes(item))
+        })
+    }
+}
+
+impl<'a> IntoIterator for Options<'a> {
+    type Item = Cow<'a, OsStr>;
+    type IntoIter = OptionIter<'a>;
+    fn into_iter(self) -> OptionIter<'a> {
+        self.iter()
+    }
+}
+
+impl<'a> IntoIterator for &Options<'a> {
+    type Item = Cow<'a, OsStr>;
+    type IntoIter = OptionIter<'a>;
+    fn into_iter(self) -> OptionIter<'a> {
+        self.iter()
+    }
+}
+
+impl PartialEq for Options<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.raw == other.raw || self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Options<'_> {}
+
+impl std::hash::Hash for Options<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        for o in self.iter() {
+            o.as_bytes().hash(state);
+        }
+    }
+}
+
+impl<S: AsRef<OsStr>> PartialEq<[S]> for Options<'_> {
+    fn eq(&self, other: &[S]) -> bool {
+        self.iter()
+            .eq(other.iter().map(|s| Cow::Borrowed(s.as_ref())))
+    }
+}
+
+impl<S: AsRef<OsStr>, const N: usize> PartialEq<[S; N]> for Options<'_> {
+    fn eq(&self, other: &[S; N]) -> bool {
+        *self == other[..]
+    }
+}
+
+impl<S: AsRef<OsStr>> PartialEq<Vec<S>> for Options<'_> {
+    fn eq(&self, other: &Vec<S>) -> bool {
+        *self == other[..]
+    }
+}
+
+impl fmt::Debug for Options<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl fmt::Display for Options<'_> {
+    /// The decoded options joined with commas (lossy UTF-8).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.joined().to_string_lossy())
+    }
+}
+
+#[cfg(feature = "serde")]
+impl serde::Serialize for Options<'_> {
+    /// A sequence of decoded options (non-UTF-8 bytes as U+FFFD).
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter().map(|o| o.to_string_lossy().into_owned()))
     }
 }
 
@@ -282,36 +930,47 @@ pub fn parse_mountinfo_line(line: &[u8]) -> Result<MountInfo, ParseErrorKind> {
         None => (root_raw, false),
     };
     let mount_point = f.next("mount point")?;
-    let mount_options = split_plain(f.next("mount options")?);
-    let mut optional_fields = Vec::new();
+    let mount_options = f.next("mount options")?;
+    // The tags up to the lone `-`, kept as printed (space-separated).
+    let tags_from = f.rest.unwrap_or_default();
+    let mut tags_len = 0;
     loop {
         match f.next_opt() {
             None => return Err(ParseErrorKind::MissingSeparator),
             Some(b"-") => break,
-            Some(tag) => optional_fields.push(parse_optional(tag)),
+            Some(tag) => tags_len += tag.len() + 1,
         }
     }
-    let (fs_type, fs_subtype) = parse_fs_type(f.next("filesystem type")?);
-    let source = OsString::from_vec(unescape(f.next("source")?));
+    let optional_fields = &tags_from[..tags_len.saturating_sub(1)];
+    let fs_type = f.next("filesystem type")?;
+    let source = f.next("source")?;
     // The rest of the line: tolerant of raw spaces a filesystem might print.
-    let super_options = split_options(
-        f.rest()
-            .ok_or(ParseErrorKind::MissingField("super options"))?,
-    );
+    let super_options = f
+        .rest()
+        .ok_or(ParseErrorKind::MissingField("super options"))?;
+    // One allocation for all the text: decoding never makes a field longer.
+    let mut b = TextBuilder::with_capacity(line.len());
+    b.unescaped(root_raw);
+    b.unescaped(mount_point);
+    b.unescaped(source);
+    let (fs_type, subtype) = match fs_type.iter().position(|&c| c == b'.') {
+        Some(i) => (&fs_type[..i], Some(&fs_type[i + 1..])),
+        None => (fs_type, None),
+    };
+    b.fs_type(fs_type);
+    b.unescaped(subtype.unwrap_or_default());
+    b.raw(mount_options);
+    b.raw(optional_fields);
+    b.raw(super_options);
     Ok(MountInfo {
         id,
         parent_id,
         major,
         minor,
-        root: path_from(unescape(root_raw)),
         root_deleted,
-        mount_point: path_from(unescape(mount_point)),
-        mount_options,
-        optional_fields,
-        fs_type,
-        fs_subtype,
-        source,
-        super_options,
+        text: b.text,
+        ends: b.ends,
+        has_subtype: subtype.is_some(),
     })
 }
 
@@ -394,9 +1053,10 @@ pub fn mount_point_matches(mount_point: &Path, path: &Path) -> bool {
 pub fn mount_holding<'a>(mounts: &'a [MountInfo], path: &Path) -> Option<&'a MountInfo> {
     let mut best: Option<&MountInfo> = None;
     for m in mounts {
-        if path.starts_with(&m.mount_point)
-            && best
-                .is_none_or(|b| m.mount_point.as_os_str().len() >= b.mount_point.as_os_str().len())
+        if path.starts_with(m.mount_point())
+            && best.is_none_or(|b| {
+                m.mount_point().as_os_str().len() >= b.mount_point().as_os_str().len()
+            })
         {
             best = Some(m);
         }
@@ -412,13 +1072,13 @@ pub fn mount_refs(mounts: &[MountInfo], path: &Path) -> Vec<PathBuf> {
     let Some(holder) = mount_holding(mounts, path) else {
         return Vec::new();
     };
-    let Ok(below) = path.strip_prefix(&holder.mount_point) else {
+    let Ok(below) = path.strip_prefix(holder.mount_point()) else {
         return Vec::new();
     };
     let root = if below.as_os_str().is_empty() {
-        holder.root.clone()
+        holder.root().to_path_buf()
     } else {
-        holder.root.join(below)
+        holder.root().join(below)
     };
     mounts
         .iter()
@@ -426,9 +1086,9 @@ pub fn mount_refs(mounts: &[MountInfo], path: &Path) -> Vec<PathBuf> {
             m.id != holder.id
                 && m.major == holder.major
                 && m.minor == holder.minor
-                && m.root == root
+                && m.root() == root
         })
-        .map(|m| m.mount_point.clone())
+        .map(|m| m.mount_point().to_path_buf())
         .collect()
 }
 
@@ -487,22 +1147,54 @@ fn parse_lines<T>(
     // no multi-megabyte copy when a guess falls short.
     let lines = table.iter().filter(|&&b| b == b'\n').count() + 1;
     let mut out = Vec::with_capacity(lines);
-    for (i, line) in table.split(|&b| b == b'\n').enumerate() {
-        if line.is_empty() {
-            continue;
+    let mut rest = table;
+    let mut i = 0;
+    loop {
+        let (line, after) = match find_byte(b'\n', rest) {
+            Some(n) => (&rest[..n], Some(&rest[n + 1..])),
+            None => (rest, None),
+        };
+        i += 1;
+        if !line.is_empty() {
+            let v = parse(line).map_err(|kind| ParseError {
+                line_no: i,
+                line: String::from_utf8_lossy(line).into_owned(),
+                kind,
+            })?;
+            out.push(v);
         }
-        match parse(line) {
-            Ok(v) => out.push(v),
-            Err(kind) => {
-                return Err(ParseError {
-                    line_no: i + 1,
-                    line: String::from_utf8_lossy(line).into_owned(),
-                    kind,
-                })
-            }
+        match after {
+            Some(a) => rest = a,
+            None => return Ok(out),
         }
     }
-    Ok(out)
+}
+
+/// The first `needle` in `hay`, eight bytes at a time (SWAR): lines and fields are scanned
+/// this way, since `Iterator::position` goes byte by byte and the scans are a large part of
+/// a parse that has nothing else left to do.
+fn find_byte(needle: u8, hay: &[u8]) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let pattern = LO * u64::from(needle);
+    let mut chunks = hay.chunks_exact(8);
+    let mut base = 0;
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word) ^ pattern;
+        // A zero byte in x is a match; the lowest flagged byte is the first match.
+        let found = x.wrapping_sub(LO) & !x & HI;
+        if found != 0 {
+            return Some(base + (found.trailing_zeros() / 8) as usize);
+        }
+        base += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&b| b == needle)
+        .map(|i| base + i)
 }
 
 /// Single-space field cursor that can hand out the rest of the line.
@@ -517,7 +1209,7 @@ impl<'a> Fields<'a> {
 
     fn next_opt(&mut self) -> Option<&'a [u8]> {
         let rest = self.rest?;
-        match rest.iter().position(|&b| b == b' ') {
+        match find_byte(b' ', rest) {
             Some(i) => {
                 self.rest = Some(&rest[i + 1..]);
                 Some(&rest[..i])
@@ -596,44 +1288,27 @@ fn path_from(v: Vec<u8>) -> PathBuf {
     PathBuf::from(OsString::from_vec(v))
 }
 
-/// Per-mount options: plain commas, a fixed ASCII vocabulary.
-fn split_plain(raw: &[u8]) -> Vec<String> {
-    raw.split(|&b| b == b',')
-        .filter(|o| !o.is_empty())
-        .map(|o| String::from_utf8_lossy(o).into_owned())
-        .collect()
-}
-
 /// Options split on commas outside double quotes, empty ones dropped, each decoded.
 fn split_options(raw: &[u8]) -> Vec<OsString> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    let mut quoted = false;
-    for (i, &b) in raw.iter().enumerate() {
-        match b {
-            b'"' => quoted = !quoted,
-            b',' if !quoted => {
-                if i > start {
-                    out.push(OsString::from_vec(unescape(&raw[start..i])));
-                }
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    if raw.len() > start {
-        out.push(OsString::from_vec(unescape(&raw[start..])));
-    }
-    out
+    raw_options(raw)
+        .map(|o| OsString::from_vec(unescape(o)))
+        .collect()
 }
 
 /// Decodes `\ooo` octal escapes (three octal digits, value ≤ 255); any other backslash is
 /// kept as it is.
 pub fn unescape(raw: &[u8]) -> Vec<u8> {
-    if !raw.contains(&b'\\') {
-        return raw.to_vec();
-    }
     let mut out = Vec::with_capacity(raw.len());
+    unescape_into(raw, &mut out);
+    out
+}
+
+/// [`unescape`], appending to `out`.
+fn unescape_into(raw: &[u8], out: &mut Vec<u8>) {
+    if !raw.contains(&b'\\') {
+        out.extend_from_slice(raw);
+        return;
+    }
     let mut i = 0;
     while i < raw.len() {
         if raw[i] == b'\\' {
@@ -653,7 +1328,6 @@ pub fn unescape(raw: &[u8]) -> Vec<u8> {
         out.push(raw[i]);
         i += 1;
     }
-    out
 }
 
 /// Appends `raw` with every byte of `specials` written as `\ooo`, as the kernel does.
@@ -716,5 +1390,21 @@ mod ser {
 
     pub(super) fn os_vec<S: Serializer>(v: &[OsString], s: S) -> Result<S::Ok, S::Error> {
         s.collect_seq(v.iter().map(|o| o.to_string_lossy()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::find_byte;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn find_byte_is_position(
+            hay in prop::collection::vec(prop_oneof![Just(b' '), Just(b'\n'), any::<u8>()], 0..40),
+            needle in prop_oneof![Just(b' '), Just(b'\n'), Just(0u8), Just(0x80u8), Just(0xffu8)],
+        ) {
+            prop_assert_eq!(find_byte(needle, &hay), hay.iter().position(|&b| b == needle));
+        }
     }
 }

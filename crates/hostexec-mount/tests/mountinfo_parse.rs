@@ -24,37 +24,37 @@ fn go_vectors_parse_with_every_field() {
     let m = one("224 62 253:0 /var/lib/docker/devicemapper/test/shared /var/lib/docker/devicemapper/test/shared rw,relatime master:1 shared:44 - ext4 /dev/mapper/ssd-root rw,seclabel,data=ordered");
     assert_eq!((m.id, m.parent_id, m.major, m.minor), (224, 62, 253, 0));
     assert_eq!(
-        m.root,
+        m.root(),
         Path::new("/var/lib/docker/devicemapper/test/shared")
     );
-    assert_eq!(m.mount_point, m.root);
-    assert_eq!(m.mount_options, ["rw", "relatime"]);
+    assert_eq!(m.mount_point(), m.root());
+    assert_eq!(m.mount_options(), ["rw", "relatime"]);
     assert_eq!(
-        m.optional_fields,
+        m.optional_fields(),
         [OptionalField::Master(1), OptionalField::Shared(44)]
     );
     assert_eq!(m.shared_group(), Some(44));
-    assert_eq!(m.fs_type, "ext4");
-    assert_eq!(m.fs_subtype, None);
-    assert_eq!(m.source, "/dev/mapper/ssd-root");
-    assert_eq!(m.super_options, os(&["rw", "seclabel", "data=ordered"]));
+    assert_eq!(m.fs_type(), "ext4");
+    assert_eq!(m.fs_subtype(), None);
+    assert_eq!(m.source(), "/dev/mapper/ssd-root");
+    assert_eq!(m.super_options(), os(&["rw", "seclabel", "data=ordered"]));
     assert!(!m.root_deleted);
 
     let m = one("222 24 253:0 /tmp/src /mnt/dst rw,relatime shared:1 - ext4 /dev/mapper/vagrant--vg-root rw,errors=remount-ro,data=ordered");
-    assert_eq!(m.root, Path::new("/tmp/src"));
-    assert_eq!(m.mount_point, Path::new("/mnt/dst"));
-    assert_eq!(m.optional_fields, [OptionalField::Shared(1)]);
+    assert_eq!(m.root(), Path::new("/tmp/src"));
+    assert_eq!(m.mount_point(), Path::new("/mnt/dst"));
+    assert_eq!(m.optional_fields(), [OptionalField::Shared(1)]);
 
     let m = one(
         "28 18 0:24 / /sys/fs/cgroup ro,nosuid,nodev,noexec shared:9 - tmpfs tmpfs ro,mode=755",
     );
     assert_eq!((m.major, m.minor), (0, 24));
-    assert_eq!(m.source, "tmpfs");
-    assert_eq!(m.super_options, os(&["ro", "mode=755"]));
+    assert_eq!(m.source(), "tmpfs");
+    assert_eq!(m.super_options(), os(&["ro", "mode=755"]));
     assert!(m.is_read_only());
 
     let m = one("83 63 0:44 / /var/lib/bar rw,relatime - tmpfs tmpfs rw");
-    assert!(m.optional_fields.is_empty());
+    assert!(m.optional_fields().is_empty());
     assert!(!m.is_read_only());
 }
 
@@ -64,7 +64,7 @@ fn quoted_super_options_keep_their_commas() {
         r#"761 60 8:0 / /var/lib/kubelet/plugins/kubernetes.io/iscsi/iface-default/x-lun-0 rw,relatime shared:421 - ext4 /dev/sda rw,context="system_u:object_r:container_file_t:s0:c314,c894",data=ordered"#,
     );
     assert_eq!(
-        m.super_options,
+        m.super_options(),
         os(&[
             "rw",
             r#"context="system_u:object_r:container_file_t:s0:c314,c894""#,
@@ -89,12 +89,12 @@ fn octal_escapes_are_decoded_to_bytes() {
         let m = one(&format!(
             "88 67 0:40 / {raw} rw,relatime - tmpfs tmpfs rw,size=1024k,mode=755"
         ));
-        assert_eq!(m.mount_point.as_os_str().as_bytes(), want, "{raw}");
+        assert_eq!(m.mount_point().as_os_str().as_bytes(), want, "{raw}");
     }
     // Escapes in the root and the source too; \777 is not a byte and stays literal.
     let m = one(r"88 67 0:40 /a\040b /x rw - nfs srv:/ex\040port\777 rw");
-    assert_eq!(m.root, Path::new("/a b"));
-    assert_eq!(m.source.as_bytes(), br"srv:/ex port\777");
+    assert_eq!(m.root(), Path::new("/a b"));
+    assert_eq!(m.source().as_bytes(), br"srv:/ex port\777");
 }
 
 #[test]
@@ -102,20 +102,23 @@ fn non_utf8_bytes_survive_byte_exact() {
     let mut line = b"64 63 0:40 / /tmp/fm/\xff\xfe rw,relatime - tmpfs s\xff rw\n".to_vec();
     line.extend_from_slice(b"65 63 0:41 / /tmp/\xc3\xa9 rw - tmpfs x rw\n");
     let v = parse_mountinfo(&line).unwrap();
-    assert_eq!(v[0].mount_point.as_os_str().as_bytes(), b"/tmp/fm/\xff\xfe");
-    assert_eq!(v[0].source.as_bytes(), b"s\xff");
-    assert_eq!(v[1].mount_point, Path::new("/tmp/é"));
+    assert_eq!(
+        v[0].mount_point().as_os_str().as_bytes(),
+        b"/tmp/fm/\xff\xfe"
+    );
+    assert_eq!(v[0].source().as_bytes(), b"s\xff");
+    assert_eq!(v[1].mount_point(), Path::new("/tmp/é"));
 }
 
 #[test]
 fn an_empty_source_is_accepted() {
     // `mount -t tmpfs "" dir`: kernel 6.18 prints an empty field (kubernetes#66134).
     let m = one("92 67 0:43 / /tmp/mt/del rw,relatime - tmpfs  rw");
-    assert_eq!(m.source, "");
-    assert_eq!(m.super_options, os(&["rw"]));
+    assert_eq!(m.source(), "");
+    assert_eq!(m.super_options(), os(&["rw"]));
     let m = one("92 67 0:43 / /tmp/mt/del rw,relatime shared:147 - tmpfs  rw");
-    assert_eq!(m.source, "");
-    assert_eq!(m.optional_fields, [OptionalField::Shared(147)]);
+    assert_eq!(m.source(), "");
+    assert_eq!(m.optional_fields(), [OptionalField::Shared(147)]);
 }
 
 #[test]
@@ -131,27 +134,27 @@ fn propagation_tags() {
         let m = one(&format!(
             "89 67 0:40 / /tmp/mt/pA rw,relatime {tag} - tmpfs tmpfs rw"
         ));
-        assert_eq!(m.optional_fields, std::slice::from_ref(&want), "{tag}");
+        assert_eq!(m.optional_fields(), *std::slice::from_ref(&want), "{tag}");
         assert_eq!(want.to_string(), tag);
     }
     let m = one("89 67 0:40 / /a rw shared:3 master:1 propagate_from:1 - tmpfs t rw");
-    assert_eq!(m.optional_fields.len(), 3);
+    assert_eq!(m.optional_fields().len(), 3);
 }
 
 #[test]
 fn deleted_roots_and_mount_points() {
     let m = one("88 67 254:0 /tmp/mt/f1//deleted /tmp/mt/f2 rw,relatime - ext4 /dev/vda rw");
     assert!(m.root_deleted);
-    assert_eq!(m.root, Path::new("/tmp/mt/f1"));
+    assert_eq!(m.root(), Path::new("/tmp/mt/f1"));
     let m = one(r"88 67 254:0 / /a/different/kind/of/path\040(deleted) rw - ext4 /dev/vda rw");
     assert!(!m.root_deleted);
     assert_eq!(
-        m.mount_point,
+        m.mount_point(),
         Path::new("/a/different/kind/of/path (deleted)")
     );
     // mount-utils' isMountPointMatch vectors, on decoded paths.
     assert!(mount_point_matches(
-        &m.mount_point,
+        m.mount_point(),
         Path::new("/a/different/kind/of/path")
     ));
     assert!(mount_point_matches(Path::new("/"), Path::new("/")));
@@ -162,21 +165,21 @@ fn deleted_roots_and_mount_points() {
 #[test]
 fn fuse_subtypes_are_split_off() {
     let m = one("120 30 0:55 / /home/u/remote rw,nosuid,nodev,relatime - fuse.sshfs u@host:/srv rw,user_id=1000,group_id=1000");
-    assert_eq!(m.fs_type, "fuse");
-    assert_eq!(m.fs_subtype.as_deref(), Some(OsStr::new("sshfs")));
+    assert_eq!(m.fs_type(), "fuse");
+    assert_eq!(m.fs_subtype(), Some(OsStr::new("sshfs")));
     assert_eq!(m.fs_type_full(), "fuse.sshfs");
-    assert_eq!(m.source, "u@host:/srv");
+    assert_eq!(m.source(), "u@host:/srv");
     let m = one("121 30 0:56 / /x rw - fuse.a.b src rw");
-    assert_eq!(m.fs_subtype.as_deref(), Some(OsStr::new("a.b")));
+    assert_eq!(m.fs_subtype(), Some(OsStr::new("a.b")));
 }
 
 #[test]
 fn nsfs_roots_and_raw_spaces_in_super_options() {
     let m = one("500 30 0:4 net:[4026532281] /run/netns/x rw shared:200 - nsfs nsfs rw");
-    assert_eq!(m.root, Path::new("net:[4026532281]"));
+    assert_eq!(m.root(), Path::new("net:[4026532281]"));
     // A filesystem that prints a raw space in its options does not break the line.
     let m = one("501 30 0:57 / /y rw - weird src rw,label=a b");
-    assert_eq!(m.super_options, os(&["rw", "label=a b"]));
+    assert_eq!(m.super_options(), os(&["rw", "label=a b"]));
 }
 
 #[test]
@@ -233,7 +236,7 @@ fn errors_name_the_line_and_what_is_wrong() {
 fn a_table_from_this_kernel_parses() {
     let table = std::fs::read("/proc/self/mountinfo").unwrap();
     let v = parse_mountinfo(&table).unwrap();
-    assert!(v.iter().any(|m| m.mount_point == Path::new("/")));
+    assert!(v.iter().any(|m| m.mount_point() == Path::new("/")));
     // Printing the entries again gives the kernel's bytes back, line for line.
     let mut again = Vec::new();
     for m in &v {
@@ -515,13 +518,14 @@ prop_compose! {
         source in any_bytes(12),
         super_options in prop::collection::vec(any_bytes(10).prop_filter("non-empty", |v| !v.is_empty()), 0..5),
     ) -> MountInfo {
-        MountInfo {
+        MountInfoFields {
             id, parent_id, major, minor, root, root_deleted, mount_point, mount_options,
             optional_fields, fs_type,
             fs_subtype: fs_subtype.map(OsString::from_vec),
             source: OsString::from_vec(source),
             super_options: super_options.into_iter().map(OsString::from_vec).collect(),
         }
+        .into()
     }
 }
 

@@ -91,10 +91,10 @@ async fn tmpfs_with_options_is_seen_by_findmnt_inside_the_host() {
         .await
         .unwrap()
         .into_iter()
-        .rfind(|e| e.mount_point == t)
+        .rfind(|e| e.mount_point() == t)
         .unwrap();
-    assert_eq!(e.source, "hx-src");
-    assert!(e.super_options.iter().any(|o| o == "mode=700"));
+    assert_eq!(e.source(), "hx-src");
+    assert!(e.super_options().contains("mode=700"));
     assert!(m.is_mount_point(&t).await.unwrap());
 }
 
@@ -218,28 +218,28 @@ async fn list_equals_findmnt_inside_the_host_over_500_mounts() {
         assert_eq!(f["parent"].as_u64().unwrap(), e.parent_id, "{e:?}");
         assert_eq!(
             s("target").as_bytes(),
-            e.mount_point.as_os_str().as_bytes(),
+            e.mount_point().as_os_str().as_bytes(),
             "{e:?}"
         );
-        assert_eq!(s("source").as_bytes(), e.source.as_bytes(), "{e:?}");
+        assert_eq!(s("source").as_bytes(), e.source().as_bytes(), "{e:?}");
         assert_eq!(s("fstype").as_bytes(), e.fs_type_full().as_bytes(), "{e:?}");
         assert_eq!(s("maj:min"), format!("{}:{}", e.major, e.minor));
         assert_eq!(
             s("fsroot").as_bytes(),
-            e.root.as_os_str().as_bytes(),
+            e.root().as_os_str().as_bytes(),
             "{e:?}"
         );
-        assert_eq!(s("vfs-options"), e.mount_options.join(","), "{e:?}");
+        assert_eq!(s("vfs-options"), e.mount_options().to_string(), "{e:?}");
         let fs_opts: Vec<String> = e
-            .super_options
+            .super_options()
             .iter()
             .map(|o| o.to_string_lossy().into_owned())
             .collect();
         assert_eq!(s("fs-options"), fs_opts.join(","), "{e:?}");
         let shared = e.shared_group().is_some();
         assert_eq!(s("propagation").starts_with("shared"), shared, "{e:?}");
-        if e.mount_point.starts_with(&root)
-            && e.mount_point
+        if e.mount_point().starts_with(&root)
+            && e.mount_point()
                 .as_os_str()
                 .as_bytes()
                 .iter()
@@ -422,7 +422,7 @@ async fn cleanup_refs_and_rshared() {
         .await
         .unwrap()
         .into_iter()
-        .rfind(|e| e.mount_point == sh)
+        .rfind(|e| e.mount_point() == sh)
         .unwrap();
     assert!(e.shared_group().is_some(), "{e:?}");
     m.make_rshared(&sh).await.unwrap();
@@ -615,9 +615,9 @@ async fn non_utf8_targets_are_byte_exact() {
         .await
         .unwrap()
         .into_iter()
-        .rfind(|e| e.mount_point == t)
+        .rfind(|e| e.mount_point() == t)
         .expect("list() has the exact bytes");
-    assert_eq!(e.source.as_bytes(), b"src\xff");
+    assert_eq!(e.source().as_bytes(), b"src\xff");
     assert!(m.is_mount_point(&t).await.unwrap());
     assert_eq!(mountpoint_q(&sb, &t), 0);
     let out = oracle(
