@@ -1,6 +1,7 @@
 //! hostexec-nsenter against Go's routes, measured in the same run on a sandbox host.
 //!
-//! - `resolve`: `NsEnter::resolve` vs Go's `nsenter --mount=<ns> -- realpath -e P`;
+//! - `resolve`: `NsEnter::resolve` vs Go's `nsenter --mount=<ns> -- realpath -e P` (and the
+//!   bare [`RootFs`](hostexec_rootfs::RootFs) walk, with and without a tokio blocking-pool hop);
 //! - `launch_true`: `/bin/true` through the host thread vs the nsenter-binary launcher;
 //! - `launch_true_1gib`: the same with 1 GiB resident in this process (every page touched):
 //!   posix_spawn from the host thread should not care, a fork-based spawn would.
@@ -121,8 +122,37 @@ fn benches(c: &mut Criterion) {
                 .unwrap()
         })
     });
+    // The previous route: the same walk behind a hop to tokio's blocking pool.
+    g.bench_function("hostexec_rootfs_via_spawn_blocking", |b| {
+        b.iter(|| {
+            let root = std::sync::Arc::clone(f.thread.root_fs());
+            let p = f.path.clone();
+            f.rt.block_on(async move {
+                tokio::task::spawn_blocking(move || root.resolve(&p, Resolve::MustExist))
+                    .await
+                    .unwrap()
+            })
+            .unwrap()
+        })
+    });
     g.bench_function("go_nsenter_realpath", |b| {
         b.iter(|| go_realpath(&mnt, &f.path))
+    });
+    g.finish();
+
+    // HostFs::stat (what hostexec-mount's is_mount_point costs): the pool hop vs the bare call.
+    let mut g = c.benchmark_group("stat");
+    g.sample_size(20)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(2));
+    g.bench_function("hostexec", |b| {
+        b.iter(|| {
+            f.rt.block_on(hostexec_api::HostFs::stat(&f.thread, f.sb.scratch(), true))
+                .unwrap()
+        })
+    });
+    g.bench_function("hostexec_rootfs_direct", |b| {
+        b.iter(|| f.thread.root_fs().stat(f.sb.scratch(), true).unwrap())
     });
     g.finish();
 
