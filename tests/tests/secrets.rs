@@ -268,7 +268,6 @@ async fn sensitive_options_reach_no_log_error_debug_or_panic() {
 /// commas), and a helper that reports option by option prints each part alone: both parts
 /// must still be scrubbed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "BUG: hostexec-mount scrub() masks a sensitive option only whole and after its first '=', never its comma-separated parts: `password=A,B` leaks `password=A` and `B` when mount(8)/a helper prints options one by one"]
 async fn a_sensitive_value_with_a_comma_is_scrubbed_part_by_part() {
     let (logs, _) = capture();
     if skip_without_namespaces("a_sensitive_value_with_a_comma_is_scrubbed_part_by_part") {
@@ -320,7 +319,6 @@ async fn a_sensitive_value_with_a_comma_is_scrubbed_part_by_part() {
 /// so matching it whole cannot scrub it, and the excerpt (the end of what was captured) shows
 /// it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "BUG: hostexec-mount scrubs after the capture limit cut stderr: a secret straddling the 16 MiB cut leaves its first bytes in MountFailure::stderr and the `mount failed` log line"]
 async fn a_secret_cut_by_the_capture_limit_is_still_scrubbed() {
     let (logs, _) = capture();
     if skip_without_namespaces("a_secret_cut_by_the_capture_limit_is_still_scrubbed") {

@@ -212,9 +212,11 @@ impl<E: Executor, F: HostFs> HostMounter<E, F> {
             return Ok(());
         }
         let secrets = options.secrets();
-        let mut msg = scrub(&out.stderr, &secrets);
+        // Scrubbed whole, before the excerpt is cut from its end; a capture cut at its limit
+        // may end inside a secret, which `truncated` makes scrub look for.
+        let mut msg = scrub(&out.stderr, &secrets, out.stderr_truncated);
         if msg.is_empty() {
-            msg = scrub(&out.stdout, &secrets);
+            msg = scrub(&out.stdout, &secrets, out.stdout_truncated);
         }
         let err = MountError::MountFailed(Box::new(crate::error::MountFailure {
             mount_source: source.to_os_string(),

@@ -17,8 +17,12 @@ pub const MASKED: &str = "<masked>";
 /// flags, whether a systemd scope may be used, and a timeout.
 ///
 /// Sensitive options reach mount(8) and nothing else: `Debug`, errors and logs show
-/// `<masked>` for each (go-originals.md §2.6), and their values are scrubbed from mount's own
-/// messages before those reach an error.
+/// `<masked>` for each (go-originals.md §2.6), and they are scrubbed from mount's own
+/// messages before those reach an error: each option whole, its value, each of its
+/// comma-separated parts (mount(8) splits `-o` on commas) and their values, and, when the
+/// capture was cut at its limit, a secret's prefix that ends it. A bare value shorter than 4
+/// bytes (`u` of `user=u`) is masked only where it stands as a token of its own, so that
+/// `refusing` keeps its `u`; `user=u` itself is masked everywhere.
 ///
 /// ```
 /// use hostexec_mount::MountOptions;
@@ -149,23 +153,27 @@ impl MountOptions {
         Some((OsString::from_vec(real), self.shown()))
     }
 
-    /// The byte strings to scrub from mount(8)'s messages: each sensitive option and its value.
-    pub(crate) fn secrets(&self) -> Vec<Vec<u8>> {
-        let mut out = Vec::new();
+    /// What to scrub from mount(8)'s messages, by the rule documented at [`scrub`]: each
+    /// sensitive option whole, its value, and, since mount(8) splits `-o` on commas, each
+    /// comma-separated part of it and that part's value.
+    pub(crate) fn secrets(&self) -> Vec<Secret> {
+        let mut out: Vec<Secret> = Vec::new();
+        let mut add = |bytes: &[u8]| {
+            if !bytes.is_empty() && !out.iter().any(|s| s.bytes == bytes) {
+                out.push(Secret::new(bytes));
+            }
+        };
         for s in &self.sensitive {
             let b = s.as_bytes();
-            if b.is_empty() {
-                continue;
-            }
-            out.push(b.to_vec());
-            if let Some(eq) = b.iter().position(|&c| c == b'=') {
-                if eq + 1 < b.len() {
-                    out.push(b[eq + 1..].to_vec());
+            add(b);
+            add(value_of(b));
+            if b.contains(&b',') {
+                for part in b.split(|&c| c == b',') {
+                    add(part);
+                    add(value_of(part));
                 }
             }
         }
-        // Longest first, so a value inside a whole option does not leave the rest behind.
-        out.sort_by_key(|s| std::cmp::Reverse(s.len()));
         out
     }
 
@@ -264,26 +272,136 @@ impl UnmountOptions {
     }
 }
 
-/// Replaces every occurrence of each secret in `text` with `<masked>`.
-pub(crate) fn scrub(text: &[u8], secrets: &[Vec<u8>]) -> Vec<u8> {
-    let mut out = text.to_vec();
-    for s in secrets {
-        if s.is_empty() || out.len() < s.len() {
-            continue;
+/// The value of a `key=value` option (after its first `=`); empty when there is none.
+fn value_of(opt: &[u8]) -> &[u8] {
+    match opt.iter().position(|&c| c == b'=') {
+        Some(eq) => &opt[eq + 1..],
+        None => &[],
+    }
+}
+
+/// Bare values shorter than this are masked only as whole tokens (see [`scrub`]); a cut
+/// secret's prefix at least this long is masked wherever it ends a truncated capture.
+pub(crate) const SHORT_SECRET: usize = 4;
+
+/// One byte string to scrub, and whether it is masked wherever it occurs.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct Secret {
+    bytes: Vec<u8>,
+    anywhere: bool,
+}
+
+impl Secret {
+    fn new(bytes: &[u8]) -> Self {
+        Secret {
+            anywhere: bytes.contains(&b'=') || bytes.len() >= SHORT_SECRET,
+            bytes: bytes.to_vec(),
         }
-        let mut next = Vec::with_capacity(out.len());
-        let mut i = 0;
-        while i < out.len() {
-            if out[i..].starts_with(s) {
-                next.extend_from_slice(MASKED.as_bytes());
-                i += s.len();
-            } else {
-                next.push(out[i]);
-                i += 1;
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(MASKED)
+    }
+}
+
+/// True for a byte that can be part of a word: a short secret next to one is not a token of
+/// its own. Bytes of multi-byte UTF-8 characters count as word bytes.
+fn is_word_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80
+}
+
+/// True if a token may start at `text[at]`: the byte before is no word byte, or there is none.
+fn starts_token(text: &[u8], at: usize) -> bool {
+    at == 0 || !is_word_byte(text[at - 1])
+}
+
+/// True if a token may end before `text[end]`: that byte is no word byte, or there is none.
+fn ends_token(text: &[u8], end: usize) -> bool {
+    end >= text.len() || !is_word_byte(text[end])
+}
+
+/// The start of each occurrence of `needle` in `hay` (overlapping ones included).
+fn occurrences<'a>(hay: &'a [u8], needle: &'a [u8]) -> impl Iterator<Item = usize> + 'a {
+    let mut from = 0;
+    std::iter::from_fn(move || {
+        let (&first, rest) = needle.split_first()?;
+        while from + needle.len() <= hay.len() {
+            let at = from
+                + hay[from..=hay.len() - needle.len()]
+                    .iter()
+                    .position(|&b| b == first)?;
+            from = at + 1;
+            if hay[at + 1..at + needle.len()] == *rest {
+                return Some(at);
             }
         }
-        out = next;
+        None
+    })
+}
+
+/// Replaces the secrets in `text` (mount(8)'s or a helper's messages) with `<masked>`.
+/// `truncated` says the capture was cut at its limit after `text`'s last byte.
+///
+/// The rule, which never shows a secret yet leaves ordinary words alone:
+///
+/// - A sensitive option whole, each of its comma-separated parts (mount(8) splits `-o` on
+///   commas, and a helper may report the options it was given one by one), and any of these
+///   holding a `=` (`password=A`) are masked wherever they occur.
+/// - A bare value (after the first `=` of an option or of a part, or a part without `=`) of at
+///   least [`SHORT_SECRET`] bytes is masked wherever it occurs, inside a word too.
+/// - A shorter bare value (`u` of `user=u`) is masked only where it stands as a token of its
+///   own: both neighbours are separators (anything but an ASCII letter or digit, `_` or a
+///   non-ASCII byte: whitespace, `,`, `=`, quotes, `:`, line ends) or the ends of the text.
+///   So `user u refused` loses the `u`, and `refusing` keeps its `u`. A value that short is
+///   guessable by anyone and mostly a user name; inside a word it tells nothing.
+/// - When the capture was `truncated`, a secret may have been cut in the middle: the longest
+///   prefix of any secret above that ends the text is masked too, if it is at least
+///   [`SHORT_SECRET`] bytes long or, shorter, starts on a boundary.
+///
+/// Overlapping or adjacent matches become one `<masked>`, so no piece is left between them.
+pub(crate) fn scrub(text: &[u8], secrets: &[Secret], truncated: bool) -> Vec<u8> {
+    let mut ranges: Vec<(usize, usize)> = Vec::new();
+    for s in secrets {
+        let p = &s.bytes;
+        for at in occurrences(text, p) {
+            let end = at + p.len();
+            if s.anywhere || (starts_token(text, at) && ends_token(text, end)) {
+                ranges.push((at, end));
+            }
+        }
+        if truncated {
+            // Proper prefixes only: a whole secret at the end was found above.
+            let longest = p.len().saturating_sub(1).min(text.len());
+            let cut = (1..=longest).rev().find(|&n| {
+                let at = text.len() - n;
+                text.ends_with(&p[..n]) && (n >= SHORT_SECRET || starts_token(text, at))
+            });
+            if let Some(n) = cut {
+                ranges.push((text.len() - n, text.len()));
+            }
+        }
     }
+    if ranges.is_empty() {
+        return text.to_vec();
+    }
+    ranges.sort_unstable();
+    let mut out = Vec::with_capacity(text.len());
+    let mut copied = 0;
+    let mut i = 0;
+    while i < ranges.len() {
+        let (start, mut end) = ranges[i];
+        i += 1;
+        while i < ranges.len() && ranges[i].0 <= end {
+            end = end.max(ranges[i].1);
+            i += 1;
+        }
+        out.extend_from_slice(&text[copied..start]);
+        out.extend_from_slice(MASKED.as_bytes());
+        copied = end;
+    }
+    out.extend_from_slice(&text[copied..]);
     out
 }
 
@@ -379,8 +497,130 @@ mod tests {
         let out = scrub(
             b"mount error: password=hunter2 rejected; hunter2; token",
             &s,
+            false,
         );
         let out = String::from_utf8(out).unwrap();
         assert_eq!(out, "mount error: <masked> rejected; <masked>; <masked>");
+    }
+
+    fn scrubbed(sensitive: &[&str], text: &str, truncated: bool) -> String {
+        let m = sensitive
+            .iter()
+            .fold(MountOptions::new(), |m, s| m.sensitive(*s));
+        String::from_utf8(scrub(text.as_bytes(), &m.secrets(), truncated)).unwrap()
+    }
+
+    #[test]
+    fn scrub_masks_each_comma_separated_part() {
+        // mount(8) gets `password=A1b2c,D3e4f` as two options and a helper may print each.
+        let s = ["password=A1b2c,D3e4f"];
+        assert_eq!(
+            scrubbed(&s, "bad option password=A1b2c\nbad option D3e4f\n", false),
+            "bad option <masked>\nbad option <masked>\n"
+        );
+        assert_eq!(
+            scrubbed(&s, "value A1b2c,D3e4f; password=A1b2c,D3e4f", false),
+            "value <masked>; <masked>"
+        );
+        // A part that is itself key=value: the part and its value.
+        let s = ["user=bob,domain=Example-Corp"];
+        assert_eq!(
+            scrubbed(&s, "domain=Example-Corp unknown; Example-Corp", false),
+            "<masked> unknown; <masked>"
+        );
+        // Empty parts are no secrets.
+        assert_eq!(
+            scrubbed(&["pw=Abcde,,"], "a,,b pw=Abcde", false),
+            "a,,b <masked>"
+        );
+    }
+
+    #[test]
+    fn scrub_masks_short_values_only_as_tokens() {
+        let s = ["user=u"];
+        assert_eq!(
+            scrubbed(&s, "mount.x: refusing user=u for u (u) 'u',u=\nu", false),
+            "mount.x: refusing <masked> for <masked> (<masked>) '<masked>',<masked>=\n<masked>"
+        );
+        assert_eq!(scrubbed(&s, "u", false), "<masked>");
+        assert_eq!(
+            scrubbed(&s, "ufo, sudo, u_x, uü", false),
+            "ufo, sudo, u_x, uü"
+        );
+        // Three bytes: still a token rule; four: masked inside words too.
+        assert_eq!(scrubbed(&["pw=abc"], "xabcx abc", false), "xabcx <masked>");
+        assert_eq!(
+            scrubbed(&["pw=abcd"], "xabcdx abcd", false),
+            "x<masked>x <masked>"
+        );
+        // A short key=value is distinctive enough to mask anywhere.
+        assert_eq!(scrubbed(&["u=x"], "au=xb", false), "a<masked>b");
+        // A short sensitive option without a value follows the token rule.
+        assert_eq!(scrubbed(&["sec"], "secure sec", false), "secure <masked>");
+    }
+
+    #[test]
+    fn scrub_masks_a_secret_cut_at_the_end_of_a_truncated_capture() {
+        let s = ["password=Cut-s3cret-0123"];
+        // The whole option cut, the bare value cut, both at least SHORT_SECRET bytes.
+        assert_eq!(scrubbed(&s, "xxxxpassword=Cut-s3", true), "xxxx<masked>");
+        assert_eq!(
+            scrubbed(&s, "xxxx value Cut-s3c", true),
+            "xxxx value <masked>"
+        );
+        assert_eq!(scrubbed(&s, "xxxxCut-", true), "xxxx<masked>");
+        // Shorter than SHORT_SECRET: masked when it starts a token.
+        assert_eq!(scrubbed(&s, "xxxx Cu", true), "xxxx <masked>");
+        assert_eq!(scrubbed(&s, "xxxxCu", true), "xxxxCu");
+        // Not truncated: the end of the text is not a cut secret.
+        assert_eq!(scrubbed(&s, "xxxx Cut-s3", false), "xxxx Cut-s3");
+        // A whole secret at the end is masked either way, once.
+        assert_eq!(scrubbed(&s, "x Cut-s3cret-0123", true), "x <masked>");
+    }
+
+    #[test]
+    fn scrub_joins_overlapping_matches() {
+        assert_eq!(
+            scrubbed(&["a=abcd", "b=cdef"], "[abcdef]", false),
+            "[<masked>]"
+        );
+        assert_eq!(scrubbed(&["pw=aaaa"], "aaaaaa", false), "<masked>");
+        assert_eq!(scrubbed(&["pw=abcd"], "", true), "");
+    }
+
+    #[test]
+    fn secret_debug_shows_nothing() {
+        let s = MountOptions::new().sensitive("password=hunter2").secrets();
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(
+            std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(256)
+        ))]
+        /// A value of at least SHORT_SECRET bytes, its parts, and a cut prefix of it never
+        /// survive, wherever they are put in arbitrary text.
+        #[test]
+        fn no_secret_survives(
+            value in "[a-c,]{4,12}",
+            junk in proptest::collection::vec("[a-c ,=x]{0,6}", 1..6),
+            cut in 0usize..64,
+        ) {
+            let opt = format!("pw={value}");
+            let mut text = junk.join(&value);
+            text.push_str(&opt);
+            text.push_str(&junk.join(","));
+            let cut = cut.min(text.len());
+            let text = &text[..cut];
+            let out = scrubbed(&[&opt], text, true);
+            let long = |p: &&str| p.len() >= SHORT_SECRET;
+            for secret in std::iter::once(value.as_str()).chain(value.split(',')).filter(long) {
+                proptest::prop_assert!(!out.contains(secret), "{secret} in {out:?} from {text:?}");
+                for n in SHORT_SECRET..secret.len() {
+                    proptest::prop_assert!(!out.ends_with(&secret[..n]), "{secret} cut in {out:?}");
+                }
+            }
+            proptest::prop_assert!(!out.contains(&opt));
+        }
     }
 }

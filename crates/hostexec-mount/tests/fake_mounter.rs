@@ -352,6 +352,44 @@ async fn sensitive_options_reach_mount_only() {
 }
 
 #[tokio::test]
+async fn scrubbing_covers_comma_parts_short_values_and_a_cut_capture() {
+    let exec = FakeExecutor::ordered();
+    // A helper reporting option by option; a short user name next to ordinary words.
+    exec.expect("mount").returns_status(
+        ExitStatus::Code(32),
+        "mount.x: refusing user=u: bad option password=Fir5t-half\nmount.x: bad option s3cond-half for u\n",
+    );
+    // Stderr cut at the capture limit in the middle of the secret.
+    let mut cut = hostexec_api::Output::new("mount", ExitStatus::Code(32))
+        .with_stderr(b"mount.x: xxxxxxxx password=Fir5t-half,s3c".to_vec());
+    cut.stderr_truncated = true;
+    exec.expect("mount").returns(cut);
+    let m = HostMounter::new(exec.clone(), host());
+    let opts = MountOptions::new()
+        .sensitive("user=u")
+        .sensitive("password=Fir5t-half,s3cond-half")
+        .without_systemd();
+    let stderr = |e: MountError| match e {
+        MountError::MountFailed(f) => f.stderr,
+        other => panic!("{other:?}"),
+    };
+    let e = m
+        .mount("srv:/x".as_ref(), Path::new("/mnt/s"), "x", &opts)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        stderr(e),
+        format!("mount.x: refusing {MASKED}: bad option {MASKED}\nmount.x: bad option {MASKED} for {MASKED}")
+    );
+    let e = m
+        .mount("srv:/x".as_ref(), Path::new("/mnt/s"), "x", &opts)
+        .await
+        .unwrap_err();
+    assert_eq!(stderr(e), format!("mount.x: xxxxxxxx {MASKED}"));
+    exec.verify().unwrap();
+}
+
+#[tokio::test]
 async fn mount_failures_map_to_typed_errors() {
     let exec = FakeExecutor::new();
     exec.expect("mount").returns_status(
