@@ -378,7 +378,7 @@ impl NsEnter {
         let found = self
             .inner
             .fs
-            .run(move || root.look_path(&owned, HOST_BIN_DIRS))
+            .run(move || look_path_or_why(&root, &owned))
             .await
             .map_err(|fs_pool::Lost| CommandError::HostUnavailable {
                 reason: "a host binary lookup did not complete".into(),
@@ -402,8 +402,18 @@ impl NsEnter {
 
     /// Whether `path` exists in the host's view (following symlinks).
     async fn host_exists(&self, path: &Path) -> bool {
+        matches!(self.host_lookup(path).await, Ok(true))
+    }
+
+    /// Whether `path` exists in the host's view (following symlinks); an error when this
+    /// could not be told (EMFILE, EIO, the host gone), rather than "missing".
+    async fn host_lookup(&self, path: &Path) -> Result<bool, PathError> {
         let p = path.to_path_buf();
-        self.fs_op(path, move |r| r.stat(&p, true)).await.is_ok()
+        match self.fs_op(path, move |r| r.stat(&p, true)).await {
+            Ok(_) => Ok(true),
+            Err(e @ (PathError::Io { .. } | PathError::HostUnavailable { .. })) => Err(e),
+            Err(_) => Ok(false),
+        }
     }
 
     /// One attempt at running `cmd` as `program` (an absolute host path).
@@ -460,8 +470,23 @@ impl NsEnter {
             }
             Launch::Binary { nsenter, found } => {
                 // nsenter would only report a missing program as exit status 127: look first.
-                if !self.host_exists(program).await {
-                    return Err(spawn_err(std::io::ErrorKind::NotFound.into()));
+                match self.host_lookup(program).await {
+                    Ok(true) => {}
+                    Ok(false) => return Err(spawn_err(std::io::ErrorKind::NotFound.into())),
+                    Err(PathError::HostUnavailable { reason, source }) => {
+                        return Err(CommandError::HostUnavailable { reason, source })
+                    }
+                    Err(e) => {
+                        return Err(CommandError::Io {
+                            program: name,
+                            source: std::io::Error::new(
+                                e.raw_os_error().map_or(std::io::ErrorKind::Other, |n| {
+                                    std::io::Error::from_raw_os_error(n).kind()
+                                }),
+                                format!("could not look for it: {e}"),
+                            ),
+                        })
+                    }
                 }
                 let bin = match nsenter {
                     Some(b) => b.clone(),
@@ -496,6 +521,32 @@ impl NsEnter {
             }
         };
         run::supervise(name, child, cmd).await
+    }
+}
+
+/// [`RootFs::look_path`], except that a name it did not find because it could not look
+/// (EMFILE, EIO, a host that went away: an error other than "missing", "not a directory",
+/// "permission denied" or a loop) is that error, not [`CommandError::NotFound`].
+fn look_path_or_why(root: &RootFs, name: &OsStr) -> Result<PathBuf, CommandError> {
+    match root.look_path(name, HOST_BIN_DIRS) {
+        Err(CommandError::NotFound { program, searched }) => {
+            for dir in HOST_BIN_DIRS {
+                let candidate = Path::new(dir).join(name);
+                if let Err(e @ (PathError::Io { .. } | PathError::HostUnavailable { .. })) =
+                    root.stat(&candidate, true)
+                {
+                    let source = std::io::Error::new(
+                        e.raw_os_error().map_or(std::io::ErrorKind::Other, |n| {
+                            std::io::Error::from_raw_os_error(n).kind()
+                        }),
+                        format!("could not look for it: {e}"),
+                    );
+                    return Err(CommandError::Io { program, source });
+                }
+            }
+            Err(CommandError::NotFound { program, searched })
+        }
+        r => r,
     }
 }
 
