@@ -459,11 +459,20 @@ impl FakeHost {
     /// An answer for [`Expectation::answer_with`](crate::Expectation::answer_with) that plays
     /// `mount` and `umount` against this host's table:
     ///
-    /// - `mount [-t TYPE] [-o OPTS]... [--bind|-B|--rbind|-R] SOURCE TARGET` records a mount;
-    ///   `-o remount` (alone or with others) only checks that TARGET is mounted;
-    /// - `umount [-l|-f|...] TARGET` removes the topmost mount on TARGET;
+    /// - `mount [-t TYPE] [-o OPTS]... [--bind|-B|--rbind|-R] [-r|-w] [-i|-n|-c|-s|-v] [--]
+    ///   SOURCE TARGET` records a mount; `-o remount` (alone or with others) only checks that
+    ///   TARGET is mounted;
+    /// - `umount [-l|-f|-i|-n|-c|-d|-r|-q|-v|-t T|-O O]... [--] TARGET` removes the topmost
+    ///   mount on TARGET;
     /// - `systemd-run [OPTIONS] -- mount|umount ...` plays the wrapped command (the form mount
     ///   utilities use when [`Executor::supports_systemd`](hostexec_api::Executor) says yes).
+    ///
+    /// Both command lines are split as util-linux splits them (getopt_long with GNU
+    /// permutation): options may come before, between or after the positionals, short ones
+    /// cluster (`-nv`, `-oro`), long ones take `--name=ARG`, and `--` ends the options, so
+    /// that `mount --internal-only -t tmpfs -- -oremount,ro /mnt/x` (the argv hostexec-mount's
+    /// `HostMounter` builds for a source starting with `-`) mounts the source `-oremount,ro`.
+    /// An unknown option is util-linux's usage error (exit 1).
     ///
     /// An argument added with [`HostCommand::arg_masked`] is recorded by its shown text
     /// (`password=<masked>`), so a secret never reaches the table, mountinfo, or a log of it.
@@ -511,43 +520,26 @@ impl FakeHost {
                 _ => fail(1, format!("systemd-run: bad usage: {}\n", shown_args())),
             };
         }
-        // A masked argument is used by its shown text; others by their real bytes.
-        let masked = |(real, shown): &(OsString, String)| real.to_string_lossy() != shown.as_str();
-        let args: Vec<&OsStr> = all.iter().map(|(a, _)| a.as_os_str()).collect();
-        let shown: Vec<&str> = all.iter().map(|(_, s)| s.as_str()).collect();
         match base {
             b"mount" => {
+                let parsed = match getopt("mount", MOUNT_OPTS, all) {
+                    Ok(p) => p,
+                    Err(msg) => return fail(1, msg),
+                };
                 let mut fstype = String::from("none");
                 let mut opts: Vec<String> = Vec::new();
-                let mut positional: Vec<OsString> = Vec::new();
-                let mut it = all.iter().enumerate();
-                while let Some((i, (a, _))) = it.next() {
-                    match a.as_bytes() {
-                        b"-t" | b"--types" => match it.next() {
-                            Some((_, (t, _))) => fstype = t.to_string_lossy().into_owned(),
-                            None => {
-                                return fail(
-                                    1,
-                                    "mount: option requires an argument -- 't'\n".into(),
-                                )
-                            }
-                        },
-                        b"-o" | b"--options" => match it.next() {
-                            Some((_, (_, o))) => opts.push(o.clone()),
-                            None => {
-                                return fail(
-                                    1,
-                                    "mount: option requires an argument -- 'o'\n".into(),
-                                )
-                            }
-                        },
-                        b"--bind" | b"-B" => opts.push("bind".into()),
-                        b"--rbind" | b"-R" => opts.push("rbind".into()),
-                        b"-n" | b"--no-mtab" | b"--no-canonicalize" | b"-c" | b"--" => {}
-                        _ if masked(&all[i]) => positional.push(shown[i].into()),
-                        _ => positional.push(args[i].to_os_string()),
+                for (name, value) in parsed.options {
+                    match (name, value) {
+                        ("types", Some(t)) => fstype = t,
+                        ("options", Some(o)) => opts.push(o),
+                        ("bind", _) => opts.push("bind".into()),
+                        ("rbind", _) => opts.push("rbind".into()),
+                        ("read-only", _) => opts.push("ro".into()),
+                        ("rw" | "read-write", _) => opts.push("rw".into()),
+                        _ => {}
                     }
                 }
+                let positional = parsed.positional;
                 let options = opts.join(",");
                 let (source, target) = match positional.as_slice() {
                     [s, t] => (s.as_os_str(), Path::new(t)),
@@ -605,14 +597,14 @@ impl FakeHost {
                 }
             }
             b"umount" => {
-                let targets: Vec<&&OsStr> = args
-                    .iter()
-                    .filter(|a| !a.as_bytes().starts_with(b"-"))
-                    .collect();
-                let [target] = targets.as_slice() else {
+                let parsed = match getopt("umount", UMOUNT_OPTS, all) {
+                    Ok(p) => p,
+                    Err(msg) => return fail(1, msg),
+                };
+                let [target] = parsed.positional.as_slice() else {
                     return fail(1, format!("umount: bad usage: {}\n", shown_args()));
                 };
-                let target = Path::new(**target);
+                let target = Path::new(target);
                 let shown = target.display();
                 match self.remove_mount(target) {
                     Ok(_) => Output::new(program, ExitStatus::Code(0)),
@@ -636,6 +628,151 @@ impl FakeHost {
                 ),
             ),
         }
+    }
+}
+
+/// One option of a util-linux command line: its short letter, its long name, and whether it
+/// takes an argument.
+type OptSpec = (Option<u8>, &'static str, bool);
+
+/// The options of util-linux mount(8) that the fake plays. `-i`/`--internal-only` (no
+/// `/sbin/mount.TYPE` helper) changes nothing here: the fake has no helpers.
+const MOUNT_OPTS: &[OptSpec] = &[
+    (Some(b't'), "types", true),
+    (Some(b'o'), "options", true),
+    (Some(b'B'), "bind", false),
+    (Some(b'R'), "rbind", false),
+    (Some(b'r'), "read-only", false),
+    (Some(b'w'), "rw", false),
+    (None, "read-write", false),
+    (Some(b'c'), "no-canonicalize", false),
+    (Some(b'i'), "internal-only", false),
+    (Some(b'n'), "no-mtab", false),
+    (Some(b's'), "sloppy", false),
+    (Some(b'v'), "verbose", false),
+];
+
+/// The options of util-linux umount(8) that the fake accepts (none changes what it does:
+/// the table has no lazy or forced state).
+const UMOUNT_OPTS: &[OptSpec] = &[
+    (Some(b'f'), "force", false),
+    (Some(b'l'), "lazy", false),
+    (Some(b'c'), "no-canonicalize", false),
+    (Some(b'i'), "internal-only", false),
+    (Some(b'n'), "no-mtab", false),
+    (Some(b'd'), "detach-loop", false),
+    (Some(b'r'), "read-only", false),
+    (Some(b'q'), "quiet", false),
+    (Some(b'v'), "verbose", false),
+    (Some(b't'), "types", true),
+    (Some(b'O'), "test-opts", true),
+];
+
+/// A command line split as util-linux's `getopt_long` splits it.
+#[derive(Default)]
+struct Parsed {
+    /// (long name, argument as shown) in order.
+    options: Vec<(&'static str, Option<String>)>,
+    /// The positional arguments; a masked one by its shown text.
+    positional: Vec<OsString>,
+}
+
+/// Splits `all` (each argument with its shown text) as util-linux's `getopt_long` does with
+/// GNU permutation: options may come anywhere until `--`, which ends them, and everything
+/// after it is positional, even when it starts with `-`; a lone `-` is positional; short
+/// options cluster (`-nv`) and take their argument attached (`-oro`) or as the next word;
+/// long ones as `--name=ARG` or the next word. An option argument or positional that was
+/// masked is kept by its shown text. The error is util-linux's message.
+fn getopt(prog: &str, spec: &[OptSpec], all: &[(OsString, String)]) -> Result<Parsed, String> {
+    let usage =
+        |what: String| format!("{prog}: {what}\nTry '{prog} --help' for more information.\n");
+    let masked = |(real, shown): &(OsString, String)| real.to_string_lossy() != shown.as_str();
+    // The text an argument's bytes from `from` on stand for.
+    let text_from = |arg: &(OsString, String), from: usize| -> String {
+        if masked(arg) {
+            arg.1.get(from..).unwrap_or(arg.1.as_str()).to_owned()
+        } else {
+            String::from_utf8_lossy(&arg.0.as_bytes()[from..]).into_owned()
+        }
+    };
+    let mut out = Parsed::default();
+    let mut it = all.iter();
+    while let Some(arg) = it.next() {
+        let a = arg.0.as_bytes();
+        if a == b"--" {
+            for rest in it.by_ref() {
+                out.positional.push(positional(rest, masked(rest)));
+            }
+            break;
+        }
+        if let Some(long) = a.strip_prefix(b"--") {
+            let (name, attached) = match long.iter().position(|&c| c == b'=') {
+                Some(eq) => (&long[..eq], Some(text_from(arg, 2 + eq + 1))),
+                None => (long, None),
+            };
+            let Some(&(_, name, takes)) = spec.iter().find(|(_, n, _)| n.as_bytes() == name) else {
+                return Err(usage(format!(
+                    "unrecognized option '{}'",
+                    String::from_utf8_lossy(a)
+                )));
+            };
+            let value = match (takes, attached) {
+                (true, Some(v)) => Some(v),
+                (true, None) => match it.next() {
+                    Some(next) => Some(text_from(next, 0)),
+                    None => return Err(usage(format!("option '--{name}' requires an argument"))),
+                },
+                (false, None) => None,
+                (false, Some(_)) => {
+                    return Err(usage(format!(
+                        "option '--{name}' doesn't allow an argument"
+                    )))
+                }
+            };
+            out.options.push((name, value));
+            continue;
+        }
+        if a.len() < 2 || a[0] != b'-' {
+            out.positional.push(positional(arg, masked(arg)));
+            continue;
+        }
+        // A cluster of short options.
+        let mut k = 1;
+        while k < a.len() {
+            let c = a[k];
+            let Some(&(_, name, takes)) = spec.iter().find(|(s, _, _)| *s == Some(c)) else {
+                return Err(usage(format!("invalid option -- '{}'", char::from(c))));
+            };
+            k += 1;
+            if !takes {
+                out.options.push((name, None));
+                continue;
+            }
+            let value = if k < a.len() {
+                text_from(arg, k)
+            } else {
+                match it.next() {
+                    Some(next) => text_from(next, 0),
+                    None => {
+                        return Err(usage(format!(
+                            "option requires an argument -- '{}'",
+                            char::from(c)
+                        )))
+                    }
+                }
+            };
+            out.options.push((name, Some(value)));
+            break;
+        }
+    }
+    Ok(out)
+}
+
+fn positional((real, shown): &(OsString, String), masked: bool) -> OsString {
+    if masked {
+        OsString::from(shown)
+    } else {
+        real.clone()
     }
 }
 

@@ -384,3 +384,123 @@ async fn mount_handler_keeps_secrets_out_and_unwraps_systemd_run() {
     assert_eq!(out.status, ExitStatus::Code(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("neither mount nor umount"));
 }
+
+#[tokio::test]
+async fn mount_handler_splits_argv_as_util_linux_does() {
+    let host = FakeHost::new().unwrap();
+    host.dir("/mnt/x").unwrap().dir("/mnt/y").unwrap();
+    let fake = FakeExecutor::new();
+    fake.expect("mount")
+        .times_any()
+        .answer_with(host.mount_handler());
+    fake.expect("umount")
+        .times_any()
+        .answer_with(host.mount_handler());
+    let run = |prog: &'static str, args: &'static [&'static str]| {
+        let fake = fake.clone();
+        async move { fake.run(HostCommand::new(prog).args(args)).await.unwrap() }
+    };
+    let last = |host: &FakeHost| host.mounts().last().cloned().unwrap();
+
+    // `--` ends the options: a source starting with '-' is a source, not a remount, and
+    // `--internal-only` is an option, not a positional.
+    let out = run(
+        "mount",
+        &[
+            "--internal-only",
+            "-t",
+            "tmpfs",
+            "-o",
+            "size=1m",
+            "--",
+            "-oremount,ro",
+            "/mnt/x",
+        ],
+    )
+    .await;
+    assert!(out.success(), "{out:?}");
+    let m = last(&host);
+    assert_eq!(m.source, OsStr::new("-oremount,ro"));
+    assert_eq!(m.target, Path::new("/mnt/x"));
+    assert_eq!(m.super_options, "rw,size=1m");
+    // After `--` even a valid option's spelling is positional: three positionals.
+    let out = run("mount", &["-t", "tmpfs", "--", "tmpfs", "/mnt/y", "-i"]).await;
+    assert_eq!(out.status, ExitStatus::Code(1), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad usage"));
+    // Short clusters and attached arguments, long `=` forms, options after positionals
+    // (GNU permutation), and `-i`.
+    let out = run("mount", &["-ttmpfs", "tmpfs", "/mnt/y", "-nio", "nosuid"]).await;
+    assert!(out.success(), "{out:?}");
+    assert_eq!(last(&host).mount_options, "rw,nosuid,relatime");
+    let out = run(
+        "mount",
+        &["--types=tmpfs", "--options=size=2m", "-i", "t2", "/mnt/y"],
+    )
+    .await;
+    assert!(out.success(), "{out:?}");
+    let m = last(&host);
+    assert_eq!(
+        (m.fstype.as_str(), m.source.as_os_str()),
+        ("tmpfs", OsStr::new("t2"))
+    );
+    assert_eq!(m.super_options, "rw,size=2m");
+    // A lone '-' is positional; unknown options are usage errors, as util-linux says them.
+    for (args, msg) in [
+        (
+            &["--frobnicate", "a", "/mnt/y"][..],
+            "mount: unrecognized option '--frobnicate'\n",
+        ),
+        (&["-Z", "a", "/mnt/y"][..], "mount: invalid option -- 'Z'\n"),
+        (
+            &["a", "/mnt/y", "-t"][..],
+            "mount: option requires an argument -- 't'\n",
+        ),
+        (
+            &["--bind=x", "a", "/mnt/y"][..],
+            "mount: option '--bind' doesn't allow an argument\n",
+        ),
+    ] {
+        let out = fake
+            .run(HostCommand::new("mount").args(args))
+            .await
+            .unwrap();
+        assert_eq!(out.status, ExitStatus::Code(1), "{args:?}: {out:?}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(err.starts_with(msg), "{args:?}: {err}");
+        assert!(
+            err.ends_with("Try 'mount --help' for more information.\n"),
+            "{err}"
+        );
+    }
+    let out = run("mount", &["-t", "tmpfs", "-", "/mnt/y"]).await;
+    assert!(out.success(), "{out:?}");
+    assert_eq!(last(&host).source, OsStr::new("-"));
+
+    // umount: `--`, `-i`, clusters and options after the target.
+    assert_eq!(host.mounts().len(), 5);
+    for args in [
+        &["-i", "--", "/mnt/y"][..],
+        &["/mnt/y", "-lf"][..],
+        &["--internal-only", "--lazy", "/mnt/y"][..],
+    ] {
+        let out = fake
+            .run(HostCommand::new("umount").args(args))
+            .await
+            .unwrap();
+        assert!(out.success(), "{args:?}: {out:?}");
+    }
+    assert_eq!(host.mounts().len(), 2);
+    // After `--`, `-l` is a second target: bad usage, nothing unmounted.
+    let out = run("umount", &["--", "/mnt/x", "-l"]).await;
+    assert_eq!(out.status, ExitStatus::Code(1), "{out:?}");
+    let out = run("umount", &["--recursive-nope", "/mnt/x"]).await;
+    assert_eq!(
+        out.stderr,
+        b"umount: unrecognized option '--recursive-nope'\nTry 'umount --help' for more information.\n"
+    );
+    assert_eq!(host.mounts().len(), 2);
+    let out = run("umount", &["-i", "--", "/mnt/x"]).await;
+    assert!(out.success(), "{out:?}");
+    assert_eq!(host.mounts().len(), 1);
+    fake.verify().unwrap();
+}

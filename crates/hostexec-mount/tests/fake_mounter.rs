@@ -741,3 +741,53 @@ async fn format_and_mount_uses_only_the_public_api() {
     ));
     exec.verify().unwrap();
 }
+
+#[tokio::test]
+async fn a_dash_source_is_mounted_literally_on_a_fake_host() {
+    // The whole route: HostMounter's argv (`--internal-only … -- SOURCE TARGET`), played by
+    // FakeHost's util-linux-like mount handler, seen again through list().
+    let host = hostexec_fake::FakeHost::new().unwrap();
+    host.dir("/mnt/x").unwrap().dir("/mnt/y").unwrap();
+    for systemd in [false, true] {
+        let exec = FakeExecutor::new()
+            .with_systemd(systemd)
+            .with_bin("/usr/bin/mount");
+        for prog in ["mount", "umount", "systemd-run"] {
+            exec.expect(prog)
+                .times_any()
+                .answer_with(host.mount_handler());
+        }
+        let m = HostMounter::new(exec.clone(), host.clone());
+        for (source, target) in [("-oremount,ro", "/mnt/x"), ("--bind", "/mnt/y")] {
+            m.mount(
+                source.as_ref(),
+                Path::new(target),
+                "tmpfs",
+                &MountOptions::new().option("size=1m"),
+            )
+            .await
+            .unwrap();
+            let table = m.list().await.unwrap();
+            let top = table.last().unwrap();
+            assert_eq!(top.source(), OsStr::new(source));
+            assert_eq!(top.mount_point(), Path::new(target));
+            assert_eq!(top.fs_type(), "tmpfs");
+            assert!(m.is_mount_point(Path::new(target)).await.unwrap());
+        }
+        let calls = exec.calls();
+        assert_eq!(calls.len(), 2);
+        assert_eq!(
+            calls[0].get_program(),
+            if systemd { "systemd-run" } else { "mount" }
+        );
+        assert!(args(&calls[0]).iter().any(|a| a == "--internal-only"));
+        for target in ["/mnt/x", "/mnt/y"] {
+            m.unmount(Path::new(target), &UnmountOptions::new().lazy())
+                .await
+                .unwrap();
+            assert!(!m.is_mount_point(Path::new(target)).await.unwrap());
+        }
+        exec.verify().unwrap();
+    }
+    assert_eq!(host.mounts().len(), 1);
+}
