@@ -392,16 +392,23 @@ fn gnu_realpath(
 }
 
 /// The kernel's `RESOLVE_IN_ROOT` answer for `q`.
+///
+/// openat2 answers EAGAIN for a `..` whenever a rename or mount raced anywhere on the system
+/// (openat2(2)); that is no verdict about `q`, so it is asked again.
 fn kernel(b: &Built, q: &[u8]) -> Answer {
-    match rustix::fs::openat2(
-        b.root.as_fd(),
-        OsStr::from_bytes(q),
-        OFlags::PATH | OFlags::CLOEXEC,
-        Mode::empty(),
-        rustix::fs::ResolveFlags::IN_ROOT,
-    ) {
-        Ok(fd) => Answer::Path(Bytes(proc_fd_path(b, &fd))),
-        Err(e) => Answer::Errno(e.raw_os_error()),
+    let mut tries = 0;
+    loop {
+        match rustix::fs::openat2(
+            b.root.as_fd(),
+            OsStr::from_bytes(q),
+            OFlags::PATH | OFlags::CLOEXEC,
+            Mode::empty(),
+            rustix::fs::ResolveFlags::IN_ROOT,
+        ) {
+            Ok(fd) => return Answer::Path(Bytes(proc_fd_path(b, &fd))),
+            Err(rustix::io::Errno::AGAIN) if tries < 1000 => tries += 1,
+            Err(e) => return Answer::Errno(e.raw_os_error()),
+        }
     }
 }
 
