@@ -469,8 +469,20 @@ impl RootFs {
         }
         for dir in dirs {
             let candidate = normalize(&Path::new(dir).join(name));
-            if self.is_executable_file(&candidate) {
-                return Ok(candidate);
+            match self.is_executable_file(&candidate) {
+                Ok(true) => return Ok(candidate),
+                Ok(false) => {}
+                // Could not look (EMFILE, EIO, …): that is no "not found".
+                Err(e) => {
+                    let source = match e.raw_os_error() {
+                        Some(errno) => std::io::Error::from_raw_os_error(errno),
+                        None => e.into(),
+                    };
+                    return Err(CommandError::Io {
+                        program: name.to_owned(),
+                        source,
+                    });
+                }
             }
         }
         Err(CommandError::NotFound {
@@ -479,11 +491,20 @@ impl RootFs {
         })
     }
 
-    fn is_executable_file(&self, path: &Path) -> bool {
-        matches!(
-            self.stat(path, true),
-            Ok(st) if st.kind == FileKind::File && st.mode & 0o111 != 0
-        )
+    /// `Ok(false)` when nothing usable is there (missing, not a directory on the way, a loop,
+    /// no permission, not an executable regular file); an error when the check itself failed.
+    fn is_executable_file(&self, path: &Path) -> Result<bool, PathError> {
+        match self.stat(path, true) {
+            Ok(st) => Ok(st.kind == FileKind::File && st.mode & 0o111 != 0),
+            Err(
+                PathError::NotFound { .. }
+                | PathError::NotADirectory { .. }
+                | PathError::Loop { .. }
+                | PathError::PermissionDenied { .. }
+                | PathError::NameTooLong { .. },
+            ) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// The walk behind every operation. Errors name `path`.
@@ -605,3 +626,11 @@ impl RootFs {
 mod fuzz;
 #[cfg(test)]
 mod tests;
+
+/// Held by tests that ask `openat2(RESOLVE_IN_ROOT)` as an oracle, and by the test that keeps
+/// renaming directories: any rename on the system makes a racing `..` there fail with EAGAIN.
+#[cfg(test)]
+fn kernel_oracle_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
