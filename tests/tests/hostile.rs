@@ -991,10 +991,9 @@ fn a_pid_target_that_exited_fails_even_once_its_pid_is_reused() {
     );
 }
 
-/// `local_path` on a `Target::pid` whose process exited (and whose PID may be another's)
-/// returns `/proc/PID/root/…`: a path into whatever process has the PID now.
+/// `local_path` on a `Target::pid` whose process exited (and whose PID may be another's) must
+/// fail: `/proc/PID/root/…` would be a path into whatever process has the PID now.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "BUG: NsEnter::local_path does not check the pidfd: for an exited Target::pid it returns /proc/PID/root/… (a reused PID's root)"]
 async fn local_path_of_an_exited_pid_target_fails() {
     let mut c = Command::new("sleep").arg("1000").spawn().unwrap();
     let ns = NsEnter::builder(Target::pid(c.id()).namespaces(&[]))

@@ -629,7 +629,11 @@ impl PathResolver for NsEnter {
     }
 
     fn local_path(&self, host_path: &Path) -> Result<PathBuf, PathError> {
-        hostexec_api::path::host_to_local(self.inner.target.local_root(), host_path)
+        let local = hostexec_api::path::host_to_local(self.inner.target.local_root(), host_path)?;
+        // For Target::pid the mapping goes through /proc/PID/root: once the target has exited,
+        // that names whichever process gets the PID next.
+        self.check_alive()?;
+        Ok(local)
     }
 }
 
