@@ -6,7 +6,6 @@
 use std::ffi::{OsStr, OsString};
 use std::io::Write;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -641,7 +640,7 @@ fn which_finds_a_host_only_binary_and_exec_runs_it() {
     let tool = dir.join("hostexec-test-tool");
     sb.write_file(&tool, b"#!/bin/sh\necho host tool \"$@\"\n")
         .unwrap();
-    std::fs::set_permissions(sb.local(&tool), std::fs::Permissions::from_mode(0o755)).unwrap();
+    sb.set_mode(&tool, 0o755).unwrap();
     assert!(!tool.exists());
     let out = run_on(&sb, &[os("which"), os("hostexec-test-tool")]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));

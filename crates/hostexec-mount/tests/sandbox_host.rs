@@ -787,7 +787,7 @@ async fn a_mount_helper_never_receives_a_source_that_looks_like_an_option() {
         Some(t.clone()),
         "{lines:?}"
     );
-    std::fs::remove_file(sb.local(&log)).unwrap();
+    sb.remove_file(&log).unwrap();
 
     // A source starting with '-' does not: mount(8) would have passed it as the helper's
     // argv[1], where a getopt-permuting helper reads it as `-o remount,ro`. The kernel has

@@ -208,16 +208,27 @@ fn gnu_oracle(sb: &SandboxHost, queries: &[Vec<u8>]) -> Vec<(Gnu, Gnu)> {
 }
 
 /// The kernel's answer: `openat2(root, q, O_PATH, RESOLVE_IN_ROOT)`, as (dev, ino) or errno.
+/// EAGAIN (a rename or mount raced anywhere on the system during a `..`) is no verdict: ask
+/// again.
 fn kernel(h: &NsEnter, q: &[u8]) -> Result<(u64, u64), i32> {
     use rustix::fs::{openat2, Mode, OFlags, ResolveFlags};
-    let fd = openat2(
-        h.root_fs().as_fd(),
-        OsStr::from_bytes(q),
-        OFlags::PATH | OFlags::CLOEXEC,
-        Mode::empty(),
-        ResolveFlags::IN_ROOT,
-    )
-    .map_err(|e| e.raw_os_error())?;
+    let open = || {
+        openat2(
+            h.root_fs().as_fd(),
+            OsStr::from_bytes(q),
+            OFlags::PATH | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::IN_ROOT,
+        )
+    };
+    let mut result = open();
+    for _ in 0..1000 {
+        match result {
+            Err(rustix::io::Errno::AGAIN) => result = open(),
+            _ => break,
+        }
+    }
+    let fd = result.map_err(|e| e.raw_os_error())?;
     let st = rustix::fs::fstat(&fd).map_err(|e| e.raw_os_error())?;
     Ok((st.st_dev, st.st_ino))
 }
