@@ -293,6 +293,11 @@ impl FakeExecutor {
     /// [`HOST_BIN_DIRS`](hostexec_api::HOST_BIN_DIRS), its own process group, timeout and
     /// drop kill the group (SIGTERM, then SIGKILL after the kill grace), capped capture,
     /// bounded wait after exit. `look_path` then also searches the real directories.
+    ///
+    /// One difference from `hostexec-nsenter`: a descriptor that the test process itself
+    /// holds without `FD_CLOEXEC` (inherited from whatever started it) is passed on to the
+    /// command. Closing it in the child needs a `pre_exec` hook, i.e. `unsafe`, which this
+    /// crate forbids; every descriptor hostexec opens is `O_CLOEXEC` either way.
     pub fn passthrough() -> Self {
         Self::new().pass_unexpected_through()
     }
