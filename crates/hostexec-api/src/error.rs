@@ -38,13 +38,17 @@ pub enum CommandError {
         #[source]
         source: io::Error,
     },
-    /// The command ran longer than its timeout; its process group was killed.
-    #[error("{} timed out after {}", .program.to_string_lossy(), HumanDuration(*.timeout))]
+    /// The command ran longer than its timeout; everything it started was killed.
+    #[error("{} timed out after {}{}", .program.to_string_lossy(), HumanDuration(*.timeout), LingerNote(.lingering))]
     TimedOut {
         /// The program, as given.
         program: OsString,
         /// The timeout that ran out.
         timeout: Duration,
+        /// A process of the command that was killed but had not ended when the call
+        /// returned (blocked in the kernel, e.g. on a hung NFS mount); `None` when all were
+        /// reaped.
+        lingering: Option<Lingering>,
     },
     /// The command ran and did not succeed (from [`Output::check`](crate::Output::check)).
     #[error("{} failed with {status}{}", .program.to_string_lossy(), Excerpt(.stderr))]
@@ -86,6 +90,52 @@ pub enum CommandError {
         /// Why it was refused and what was expected instead, one entry per expectation.
         expected: Vec<String>,
     },
+}
+
+/// A killed process that had not ended yet when [`CommandError::TimedOut`] was returned.
+///
+/// A process blocked in an uninterruptible kernel wait (state `D`, e.g. a `stat` on a hard
+/// NFS mount whose server is gone, or a hung FUSE mount) receives SIGKILL but ends only when
+/// the wait ends. A backend does not wait for it past its bounded reap delay: it returns the
+/// timeout on time with this note, and reaps the process in the background when it finally
+/// ends, so that it never stays a zombie.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Lingering {
+    /// The process, as this process's PID namespace numbers it.
+    pub pid: u32,
+    /// Its state letter from `/proc/PID/stat` when the call returned (`D`: uninterruptible
+    /// sleep), or `?` when it could not be read.
+    pub state: char,
+}
+
+impl Lingering {
+    /// A lingering process.
+    pub fn new(pid: u32, state: char) -> Lingering {
+        Lingering { pid, state }
+    }
+}
+
+impl fmt::Display for Lingering {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "process {} (state {}) was killed but still lingers; it is reaped when it ends",
+            self.pid, self.state
+        )
+    }
+}
+
+/// `; <lingering>` or nothing.
+struct LingerNote<'a>(&'a Option<Lingering>);
+
+impl fmt::Display for LingerNote<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(l) => write!(f, "; {l}"),
+            None => Ok(()),
+        }
+    }
 }
 
 impl CommandError {
@@ -424,8 +474,19 @@ mod tests {
         let to = CommandError::TimedOut {
             program: "sleep".into(),
             timeout: Duration::from_millis(1500),
+            lingering: None,
         };
         assert_eq!(to.to_string(), "sleep timed out after 1.500s");
+        let stuck = CommandError::TimedOut {
+            program: "stat".into(),
+            timeout: Duration::from_secs(1),
+            lingering: Some(Lingering::new(42, 'D')),
+        };
+        assert_eq!(
+            stuck.to_string(),
+            "stat timed out after 1.000s; process 42 (state D) was killed but still lingers; \
+             it is reaped when it ends"
+        );
         assert_eq!(to.exit_code(), Some(124));
         let sp = CommandError::Spawn {
             program: "/bin/x".into(),

@@ -80,7 +80,7 @@ pub use command::{
     EnvChanges, HostCommand, OutputMode, Stdin, DEFAULT_CAPTURE_LIMIT, DEFAULT_KILL_GRACE,
     DEFAULT_WAIT_DELAY,
 };
-pub use error::{CommandError, PathError};
+pub use error::{CommandError, Lingering, PathError};
 pub use output::{stderr_excerpt, ExitStatus, Output, STDERR_EXCERPT_BYTES};
 
 /// The most symlinks one resolution follows, as the kernel (`MAXSYMLINKS`); one more is

@@ -216,6 +216,7 @@ mod tests {
             source: CommandError::TimedOut {
                 program: "sleep".into(),
                 timeout: std::time::Duration::from_secs(1),
+                lingering: None,
             },
         };
         assert_eq!(timed_out.exit_code(), 124);

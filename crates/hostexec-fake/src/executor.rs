@@ -210,9 +210,14 @@ fn copy_error(e: &CommandError) -> CommandError {
             program: program.clone(),
             source: copy_io(source),
         },
-        CommandError::TimedOut { program, timeout } => CommandError::TimedOut {
+        CommandError::TimedOut {
+            program,
+            timeout,
+            lingering,
+        } => CommandError::TimedOut {
             program: program.clone(),
             timeout: *timeout,
+            lingering: lingering.clone(),
         },
         CommandError::Failed {
             program,
@@ -289,15 +294,13 @@ impl FakeExecutor {
 
     /// An unordered executor that runs every command no expectation accepts for real, in the
     /// current namespaces (what Go's `NewFakeNsenter` does): for tests that want real tools.
-    /// The run keeps the [`Executor`] contract: bare names looked up in
-    /// [`HOST_BIN_DIRS`](hostexec_api::HOST_BIN_DIRS), its own process group, timeout and
-    /// drop kill the group (SIGTERM, then SIGKILL after the kill grace), capped capture,
-    /// bounded wait after exit. `look_path` then also searches the real directories.
-    ///
-    /// One difference from `hostexec-nsenter`: a descriptor that the test process itself
-    /// holds without `FD_CLOEXEC` (inherited from whatever started it) is passed on to the
-    /// command. Closing it in the child needs a `pre_exec` hook, i.e. `unsafe`, which this
-    /// crate forbids; every descriptor hostexec opens is `O_CLOEXEC` either way.
+    /// The run keeps the [`Executor`] contract through the engine the real backend uses
+    /// (`hostexec-supervise`): bare names looked up in
+    /// [`HOST_BIN_DIRS`](hostexec_api::HOST_BIN_DIRS), one deadline for lookup, spawn and
+    /// run, timeout and drop stop everything the command started (SIGTERM, then SIGKILL
+    /// after the kill grace, escapers included), capped capture, bounded wait after exit, no
+    /// descriptor of the test process passed on. `look_path` then also searches the real
+    /// directories.
     pub fn passthrough() -> Self {
         Self::new().pass_unexpected_through()
     }
@@ -575,6 +578,7 @@ impl Executor for FakeExecutor {
                     return Err(CommandError::TimedOut {
                         program: cmd.get_program().to_os_string(),
                         timeout: t,
+                        lingering: None,
                     });
                 }
                 _ => tokio::time::sleep(delay).await,

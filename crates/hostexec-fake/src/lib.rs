@@ -16,9 +16,8 @@
 //!   received one (go-originals §1.3, §3 #30); this does none of that.
 //! - [`FakeExecutor::passthrough`]: runs commands for real in the current namespaces, as Go's
 //!   `NewFakeNsenter` did, but with the contract's timeout, process-group kill and bounded
-//!   capture (Go's fake returned a nil command from `CommandContext`: go-originals §1.1).
-//!   Unlike the real backend it passes on descriptors the test process inherited without
-//!   `FD_CLOEXEC` (see [`FakeExecutor::passthrough`]).
+//!   capture (Go's fake returned a nil command from `CommandContext`: go-originals §1.1),
+//!   supervised by the engine the real backend uses (`hostexec-supervise`).
 //!
 //! - [`FakeHost`]: a temp directory that stands for the host's `/`, with a
 //!   [`PathResolver`](hostexec_api::PathResolver) and [`HostFs`](hostexec_api::HostFs) that

@@ -313,7 +313,9 @@ async fn a_delay_beyond_the_timeout_times_out_at_the_timeout() {
         )
         .await;
     match r {
-        Err(CommandError::TimedOut { program, timeout }) => {
+        Err(CommandError::TimedOut {
+            program, timeout, ..
+        }) => {
             assert_eq!(program, "mount");
             assert_eq!(timeout, Duration::from_secs(30));
         }

@@ -6,20 +6,16 @@
 //! - `launch_true_1gib`: the same with 1 GiB resident in this process (every page touched):
 //!   posix_spawn from the host thread should not care, a fork-based spawn would.
 //!
-//! - `launch_true_1gib/host_thread_fork_path`: the same while this process holds a descriptor
-//!   without `FD_CLOEXEC`, which makes the spawn take the fork path (a `pre_exec` hook that
-//!   marks the child's descriptors close-on-exec): what a caller that leaks descriptors pays.
-//!
-//! At startup the bench re-executes itself (through bash, whose redirections close them)
-//! without the descriptors it inherited without `FD_CLOEXEC` (a job runner leaves some), so
-//! that the other rows measure the posix_spawn path. Making them close-on-exec in place
-//! would need `unsafe` (a raw descriptor number borrowed), which the project does not allow.
+//! - `launch_true_1gib/host_thread_inherited_fd`: the same while this process holds a
+//!   descriptor without `FD_CLOEXEC` (as a shell or a Go parent may leave one). The spawn
+//!   stays on `posix_spawn` and closes it in the child
+//!   (`posix_spawn_file_actions_addclosefrom_np`): the cost must stay that of the
+//!   small-memory row (a fork-based spawn took ~45 ms here).
 //!
 //! Small sample sizes keep `cargo bench -p hostexec-nsenter` around two minutes. Needs
 //! CAP_SYS_ADMIN; without it the benches print why and do nothing.
 
 use std::os::fd::OwnedFd;
-use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -176,10 +172,10 @@ fn benches(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(4));
     g.bench_function("host_thread", |b| b.iter(|| launch(&f, &f.thread)));
     g.bench_function("nsenter_binary", |b| b.iter(|| launch(&f, &f.binary)));
-    // A descriptor without FD_CLOEXEC: the spawn forks (1 GiB of page tables copied).
+    // A descriptor without FD_CLOEXEC: still posix_spawn, closed in the child.
     let (_r, w): (OwnedFd, OwnedFd) = nix::unistd::pipe().unwrap();
     rustix::io::fcntl_setfd(&w, rustix::io::FdFlags::empty()).unwrap();
-    g.bench_function("host_thread_fork_path", |b| {
+    g.bench_function("host_thread_inherited_fd", |b| {
         b.iter(|| launch(&f, &f.thread))
     });
     drop(w);
@@ -187,37 +183,9 @@ fn benches(c: &mut Criterion) {
     drop(std::hint::black_box(big));
 }
 
-/// Re-executes this bench without its inherited descriptors (see the module docs).
-fn drop_inherited_descriptors() {
-    let fds = hostexec_testing::fds::inheritable();
-    if fds.is_empty() || std::env::var_os("HOSTEXEC_BENCH_REEXECED").is_some() {
-        if !fds.is_empty() {
-            eprintln!("note: descriptors {fds:?} are still inherited: the launch rows fork");
-        }
-        return;
-    }
-    let Ok(me) = std::env::current_exe() else {
-        return;
-    };
-    // Only numbers we produced go into the script; the arguments stay "$0" "$@".
-    let closes: Vec<String> = fds.iter().map(|fd| format!("{fd}>&-")).collect();
-    let script = format!("exec \"$0\" \"$@\" {}", closes.join(" "));
-    let err = std::process::Command::new("bash")
-        .arg("-c")
-        .arg(script)
-        .arg(me)
-        .args(std::env::args_os().skip(1))
-        .env("HOSTEXEC_BENCH_REEXECED", "1")
-        .exec();
-    eprintln!(
-        "note: could not re-execute without descriptors {fds:?} ({err}): the launch rows fork"
-    );
-}
-
 criterion_group!(nsenter, benches);
 
 fn main() {
-    drop_inherited_descriptors();
     nsenter();
     Criterion::default().configure_from_args().final_summary();
 }

@@ -28,6 +28,22 @@ pub(crate) struct Handles {
     pub(crate) files: Vec<(Namespace, OwnedFd)>,
 }
 
+impl Handles {
+    /// The same handles, duplicated (`F_DUPFD_CLOEXEC`), for the spawner threads.
+    pub(crate) fn try_clone(&self) -> std::io::Result<Handles> {
+        let pidfd = match &self.pidfd {
+            Some((fd, ns)) => Some((fd.try_clone()?, ns.clone())),
+            None => None,
+        };
+        let files = self
+            .files
+            .iter()
+            .map(|(ns, fd)| Ok((*ns, fd.try_clone()?)))
+            .collect::<std::io::Result<Vec<_>>>()?;
+        Ok(Handles { pidfd, files })
+    }
+}
+
 /// A handle on the host thread; the thread ends when this is dropped.
 #[derive(Debug)]
 pub(crate) struct HostThread {
@@ -46,7 +62,7 @@ impl HostThread {
         thread::Builder::new()
             .name("hostexec-host".into())
             .spawn(move || {
-                let joined = join(handles).and_then(|()| {
+                let joined = join(&handles).and_then(|()| {
                     if !open_root {
                         return Ok(None);
                     }
@@ -96,8 +112,9 @@ impl HostThread {
     }
 }
 
-/// `unshare(CLONE_FS)`, then the pidfd joins, then the files, each in join order.
-fn join(handles: Handles) -> Result<(), NsEnterError> {
+/// `unshare(CLONE_FS)`, then the pidfd joins, then the files, each in join order. Run by
+/// the host thread and by each spawner thread, first thing.
+pub(crate) fn join(handles: &Handles) -> Result<(), NsEnterError> {
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_FS)
         .map_err(|e| NsEnterError::Unshare { source: e.into() })?;
     if let Some((pidfd, namespaces)) = &handles.pidfd {

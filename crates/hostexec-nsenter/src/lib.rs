@@ -9,17 +9,14 @@
 //! through one of two [`Launcher`]s:
 //!
 //! - [`Launcher::HostThread`] (the default): a dedicated OS thread calls `unshare(CLONE_FS)`
-//!   and then `setns` for each namespace, once. Commands are spawned *from that thread* with
-//!   std's `posix_spawn` path (no `pre_exec`), so each child is born in the target's
-//!   namespaces, and the spawn costs the same whatever the caller's memory (a fork-based
-//!   spawn with 1 GiB resident took ~42 ms per `/bin/true` here; posix_spawn ~0.8 ms).
-//!   One exception: when this process holds a descriptor above 2 *without* `FD_CLOEXEC`
-//!   (a job runner or shell may leave some; the contract says no descriptor of the caller
-//!   reaches a command), the spawn gets a `pre_exec` hook that runs
-//!   `close_range(3, ~0, CLOSE_RANGE_CLOEXEC)` in the child. std then forks instead of using
-//!   posix_spawn, and that spawn's cost grows with the caller's memory (see the
-//!   `launch_true_1gib/host_thread_fork_path` bench row); a process that keeps its
-//!   descriptors close-on-exec never pays it. This hook is the project's one `unsafe`.
+//!   and then `setns` for each namespace, once; so does each of the spawner threads that
+//!   commands are spawned from (`hostexec-supervise`), so each child is born in the target's
+//!   namespaces by `posix_spawn`, whose cost does not grow with the caller's memory (a
+//!   fork-based spawn with 1 GiB resident took ~42 ms per `/bin/true` here; posix_spawn
+//!   ~1 ms). Descriptors this process holds without `FD_CLOEXEC` are closed in the child by
+//!   the spawn's file actions, without leaving that path. A spawn stuck on a hung mount (the
+//!   program or working directory there) is given up on at the call's deadline and never
+//!   delays another command.
 //! - [`Launcher::NsenterBinary`]: Go's route, `nsenter --mount=<ns file> -- <host path> args…`,
 //!   for processes that may not call `setns` (and for joining a time namespace, which a
 //!   multithreaded process cannot: `setns` gives EUSERS).
@@ -52,7 +49,6 @@
 //! | `is_mount_point` (hostexec-mount bench, 1000 mounts) | 23.8 / 20.7 µs | 20.1 / 16.2 ms (`nsenter -- findmnt`) | 1/845 / 1/782 |
 //! | launch `/bin/true` | 1.54 ms (host thread) | 4.02 ms (nsenter binary) | 0.38× |
 //! | launch `/bin/true`, 1 GiB resident | 1.66 ms | 3.81 ms | 1.08× of the small-memory figure |
-//! | the same, caller holding a descriptor without `FD_CLOEXEC` (fork path) | 71.8 ms | | 43× the posix_spawn figure |
 //!
 //! Two runs on 2 shared, loaded cores (criterion, small samples), separated by `/`. The
 //! async calls pay a hop to this crate's host-view worker pool (file system calls may
@@ -76,6 +72,7 @@
 //! # Ok(()) }
 //! ```
 
+#![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 #![warn(clippy::unwrap_used)]
 
@@ -92,12 +89,12 @@ use hostexec_api::{
     PathError, PathResolver, Resolve, HOST_BIN_DIRS,
 };
 use hostexec_rootfs::RootFs;
+use hostexec_supervise::{Containment, Engine, EngineConfig, Launch as Start, RunError};
 use rustix::fs::{Mode, OFlags};
 
 mod error;
 mod fs_pool;
 mod host_thread;
-mod run;
 mod target;
 
 pub use error::NsEnterError;
@@ -123,6 +120,7 @@ pub struct NsEnterBuilder {
     target: Target,
     launcher: Launcher,
     nsenter_binary: Option<PathBuf>,
+    containment: Option<Containment>,
 }
 
 impl NsEnterBuilder {
@@ -139,6 +137,15 @@ impl NsEnterBuilder {
         self
     }
 
+    /// How the processes of a command are found and killed on a timeout or a drop (default:
+    /// [`Containment::detect`]: a cgroup2 group per command where this process's cgroup2
+    /// group is writable, else the `/proc` walk under a child subreaper). For
+    /// [`Containment::Cgroup`], the directory is in this process's view.
+    pub fn containment(mut self, c: Containment) -> Self {
+        self.containment = Some(c);
+        self
+    }
+
     /// Opens the target's namespaces and root and, for [`Launcher::HostThread`], starts the
     /// host thread and joins them. Fails with an error naming the namespace and the OS error.
     pub fn build(self) -> Result<NsEnter, NsEnterError> {
@@ -147,6 +154,8 @@ impl NsEnterBuilder {
             Source::Pid(pid) => Some(open_pidfd(pid)?),
             Source::HostRoot => None,
         };
+        let containment = self.containment.unwrap_or_else(Containment::detect);
+        let mut config = EngineConfig::new("hostexec-spawn").containment(containment);
         let (launch, root) = match self.launcher {
             Launcher::HostThread => {
                 if target.get_namespaces().contains(&Namespace::Time) {
@@ -175,6 +184,17 @@ impl NsEnterBuilder {
                     }
                 }
                 let joins_mount = target.get_namespaces().contains(&Namespace::Mount);
+                // Each spawner thread joins the namespaces as the host thread does.
+                let spawner_handles =
+                    handles
+                        .try_clone()
+                        .map_err(|source| NsEnterError::OpenProcess {
+                            pid: target.get_pid().unwrap_or_default(),
+                            source,
+                        })?;
+                config = config.init(Arc::new(move || {
+                    host_thread::join(&spawner_handles).map_err(std::io::Error::other)
+                }));
                 let (thread, root_fd) = HostThread::start(handles, joins_mount)?;
                 let root = match root_fd {
                     Some(fd) => RootFs::from_fd(fd),
@@ -203,6 +223,7 @@ impl NsEnterBuilder {
                 pidfd,
                 launch,
                 root: Arc::new(root),
+                engine: Engine::new(config),
                 fs: FsPool::new(),
                 bin_cache: Mutex::new(HashMap::new()),
                 systemd: tokio::sync::OnceCell::new(),
@@ -252,6 +273,9 @@ struct Inner {
     pidfd: Option<OwnedFd>,
     launch: Launch,
     root: Arc<RootFs>,
+    /// Spawns and supervises commands (spawner threads in the target's namespaces for the
+    /// host-thread launcher, in this process's for the nsenter binary).
+    engine: Engine,
     /// Runs the blocking file operations of the async API (see [`fs_pool`]).
     fs: FsPool,
     bin_cache: Mutex<HashMap<OsString, PathBuf>>,
@@ -288,6 +312,7 @@ impl NsEnter {
             target,
             launcher: Launcher::default(),
             nsenter_binary: None,
+            containment: None,
         }
     }
 
@@ -414,8 +439,14 @@ impl NsEnter {
         }
     }
 
-    /// One attempt at running `cmd` as `program` (an absolute host path).
-    async fn run_at(&self, program: &Path, cmd: &HostCommand) -> Result<Output, CommandError> {
+    /// One attempt at running `cmd` as `program` (an absolute host path), within `deadline`
+    /// (the whole call's: lookups, spawn, run, kill and reap).
+    async fn run_at(
+        &self,
+        program: &Path,
+        cmd: &HostCommand,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Result<Output, CommandError> {
         let name = cmd.get_program().to_os_string();
         let spawn_err = |source: std::io::Error| {
             if source.kind() == std::io::ErrorKind::NotFound {
@@ -430,45 +461,21 @@ impl NsEnter {
                 }
             }
         };
-        let child = match &self.inner.launch {
-            Launch::HostThread(thread) => {
-                let handle =
-                    tokio::runtime::Handle::try_current().map_err(|_| NsEnterError::NoRuntime)?;
-                let mut c = run::command(program, &[], cmd);
-                if let Some(fds) = run::inherited_descriptors() {
-                    run::close_inherited_on_exec(&mut c, fds);
-                }
-                if let Some(dir) = cmd.get_current_dir() {
-                    // A host path: the child does the chdir, in the host's mount namespace.
-                    c.current_dir(dir);
-                }
-                let spawned = thread
-                    .call(move || {
-                        let _rt = handle.enter();
-                        c.spawn()
-                    })
-                    .await?;
-                match (spawned, cmd.get_current_dir()) {
-                    (Ok(child), _) => child,
-                    // posix_spawn reports a failed chdir like a missing program: tell them apart.
-                    (Err(e), Some(dir))
-                        if e.kind() == std::io::ErrorKind::NotFound
-                            && self.host_exists(program).await =>
-                    {
-                        return Err(CommandError::Spawn {
-                            program: name,
-                            source: std::io::Error::new(
-                                e.kind(),
-                                format!("working directory {}: {e}", dir.display()),
-                            ),
-                        });
-                    }
-                    (Err(e), _) => return Err(spawn_err(e)),
-                }
+        let start = match &self.inner.launch {
+            Launch::HostThread(_) => {
+                let mut argv: Vec<OsString> = vec![program.as_os_str().to_os_string()];
+                argv.extend(cmd.get_args().map(OsStr::to_os_string));
+                // A host path: the child does the chdir, in the host's mount namespace.
+                Start::new(
+                    name.clone(),
+                    program,
+                    argv,
+                    cmd.get_current_dir().map(Path::to_path_buf),
+                )
             }
             Launch::Binary { nsenter, found } => {
                 // nsenter would only report a missing program as exit status 127: look first.
-                match self.host_lookup(program).await {
+                match bounded(deadline, cmd, async { Ok(self.host_lookup(program).await) }).await? {
                     Ok(true) => {}
                     Ok(false) => return Err(spawn_err(std::io::ErrorKind::NotFound.into())),
                     Err(PathError::HostUnavailable { reason, source }) => {
@@ -490,35 +497,78 @@ impl NsEnter {
                     Some(b) => b.clone(),
                     None => found.get_or_init(find_nsenter).clone(),
                 };
-                let mut pre: Vec<OsString> = Vec::new();
+                let mut argv: Vec<OsString> = vec![bin.as_os_str().to_os_string()];
                 for &ns in self.inner.target.get_namespaces() {
                     let mut opt = OsString::from(ns.nsenter_option());
                     opt.push("=");
                     opt.push(self.inner.target.ns_file(ns));
-                    pre.push(opt);
+                    argv.push(opt);
                 }
-                pre.push("--".into());
+                argv.push("--".into());
                 if let Some(dir) = cmd.get_current_dir() {
                     // nsenter opens its --wd directory *before* joining (in this process's
                     // view), so a host path would miss: the host's `env --chdir` does the
                     // chdir after the join, without a shell.
-                    let env = self.host_binary(OsStr::new("env")).await?;
+                    let env = bounded(deadline, cmd, self.host_binary(OsStr::new("env"))).await?;
                     let mut chdir = OsString::from("--chdir=");
                     chdir.push(dir);
-                    pre.extend([env.into_os_string(), chdir, "--".into()]);
+                    argv.extend([env.into_os_string(), chdir, "--".into()]);
                 }
-                pre.push(program.into());
-                let mut c = run::command(&bin, &pre, cmd);
-                if let Some(fds) = run::inherited_descriptors() {
-                    run::close_inherited_on_exec(&mut c, fds);
-                }
-                c.spawn().map_err(|source| CommandError::Spawn {
-                    program: bin.clone().into_os_string(),
-                    source,
-                })?
+                argv.push(program.into());
+                argv.extend(cmd.get_args().map(OsStr::to_os_string));
+                Start::new(name.clone(), bin, argv, None)
             }
         };
-        run::supervise(name, child, cmd).await
+        let nsenter_bin = match &self.inner.launch {
+            Launch::Binary { .. } => Some(start.program.clone()),
+            Launch::HostThread(_) => None,
+        };
+        match self.inner.engine.run(start, cmd, deadline).await {
+            Ok(out) => Ok(out),
+            Err(RunError::Command(e)) => Err(e),
+            Err(RunError::Spawn(e)) => match (nsenter_bin, cmd.get_current_dir()) {
+                (Some(bin), _) => Err(CommandError::Spawn {
+                    program: bin.into_os_string(),
+                    source: e,
+                }),
+                // posix_spawn reports a failed chdir like a missing program: tell them apart.
+                (None, Some(dir))
+                    if e.kind() == std::io::ErrorKind::NotFound
+                        && bounded(deadline, cmd, async {
+                            Ok(self.host_exists(program).await)
+                        })
+                        .await? =>
+                {
+                    Err(CommandError::Spawn {
+                        program: name,
+                        source: std::io::Error::new(
+                            e.kind(),
+                            format!("working directory {}: {e}", dir.display()),
+                        ),
+                    })
+                }
+                (None, _) => Err(spawn_err(e)),
+            },
+            Err(e) => Err(CommandError::Io {
+                program: name,
+                source: std::io::Error::other(format!("{e:?}")),
+            }),
+        }
+    }
+}
+
+/// `fut`, unless `deadline` passes first: then `cmd`'s [`CommandError::TimedOut`] (the
+/// blocked lookup is left to finish on its worker).
+async fn bounded<T>(
+    deadline: Option<tokio::time::Instant>,
+    cmd: &HostCommand,
+    fut: impl std::future::Future<Output = Result<T, CommandError>>,
+) -> Result<T, CommandError> {
+    match deadline {
+        Some(d) => tokio::time::timeout_at(d, fut)
+            .await
+            .unwrap_or_else(|_| Err(hostexec_supervise::timed_out(cmd))),
+        None => fut.await,
     }
 }
 
@@ -568,18 +618,20 @@ impl Executor for NsEnter {
     async fn run(&self, cmd: HostCommand) -> Result<Output, CommandError> {
         cmd.validate()?;
         self.check_alive()?;
+        // One deadline for the whole call: lookup, spawn, run, kill and reap.
+        let deadline = hostexec_supervise::deadline(&cmd);
         if !cmd.program_is_bare_name() {
             let p = PathBuf::from(cmd.get_program());
-            return self.run_at(&p, &cmd).await;
+            return self.run_at(&p, &cmd, deadline).await;
         }
         let was_cached = self.cached(cmd.get_program()).is_some();
-        let program = self.host_binary(cmd.get_program()).await?;
-        match self.run_at(&program, &cmd).await {
+        let program = bounded(deadline, &cmd, self.host_binary(cmd.get_program())).await?;
+        match self.run_at(&program, &cmd, deadline).await {
             // The cached binary went away (a package upgrade): look again, once.
             Err(CommandError::NotFound { .. }) if was_cached => {
                 self.forget(cmd.get_program());
-                let program = self.host_binary(cmd.get_program()).await?;
-                self.run_at(&program, &cmd).await
+                let program = bounded(deadline, &cmd, self.host_binary(cmd.get_program())).await?;
+                self.run_at(&program, &cmd, deadline).await
             }
             r => r,
         }

@@ -1,0 +1,635 @@
+//! The engine: one command from spawn to reaped, under one deadline.
+
+use std::ffi::{CString, OsStr, OsString};
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hostexec_api::{CommandError, ExitStatus, HostCommand, Lingering, Output, OutputMode, Stdin};
+use hostexec_sys::spawn::{CloseOthers, SpawnRequest};
+use rustix::fs::{Mode, OFlags};
+use rustix::pipe::{pipe_with, PipeFlags};
+use rustix::process::WaitIdStatus;
+use tokio::io::unix::AsyncFd;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::net::unix::pipe;
+use tokio::time::Instant;
+
+use crate::contain::{self, Containment, Group, Tracked};
+use crate::process::Process;
+use crate::spawner::{SpawnWait, Spawners, ThreadInit};
+
+/// How an [`Engine`] spawns and contains commands.
+#[derive(Clone, Default)]
+#[non_exhaustive]
+pub struct EngineConfig {
+    /// The spawner threads' name.
+    pub name: String,
+    /// Run on each spawner thread before its first spawn (e.g. joining namespaces).
+    pub init: Option<ThreadInit>,
+    /// How a command's processes are found and killed.
+    pub containment: Containment,
+    /// How descriptors above 2 are kept from the child.
+    pub close_others: CloseOthers,
+}
+
+impl std::fmt::Debug for EngineConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineConfig")
+            .field("name", &self.name)
+            .field("init", &self.init.is_some())
+            .field("containment", &self.containment)
+            .field("close_others", &self.close_others)
+            .finish()
+    }
+}
+
+impl EngineConfig {
+    /// Spawner threads named `name` with no `init`, [`Containment::detect`]ed containment.
+    pub fn new(name: impl Into<String>) -> EngineConfig {
+        EngineConfig {
+            name: name.into(),
+            init: None,
+            containment: Containment::detect(),
+            close_others: CloseOthers::Auto,
+        }
+    }
+
+    /// Runs `init` on each spawner thread first.
+    pub fn init(mut self, init: ThreadInit) -> EngineConfig {
+        self.init = Some(init);
+        self
+    }
+
+    /// The containment level.
+    pub fn containment(mut self, c: Containment) -> EngineConfig {
+        self.containment = c;
+        self
+    }
+
+    /// How descriptors above 2 are closed in the child (the fallback is selectable to test
+    /// and measure it).
+    pub fn close_others(mut self, c: CloseOthers) -> EngineConfig {
+        self.close_others = c;
+        self
+    }
+}
+
+/// What to start: the resolved program and its whole argv.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Launch {
+    /// The program as the caller gave it (errors and [`Output::program`] name it).
+    pub name: OsString,
+    /// The absolute path to execute, in the spawner threads' view.
+    pub program: PathBuf,
+    /// `argv`, `argv[0]` included.
+    pub argv: Vec<OsString>,
+    /// The working directory, in the spawner threads' view.
+    pub cwd: Option<PathBuf>,
+}
+
+impl Launch {
+    /// `program` run as `name` with `argv` (argv[0] first) in `cwd`.
+    pub fn new(
+        name: impl Into<OsString>,
+        program: impl Into<PathBuf>,
+        argv: Vec<OsString>,
+        cwd: Option<PathBuf>,
+    ) -> Launch {
+        Launch {
+            name: name.into(),
+            program: program.into(),
+            argv,
+            cwd,
+        }
+    }
+}
+
+/// Why [`Engine::run`] failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum RunError {
+    /// `posix_spawn` failed with this error (the program or working directory is missing,
+    /// not executable, …); the caller knows how to name it.
+    Spawn(io::Error),
+    /// Everything else, already in the contract's terms.
+    Command(CommandError),
+}
+
+impl From<CommandError> for RunError {
+    fn from(e: CommandError) -> RunError {
+        RunError::Command(e)
+    }
+}
+
+/// The deadline of a whole call that starts now: `None` without a timeout.
+pub fn deadline(hc: &HostCommand) -> Option<Instant> {
+    hc.get_timeout().map(|t| Instant::now() + t)
+}
+
+/// The [`CommandError::TimedOut`] of `hc`, for a call that ran out of time before or while
+/// starting the command (nothing lingers: no process was started, or a spawn that may still
+/// start one was given up on and will be stopped when it returns).
+pub fn timed_out(hc: &HostCommand) -> CommandError {
+    CommandError::TimedOut {
+        program: hc.get_program().to_os_string(),
+        timeout: hc.get_timeout().unwrap_or_default(),
+        lingering: None,
+    }
+}
+
+/// The environment a command gets: this process's, unless [`HostCommand::env_clear`] was
+/// called, with the command's changes applied.
+pub fn environment(hc: &HostCommand) -> Vec<(OsString, OsString)> {
+    let env = hc.get_env();
+    let mut vars: std::collections::BTreeMap<OsString, OsString> = if env.clear {
+        Default::default()
+    } else {
+        std::env::vars_os().collect()
+    };
+    for (k, v) in &env.vars {
+        match v {
+            Some(v) => vars.insert(k.clone(), v.clone()),
+            None => vars.remove(k),
+        };
+    }
+    vars.into_iter().collect()
+}
+
+/// Spawns and supervises commands. See the [crate docs](crate).
+#[derive(Debug)]
+pub struct Engine {
+    spawners: Spawners,
+    containment: Containment,
+    close_others: CloseOthers,
+}
+
+impl Engine {
+    /// An engine with `config`. With [`Containment::Walk`], this process becomes a child
+    /// subreaper (see [`Containment`]).
+    pub fn new(config: EngineConfig) -> Engine {
+        if config.containment == Containment::Walk {
+            contain::ensure_subreaper();
+        }
+        Engine {
+            spawners: Spawners::new(&config.name, config.init),
+            containment: config.containment,
+            close_others: config.close_others,
+        }
+    }
+
+    /// The containment level in use.
+    pub fn containment(&self) -> &Containment {
+        &self.containment
+    }
+
+    /// Spawner threads stuck in a spawn that was given up on.
+    pub fn stuck_spawners(&self) -> usize {
+        self.spawners.stuck()
+    }
+
+    /// Runs `launch` as `hc` says (stdio, capture, grace, wait delay; `hc`'s program and
+    /// arguments are taken from `launch`) until `deadline`, which covers the spawn too.
+    pub async fn run(
+        &self,
+        launch: Launch,
+        hc: &HostCommand,
+        deadline: Option<Instant>,
+    ) -> Result<Output, RunError> {
+        let name = launch.name.clone();
+        let invalid = |what: &str| {
+            RunError::Command(CommandError::InvalidInput {
+                program: name.clone(),
+                reason: format!("{what} contains a NUL byte"),
+            })
+        };
+        let cstring = |s: &OsStr| CString::new(s.as_bytes());
+        let program =
+            cstring(launch.program.as_os_str()).map_err(|_| invalid("the program path"))?;
+        let argv = launch
+            .argv
+            .iter()
+            .map(|a| cstring(a))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| invalid("an argument"))?;
+        let envp = environment(hc)
+            .into_iter()
+            .map(|(k, v)| {
+                let mut kv = k;
+                kv.push("=");
+                kv.push(v);
+                cstring(&kv)
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| invalid("an environment variable"))?;
+        let cwd = launch
+            .cwd
+            .as_ref()
+            .map(|d| cstring(d.as_os_str()))
+            .transpose()
+            .map_err(|_| invalid("the working directory"))?;
+
+        let io_err = |source: io::Error| {
+            RunError::Command(CommandError::Io {
+                program: name.clone(),
+                source,
+            })
+        };
+        let (stdio, ends) = Stdio::new(hc).map_err(io_err)?;
+        let close_others = self.close_others;
+        let grace = hc.get_kill_grace();
+        let spawned = self
+            .spawners
+            .run(
+                deadline,
+                move || -> io::Result<Process> {
+                    let fds = stdio.fds();
+                    let req = SpawnRequest {
+                        program: &program,
+                        argv: &argv,
+                        envp: &envp,
+                        cwd: cwd.as_deref(),
+                        stdio: [
+                            fds[0].map(|f| f.as_fd()),
+                            fds[1].map(|f| f.as_fd()),
+                            fds[2].map(|f| f.as_fd()),
+                        ],
+                        close_others,
+                    };
+                    let pid = hostexec_sys::spawn::spawn(&req)?;
+                    drop(stdio);
+                    Process::open(pid).inspect_err(|_| kill_unopened(pid))
+                },
+                move |late: io::Result<Process>| {
+                    // The caller gave up before this spawn returned: nobody waits for the
+                    // command, stop it as a drop would.
+                    if let Ok(p) = late {
+                        let p = Arc::new(p);
+                        let tracked = Tracked::new(p.pid());
+                        drop(stop_in_background(p, tracked, None, grace));
+                    }
+                },
+            )
+            .await;
+        let process = match spawned {
+            Ok(Ok(p)) => Arc::new(p),
+            Ok(Err(e)) => return Err(RunError::Spawn(e)),
+            Err(SpawnWait::TimedOut) => return Err(timed_out(hc).into()),
+            Err(SpawnWait::Unavailable(e)) => {
+                return Err(CommandError::HostUnavailable {
+                    reason: format!(
+                        "no spawner thread could start {}: {e}",
+                        name.to_string_lossy()
+                    ),
+                    source: Some(e),
+                }
+                .into())
+            }
+        };
+        let tracked = Tracked::new(process.pid());
+        let group = match &self.containment {
+            Containment::Cgroup(base) => Group::new(base, process.pid()).ok(),
+            Containment::Walk => None,
+        };
+        let mut running = Running {
+            process: Arc::clone(&process),
+            parts: Some((tracked, group)),
+            grace,
+        };
+        supervise(&name, &process, &mut running, ends, hc, deadline)
+            .await
+            .map_err(RunError::Command)
+    }
+}
+
+/// Kills and reaps a child that could not be held through a pidfd (EMFILE).
+fn kill_unopened(pid: u32) {
+    if let Some(p) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    {
+        let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
+        let _ = rustix::process::waitpid(Some(p), rustix::process::WaitOptions::empty());
+    }
+}
+
+/// The child's ends of its standard streams (moved to the spawner thread, closed after the
+/// spawn).
+struct Stdio {
+    fds: [Option<OwnedFd>; 3],
+}
+
+impl Stdio {
+    fn fds(&self) -> [Option<&OwnedFd>; 3] {
+        [
+            self.fds[0].as_ref(),
+            self.fds[1].as_ref(),
+            self.fds[2].as_ref(),
+        ]
+    }
+}
+
+/// This process's ends of the command's pipes.
+struct Ends {
+    stdin: Option<(pipe::Sender, Vec<u8>)>,
+    stdout: Option<pipe::Receiver>,
+    stderr: Option<pipe::Receiver>,
+}
+
+impl Stdio {
+    fn new(hc: &HostCommand) -> io::Result<(Stdio, Ends)> {
+        let null = || -> io::Result<OwnedFd> {
+            Ok(rustix::fs::open(
+                "/dev/null",
+                OFlags::RDWR | OFlags::CLOEXEC,
+                Mode::empty(),
+            )?)
+        };
+        let mut fds: [Option<OwnedFd>; 3] = [None, None, None];
+        let mut ends = Ends {
+            stdin: None,
+            stdout: None,
+            stderr: None,
+        };
+        match hc.get_stdin() {
+            Stdin::Null => fds[0] = Some(null()?),
+            Stdin::Bytes(b) => {
+                let (r, w) = pipe_with(PipeFlags::CLOEXEC)?;
+                fds[0] = Some(r);
+                ends.stdin = Some((pipe::Sender::from_owned_fd(w)?, b.clone()));
+            }
+            Stdin::Inherit => {}
+        }
+        for (i, mode) in [(1, hc.get_stdout()), (2, hc.get_stderr())] {
+            match mode {
+                OutputMode::Capture => {
+                    let (r, w) = pipe_with(PipeFlags::CLOEXEC)?;
+                    fds[i] = Some(w);
+                    let r = pipe::Receiver::from_owned_fd(r)?;
+                    if i == 1 {
+                        ends.stdout = Some(r);
+                    } else {
+                        ends.stderr = Some(r);
+                    }
+                }
+                OutputMode::Null => fds[i] = Some(null()?),
+                OutputMode::Inherit => {}
+            }
+        }
+        Ok((Stdio { fds }, ends))
+    }
+}
+
+/// Owns a started command until it is reaped. Dropped before (the caller dropped the `run`
+/// future), it stops the command exactly as a timeout does (SIGTERM, the grace, then the
+/// freeze-then-kill of everything it started, then reaping), on a thread of its own, so that
+/// it needs no runtime.
+struct Running {
+    process: Arc<Process>,
+    parts: Option<(Tracked, Option<Group>)>,
+    grace: Duration,
+}
+
+impl Running {
+    /// Stops the command now and waits for the answer (the stop goes on if this future is
+    /// dropped).
+    async fn stop(&mut self) -> Option<Lingering> {
+        let (tracked, group) = self.parts.take()?;
+        let rx = stop_in_background(Arc::clone(&self.process), tracked, group, self.grace);
+        rx.await.unwrap_or(None)
+    }
+
+    /// The command was reaped after exiting on its own: nothing to stop.
+    fn finish(&mut self) {
+        if let Some((tracked, group)) = self.parts.take() {
+            if group.is_none() {
+                // Daemons it left, adopted by this subreaper: reaped when they end.
+                contain::adopt_leftovers(&tracked);
+            }
+            drop(tracked);
+            drop(group);
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some((tracked, group)) = self.parts.take() {
+            drop(stop_in_background(
+                Arc::clone(&self.process),
+                tracked,
+                group,
+                self.grace,
+            ));
+        }
+    }
+}
+
+/// Runs [`contain::stop`] on a thread of its own; the answer comes on the channel.
+fn stop_in_background(
+    process: Arc<Process>,
+    tracked: Tracked,
+    group: Option<Group>,
+    grace: Duration,
+) -> tokio::sync::oneshot::Receiver<Option<Lingering>> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let job = move || {
+        let lingering = contain::stop(&process, &tracked, group.as_ref(), grace);
+        let _ = tx.send(lingering);
+        drop(group);
+        drop(tracked);
+    };
+    let mut job = Some(job);
+    let spawned = std::thread::Builder::new()
+        .name("hostexec-stop".into())
+        .spawn({
+            let job = job.take();
+            move || {
+                if let Some(j) = job {
+                    j();
+                }
+            }
+        });
+    if spawned.is_err() {
+        // No thread could be started: stop here, blocking the caller for the grace period.
+        if let Some(j) = job {
+            j();
+        }
+    }
+    rx
+}
+
+/// Captured bytes of one stream, capped.
+struct Capture {
+    buf: Vec<u8>,
+    truncated: bool,
+    limit: usize,
+}
+
+/// Reads `r` to its end into `cap`, discarding (and flagging) what is beyond the cap. A read
+/// error ends the capture of that stream (the pipe is closed: a command still writing gets
+/// EPIPE) and is the call's error once the command has ended.
+async fn drain<R: AsyncRead + Unpin>(
+    r: Option<R>,
+    cap: &mut Capture,
+    stream: &str,
+) -> io::Result<()> {
+    let Some(mut r) = r else { return Ok(()) };
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        let n = r
+            .read(&mut chunk)
+            .await
+            .map_err(|e| io::Error::new(e.kind(), format!("reading its {stream}: {e}")))?;
+        if n == 0 {
+            return Ok(());
+        }
+        let room = cap.limit.saturating_sub(cap.buf.len());
+        if n > room {
+            cap.truncated = true;
+        }
+        cap.buf.extend_from_slice(&chunk[..n.min(room)]);
+    }
+}
+
+/// Waits until the process has ended and reaps it.
+async fn exited(fd: &AsyncFd<OwnedFd>, process: &Process) -> io::Result<WaitIdStatus> {
+    loop {
+        let mut ready = fd.readable().await?;
+        if let Some(st) = process.try_reap()? {
+            return Ok(st);
+        }
+        ready.clear_ready();
+    }
+}
+
+/// The contract's status of a reaped process; anything but an exit or a death by signal is
+/// an error (a wait status hostexec does not know how to report).
+fn status_of(st: &WaitIdStatus) -> io::Result<ExitStatus> {
+    if let Some(code) = st.exit_status() {
+        if st.exited() {
+            return Ok(ExitStatus::Code(code));
+        }
+    }
+    if st.killed() || st.dumped() {
+        if let Some(sig) = st.terminating_signal() {
+            return Ok(ExitStatus::Signal(sig));
+        }
+    }
+    Err(io::Error::other(format!(
+        "unexpected wait status (code {}, status {})",
+        st.raw_code(),
+        st.exit_status().unwrap_or(-1)
+    )))
+}
+
+async fn supervise(
+    name: &OsStr,
+    process: &Arc<Process>,
+    running: &mut Running,
+    ends: Ends,
+    hc: &HostCommand,
+    deadline: Option<Instant>,
+) -> Result<Output, CommandError> {
+    let io_err = |source: io::Error| CommandError::Io {
+        program: name.to_os_string(),
+        source,
+    };
+    // `AsyncFd::new` is deprecated because a `T` that merely borrows a descriptor could let
+    // it be closed while registered (tokio-rs/tokio#8587); here `T` is an `OwnedFd` owned by
+    // the `AsyncFd` itself, which is the sound case (the replacement, `register`, is
+    // `unsafe`, and this crate has none).
+    #[allow(deprecated)]
+    let pidfd = AsyncFd::new(process.fd().try_clone().map_err(io_err)?).map_err(io_err)?;
+    let mut out = Capture {
+        buf: Vec::new(),
+        truncated: false,
+        limit: hc.get_capture_limit(),
+    };
+    let mut err = Capture {
+        buf: Vec::new(),
+        truncated: false,
+        limit: hc.get_capture_limit(),
+    };
+    let Ends {
+        stdin,
+        stdout,
+        stderr,
+    } = ends;
+    let (waited, io_result) = {
+        let io = async {
+            let feed = async {
+                if let Some((mut w, bytes)) = stdin {
+                    // EPIPE (the command does not read its input) is not an error.
+                    let _ = w.write_all(&bytes).await;
+                    let _ = w.shutdown().await;
+                }
+            };
+            let ((), a, b) = tokio::join!(
+                feed,
+                drain(stdout, &mut out, "stdout"),
+                drain(stderr, &mut err, "stderr")
+            );
+            a.and(b)
+        };
+        tokio::pin!(io);
+        let expiry = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(expiry);
+        let mut io_result = None;
+        let waited = loop {
+            tokio::select! {
+                st = exited(&pidfd, process) => break st,
+                r = &mut io, if io_result.is_none() => io_result = Some(r),
+                () = &mut expiry => {
+                    let lingering = running.stop().await;
+                    return Err(CommandError::TimedOut {
+                        program: name.to_os_string(),
+                        timeout: hc.get_timeout().unwrap_or_default(),
+                        lingering,
+                    });
+                }
+            }
+        };
+        if waited.is_ok() && io_result.is_none() {
+            // Something the command started may hold the pipes open: read for a bounded
+            // time (and never past the deadline).
+            let mut limit = Instant::now() + hc.get_wait_delay();
+            if let Some(d) = deadline {
+                limit = limit.min(d.max(Instant::now()));
+            }
+            if let Ok(r) = tokio::time::timeout_at(limit, &mut io).await {
+                io_result = Some(r);
+            }
+        }
+        (waited, io_result)
+    };
+    let status = match waited {
+        Ok(st) => {
+            running.finish();
+            status_of(&st).map_err(io_err)?
+        }
+        // Waiting failed (not a child any more?): stop whatever is left, then say why.
+        Err(e) => {
+            running.stop().await;
+            return Err(io_err(e));
+        }
+    };
+    if let Some(Err(e)) = io_result {
+        return Err(io_err(e));
+    }
+    let mut output = Output::new(name, status)
+        .with_stdout(out.buf)
+        .with_stderr(err.buf);
+    output.stdout_truncated = out.truncated;
+    output.stderr_truncated = err.truncated;
+    Ok(output)
+}
