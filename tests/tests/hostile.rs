@@ -28,8 +28,8 @@ use std::time::{Duration, Instant};
 use common::{show, Tree};
 use hostexec_api::{CommandError, Executor, HostCommand, HostFs, PathError, PathResolver, Resolve};
 use hostexec_mount::{HostMounter, Mount, MountError, MountOptions, UnmountOptions};
-use hostexec_nsenter::sandbox::{skip_without_namespaces, SandboxHost};
 use hostexec_nsenter::{Launcher, NsEnter, Target};
+use hostexec_testing::sandbox::{skip_without_namespaces, SandboxHost};
 
 fn os(b: &[u8]) -> &OsStr {
     OsStr::from_bytes(b)
@@ -304,7 +304,7 @@ async fn non_utf8_names_round_trip_byte_for_byte() {
     ]);
     assert!(raw.status.success(), "findmnt: {raw:?}");
     assert_eq!(
-        unhex(raw.stdout.strip_suffix(b"\n").unwrap()),
+        hostexec_testing::unescape_findmnt(raw.stdout.strip_suffix(b"\n").unwrap()),
         want.as_os_str().as_bytes(),
         "findmnt --raw: {}",
         raw.stdout.escape_ascii()
@@ -316,24 +316,6 @@ async fn non_utf8_names_round_trip_byte_for_byte() {
     );
     m.unmount(&want, &UnmountOptions::new()).await.unwrap();
     assert!(!m.is_mount_point(&want).await.unwrap());
-}
-
-/// Decodes findmnt's `\xHH` escapes.
-fn unhex(b: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\' && b.get(i + 1) == Some(&b'x') && i + 3 < b.len() {
-            if let Ok(v) = u8::from_str_radix(std::str::from_utf8(&b[i + 2..i + 4]).unwrap(), 16) {
-                out.push(v);
-                i += 4;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    out
 }
 
 // ------------------------------------------------------------------------------ too long

@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use hostexec_mount::{HostMounter, Mount};
-use hostexec_nsenter::sandbox::{can_use_namespaces, SandboxHost};
 use hostexec_nsenter::NsEnter;
+use hostexec_testing::sandbox::{can_use_namespaces, SandboxHost};
 
 /// Mounts tmpfs at BASE/mI for I in [start, start+n) inside the sandbox, in one process.
 const MAKE_MOUNTS: &str = r#"

@@ -100,8 +100,6 @@ mod error;
 mod fs_pool;
 mod host_thread;
 mod run;
-#[cfg(feature = "sandbox")]
-pub mod sandbox;
 mod target;
 
 pub use error::NsEnterError;

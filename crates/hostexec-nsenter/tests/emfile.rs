@@ -4,8 +4,8 @@
 //! and the exhausted descriptor table are the whole process's.
 
 use hostexec_api::{CommandError, Executor, HostCommand, PathError, PathResolver, Resolve};
-use hostexec_nsenter::sandbox::{skip_without_namespaces, SandboxHost};
 use hostexec_nsenter::{Launcher, NsEnter};
+use hostexec_testing::sandbox::{skip_without_namespaces, SandboxHost};
 use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
 
 /// Restores the fd limit when dropped (also when an assertion fails).

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use hostexec_api::{CommandError, Executor, ExitStatus, HostCommand, PathError, PathResolver};
 use hostexec_api::{HostFs, Resolve};
-use hostexec_nsenter::sandbox::{skip_without_namespaces, SandboxHost};
 use hostexec_nsenter::{Launcher, NsEnter, NsEnterError, Target};
+use hostexec_testing::sandbox::{skip_without_namespaces, SandboxHost};
 
 const LAUNCHERS: [Launcher; 2] = [Launcher::HostThread, Launcher::NsenterBinary];
 

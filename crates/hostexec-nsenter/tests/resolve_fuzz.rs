@@ -24,8 +24,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use hostexec_api::{PathError, PathResolver, Resolve};
-use hostexec_nsenter::sandbox::{skip_without_namespaces, SandboxHost};
 use hostexec_nsenter::{Launcher, NsEnter};
+use hostexec_testing::sandbox::{skip_without_namespaces, SandboxHost};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
