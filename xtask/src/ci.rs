@@ -6,8 +6,7 @@
 //! 1. `cargo fmt --check`;
 //! 2. clippy on every target with the workspace's lints, then once more on library and binary
 //!    targets with the lints that hold for library code only ([`LIBRARY_ONLY_LINTS`]);
-//! 3. the lint policy: `unsafe_code` is allowed by exactly one item
-//!    ([`UNSAFE_ALLOWED_IN`]), and docs/ARCHITECTURE.md's dependency block is the real graph;
+//! 3. the lint policy: `unsafe_code` is allowed only where [`UNSAFE_ALLOWED_IN`] says, and docs/ARCHITECTURE.md's dependency block is the real graph;
 //! 4. `cargo doc` with warnings denied;
 //! 5. the MSRV: no package in the resolved dependency graph declares a `rust-version` above
 //!    the workspace's (only one toolchain is installed, so this is what can be checked);
@@ -29,8 +28,12 @@ use crate::cargo;
 /// Cargo's `[lints]` apply to every target of a package, so these are added here.
 pub(crate) const LIBRARY_ONLY_LINTS: [&str; 2] = ["clippy::unwrap_used", "unreachable_pub"];
 
-/// The one file allowed to hold `#[allow(unsafe_code)]` (the pre_exec hook), and how often.
-const UNSAFE_ALLOWED_IN: (&str, usize) = ("crates/hostexec-nsenter/src/run.rs", 1);
+/// The files allowed to hold `allow(unsafe_code)`, and how often: hostexec-sys, the crate
+/// for unsafe code, and the pre_exec hook of hostexec-nsenter (until it moves there).
+const UNSAFE_ALLOWED_IN: [(&str, usize); 2] = [
+    ("crates/hostexec-nsenter/src/run.rs", 1),
+    ("crates/hostexec-sys/src/lib.rs", 1),
+];
 
 /// Runs the steps in order.
 pub(crate) fn ci() -> Result<(), String> {
@@ -62,9 +65,10 @@ pub(crate) fn ci() -> Result<(), String> {
     }
     cargo(&lib_clippy, &[])?;
     let root = workspace_root()?;
-    step("lint policy: one item allows unsafe_code", || {
-        check_unsafe_allows(&root)
-    })?;
+    step(
+        "lint policy: unsafe_code allowed only in UNSAFE_ALLOWED_IN",
+        || check_unsafe_allows(&root),
+    )?;
     let metadata = metadata(&root)?;
     step("docs/ARCHITECTURE.md's dependency block", || {
         let doc = std::fs::read_to_string(root.join("docs/ARCHITECTURE.md"))
@@ -160,7 +164,10 @@ fn check_unsafe_allows(root: &Path) -> Result<(), String> {
             }
         })?;
     }
-    let want = BTreeMap::from([(UNSAFE_ALLOWED_IN.0.to_string(), UNSAFE_ALLOWED_IN.1)]);
+    let want: BTreeMap<String, usize> = UNSAFE_ALLOWED_IN
+        .iter()
+        .map(|(path, n)| (path.to_string(), *n))
+        .collect();
     if found == want {
         Ok(())
     } else {
