@@ -317,11 +317,14 @@ fn check_msrv(metadata: &Value) -> Result<(), String> {
     check_msrv_of(&msrv_text, msrv, &declared)
 }
 
+/// A package's declared `rust-version`: name, version, the text and its parsed form.
+type Declared = (String, String, String, (u64, u64, u64));
+
 /// Every declared version must be at most the workspace's.
 fn check_msrv_of(
     msrv_text: &str,
     msrv: (u64, u64, u64),
-    declared: &[(String, String, String, (u64, u64, u64))],
+    declared: &[Declared],
 ) -> Result<(), String> {
     let above: Vec<String> = declared
         .iter()

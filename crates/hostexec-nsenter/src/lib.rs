@@ -378,7 +378,7 @@ impl NsEnter {
         let found = self
             .inner
             .fs
-            .run(move || look_path_or_why(&root, &owned))
+            .run(move || root.look_path(&owned, HOST_BIN_DIRS))
             .await
             .map_err(|fs_pool::Lost| CommandError::HostUnavailable {
                 reason: "a host binary lookup did not complete".into(),
@@ -521,32 +521,6 @@ impl NsEnter {
             }
         };
         run::supervise(name, child, cmd).await
-    }
-}
-
-/// [`RootFs::look_path`], except that a name it did not find because it could not look
-/// (EMFILE, EIO, a host that went away: an error other than "missing", "not a directory",
-/// "permission denied" or a loop) is that error, not [`CommandError::NotFound`].
-fn look_path_or_why(root: &RootFs, name: &OsStr) -> Result<PathBuf, CommandError> {
-    match root.look_path(name, HOST_BIN_DIRS) {
-        Err(CommandError::NotFound { program, searched }) => {
-            for dir in HOST_BIN_DIRS {
-                let candidate = Path::new(dir).join(name);
-                if let Err(e @ (PathError::Io { .. } | PathError::HostUnavailable { .. })) =
-                    root.stat(&candidate, true)
-                {
-                    let source = std::io::Error::new(
-                        e.raw_os_error().map_or(std::io::ErrorKind::Other, |n| {
-                            std::io::Error::from_raw_os_error(n).kind()
-                        }),
-                        format!("could not look for it: {e}"),
-                    );
-                    return Err(CommandError::Io { program, source });
-                }
-            }
-            Err(CommandError::NotFound { program, searched })
-        }
-        r => r,
     }
 }
 
