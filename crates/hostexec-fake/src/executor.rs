@@ -23,8 +23,8 @@ type AnswerFn = Arc<dyn Fn(&HostCommand) -> Result<Output, CommandError> + Send 
 /// and how it answers ([`Expectation::returns`] and friends, default: exit 0 with no output).
 /// A command no expectation accepts is an error of `run` — [`CommandError::Unexpected`],
 /// naming the command (masked arguments masked) and listing what was expected — never a panic,
-/// so the code under test sees an ordinary failure (Go's `FakeExec` panics instead:
-/// go-originals §1.3, §3 #30).
+/// so the code under test sees an ordinary failure (Go's `FakeExec` in
+/// `k8s.io/utils/exec/testing` panics instead).
 ///
 /// ```
 /// use hostexec_api::{Executor, HostCommand};
@@ -42,7 +42,10 @@ type AnswerFn = Arc<dyn Fn(&HostCommand) -> Result<Output, CommandError> + Send 
 /// # }
 /// ```
 ///
-/// What it does that Go's fakes did not (go-originals §1.1, §1.3, §3 #29, #30):
+/// What it does that Go's fakes (`k8s.io/utils/exec/testing`'s `FakeExec`/`FakeCmd`,
+/// `NewFakeNsenter`) did not: they ignored the context, dropped stderr in `Output` and
+/// `CombinedOutput`, logged the scripted argv instead of the received one, and failed only by
+/// panicking.
 ///
 /// - **The whole command is recorded** ([`FakeExecutor::calls`]): the [`HostCommand`] as
 ///   received, with environment, working directory and stdin, not the scripted argv.

@@ -1,7 +1,8 @@
 //! Running a [`HostCommand`] for real in the current namespaces, with the [`Executor`]
 //! contract's guarantees (what Go's `NewFakeNsenter` does, with a timeout, a process group and
-//! bounded capture, none of which it had). The supervision is `hostexec-supervise`'s
-//! [`Engine`], the one the real backend uses: same spawn, deadline, stop and reaping.
+//! bounded capture, none of which it had; its `CommandContext` even returned a nil command).
+//! The supervision is `hostexec-supervise`'s [`Engine`], the one the real backend uses: same
+//! spawn, deadline, stop and reaping.
 //!
 //! [`Executor`]: hostexec_api::Executor
 
