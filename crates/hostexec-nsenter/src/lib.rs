@@ -79,7 +79,6 @@
 //! `spawn_blocking` costs; [`NsEnter::root_fs`] gives the blocking [`RootFs`] for callers that
 //! manage threads themselves.
 
-
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::fmt;

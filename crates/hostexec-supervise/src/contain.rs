@@ -1,34 +1,4 @@
 //! Finding and killing everything a command started: the two containment levels.
-//!
-//! **cgroup v2** ([`Containment::Cgroup`]): each command gets a child group of a directory
-//! of a writable cgroup2 hierarchy; its leader is moved there right after `posix_spawn`
-//! returns, and every process it starts afterwards is born there, whatever it does
-//! (`setsid`, a new process group, a double fork: a process cannot leave its cgroup without
-//! write access to another group's `cgroup.procs`). Stopping writes `1` to `cgroup.kill`
-//! (Linux ≥ 5.14), which SIGKILLs every member at once, including processes forking at that
-//! moment. The gap: a process the command forks before the move (within microseconds of
-//! the `execve`) is not in the group; the walk below still runs and catches it.
-//!
-//! **Walk** (always, and the only level without a cgroup2 hierarchy, e.g. on cgroup v1
-//! hosts): this process becomes a child subreaper (`PR_SET_CHILD_SUBREAPER`, see prctl(2)),
-//! so a descendant whose parent exits is re-parented to this process instead of to the
-//! host's init and stays findable. Stopping scans `/proc` for the command's processes: its
-//! descendants through their parent links, members of process groups and sessions that
-//! its processes lead (a `setsid` or `setpgid` escaper is still a child of one of them, or
-//! leads its own), and processes this process adopted (children of its main thread that it
-//! did not spawn) that started while this command, and no other, was running. Every process
-//! found is frozen with SIGSTOP (a stopped process cannot fork), the scan repeats until it
-//! finds nothing new, then all of them get SIGKILL through pidfds (never a reused PID), and
-//! adopted ones are reaped. Guarantee: no descendant survives, whatever it did, provided it
-//! did not escape before the subreaper was set (it is set before the first command) and,
-//! for an adopted process, that its start can be attributed to exactly one command (an
-//! orphan that started while two commands of this process were running is killed only
-//! when a parent link, group or session ties it to the one being stopped).
-//!
-//! The subreaper has a cost for the whole process: orphans of *any* child of this process
-//! are re-parented here rather than to init. Orphans attributed to a command that exited
-//! normally (a daemon it started, e.g. a FUSE daemon of `mount`) are left running and reaped
-//! when they end; others are left to the application.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io;
@@ -42,7 +12,38 @@ use rustix::process::{kill_process_group, Pid, Signal};
 
 use crate::process::{all_processes, now_ticks, read_stat, Process, Stat};
 
-/// How commands are contained. See the [module docs](self).
+/// How the processes of a command are found and killed: the two containment levels.
+///
+/// **cgroup v2** ([`Containment::Cgroup`]): each command gets a child group of a directory
+/// of a writable cgroup2 hierarchy; its leader is moved there right after `posix_spawn`
+/// returns, and every process it starts afterwards is born there, whatever it does
+/// (`setsid`, a new process group, a double fork: a process cannot leave its cgroup without
+/// write access to another group's `cgroup.procs`). Stopping writes `1` to `cgroup.kill`
+/// (Linux ≥ 5.14), which SIGKILLs every member at once, including processes forking at that
+/// moment. The gap: a process the command forks before the move (within microseconds of
+/// the `execve`) is not in the group; the walk below runs as well and catches it while a
+/// parent link, group or session ties it to the command.
+///
+/// **Walk** (the only level without a writable cgroup2 hierarchy, e.g. on cgroup v1 hosts;
+/// with a group it runs too, without the subreaper): this process becomes a child subreaper (`PR_SET_CHILD_SUBREAPER`, see prctl(2)),
+/// so a descendant whose parent exits is re-parented to this process instead of to the
+/// host's init and stays findable. Stopping scans `/proc` for the command's processes: its
+/// descendants through their parent links, members of process groups and sessions that
+/// its processes lead (a `setsid` or `setpgid` escaper is still a child of one of them, or
+/// leads its own), and processes this process adopted (children of its main thread that it
+/// did not spawn) that started while this command, and no other, was running. Every process
+/// found is frozen with SIGSTOP (a stopped process cannot fork), the scan repeats until it
+/// finds nothing new, then all of them get SIGKILL through pidfds (never a reused PID), and
+/// adopted ones are reaped. Guarantee: no descendant survives, whatever it did, provided it
+/// did not escape before the subreaper was set (it is set before the first command) and,
+/// for an adopted process, that its start can be attributed to exactly one command (an
+/// orphan that started while two commands of this process were running is killed only
+/// when a parent link, group or session ties it to the one being stopped).
+///
+/// The subreaper has a cost for the whole process: orphans of *any* child of this process
+/// are re-parented here rather than to init. Orphans attributed to a command that exited
+/// normally (a daemon it started, e.g. a FUSE daemon of `mount`) are left running and reaped
+/// when they end; others are left to the application.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Containment {

@@ -93,7 +93,7 @@ pub struct Launch {
 }
 
 impl Launch {
-    /// `program` run as `name` with `argv` (argv[0] first) in `cwd`.
+    /// `program` run as `name` with `argv` (`argv[0]` first) in `cwd`.
     pub fn new(
         name: impl Into<OsString>,
         program: impl Into<PathBuf>,

@@ -48,7 +48,6 @@
 //!   closes every descriptor above 2 in the child, inherited ones without `FD_CLOEXEC`
 //!   included, without leaving the `posix_spawn` path (no fork, whatever the caller's memory).
 
-
 mod contain;
 mod engine;
 mod process;
