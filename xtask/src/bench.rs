@@ -107,6 +107,15 @@ fn rows() -> Vec<Row> {
             "within 1.1×",
         ),
         row(
+            "launch `/bin/true`: host thread, 1 GiB resident and a descriptor without \
+             `FD_CLOEXEC` (closed in the child by `posix_spawn`)",
+            "launch_true_1gib/host_thread_inherited_fd",
+            "launch_true/host_thread",
+            "the host thread with small memory (same run)",
+            Target::AtMost(1.1),
+            "within 1.1×",
+        ),
+        row(
             "launch `/bin/true` with 1 GiB resident: host thread",
             "launch_true_1gib/host_thread",
             "launch_true_1gib/nsenter_binary",

@@ -14,7 +14,8 @@
 //! ```
 //!
 //! What the checks need of the host: a POSIX `sh` and coreutils (`true`, `false`, `printf`,
-//! `cat`, `env`, `pwd`, `sleep`, `head`, `ls`) among [`HOST_BIN_DIRS`](crate::HOST_BIN_DIRS), and
+//! `cat`, `env`, `pwd`, `sleep`, `head`, `ls`) among [`HOST_BIN_DIRS`](crate::HOST_BIN_DIRS)
+//! (and, for [`escapers_do_not_survive`], `bash` and util-linux `setsid`), and
 //! for the process checks, that the command's processes are visible in this process's `/proc`
 //! (true for every backend that runs on the same machine, pid namespaces included, since a
 //! parent namespace sees its children's processes). The resolver and file checks need an empty
@@ -423,6 +424,140 @@ pub async fn drop_kills_the_group<E: Executor + ?Sized>(exec: &E) {
     assert_all_gone(&token, "dropping the future").await;
 }
 
+/// `token` cut in two, for a script that must not contain it (its shell's command line would
+/// then match before the process it starts exists): `"$1$2"` in the script joins the halves.
+fn halves(token: &str) -> [String; 2] {
+    let (a, b) = token.split_at(token.len() / 2);
+    [a.to_string(), b.to_string()]
+}
+
+/// Dropping the future of `run` stops the command as a timeout does: SIGTERM first (a
+/// command that traps it gets to run its handler during the grace period), SIGKILL after
+/// [`HostCommand::kill_grace`], everything reaped.
+pub async fn drop_terms_then_kills<E: Executor + ?Sized>(exec: &E) {
+    let running = unique_token();
+    let handler = unique_token();
+    // On SIGTERM the shell's handler starts `sleep <handler>`, which only SIGKILL ends (the
+    // loop: a shell whose last command ended may exit before it runs a pending trap). The
+    // tokens are passed in halves: the shell's own command line never matches them, so
+    // `sleep <running>` seen means the trap is set.
+    let script = r#"trap 'sleep "$3$4"' TERM; while :; do sleep "$1$2"; done"#;
+    let grace = Duration::from_secs(3);
+    let [r1, r2] = halves(&running);
+    let [h1, h2] = halves(&handler);
+    let fut = exec.run(
+        HostCommand::new("sh")
+            .args(["-c", script, "sh", &r1, &r2, &h1, &h2])
+            .kill_grace(grace),
+    );
+    let watch = async {
+        wait_started(&running).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    tokio::select! {
+        r = fut => panic!("contract: the command should still be running, got {r:?}"),
+        _ = watch => {}
+    }
+    let dropped = Instant::now();
+    while processes_with(&handler).is_empty() {
+        if dropped.elapsed() > grace {
+            panic!(
+                "contract: dropping the future sends SIGTERM first and waits the kill grace \
+                 (the command's TERM handler never ran)"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The handler runs until SIGKILL, after the grace.
+    assert_all_gone(&handler, "dropping the future (after the grace)").await;
+    assert_all_gone(&running, "dropping the future").await;
+}
+
+/// The command of [`escapers_do_not_survive`]: four processes that leave the command's
+/// process group in four ways, each `sleep <token>` (tokens passed in halves, see [`halves`]).
+fn escaper_command(t: &[String; 4]) -> HostCommand {
+    let script = r#"setsid sleep "$1$2" &
+(sleep "$3$4" &)
+bash -c 'set -m; sleep "$1$2" & wait' bash "$5" "$6" &
+(setsid sh -c 'sleep "$1$2" & exit 0' sh "$7" "$8" &)
+wait"#;
+    let mut args: Vec<String> = vec!["-c".into(), script.into(), "sh".into()];
+    for token in t {
+        args.extend(halves(token));
+    }
+    HostCommand::new("sh").args(args)
+}
+
+/// No process the command started survives a timeout or a drop, whatever it did to escape:
+/// a `setsid` (new session and group), a double fork (re-parented away from the command), a
+/// new process group (`set -m` in bash), and a double fork that also called `setsid` (a
+/// classic daemon).
+///
+/// Run it where no other command of this process runs at the same time: a backend without
+/// a cgroup2 hierarchy may only be able to attribute a daemon that left every group and
+/// session of the command by when it started.
+pub async fn escapers_do_not_survive<E: Executor + ?Sized>(exec: &E) {
+    // After a timeout.
+    let t: [String; 4] = std::array::from_fn(|_| unique_token());
+    let started = Instant::now();
+    let run = exec.run(
+        escaper_command(&t)
+            .timeout(Duration::from_secs(2))
+            .kill_grace(Duration::from_millis(200)),
+    );
+    let all_started = std::sync::atomic::AtomicBool::new(false);
+    let watch = async {
+        for token in &t {
+            wait_started(token).await;
+        }
+        all_started.store(true, std::sync::atomic::Ordering::Relaxed);
+        std::future::pending::<()>().await;
+    };
+    let r = tokio::select! {
+        r = run => r,
+        _ = watch => unreachable!(),
+    };
+    assert!(
+        all_started.load(std::sync::atomic::Ordering::Relaxed),
+        "contract: the escapers all started before the timeout"
+    );
+    assert!(
+        matches!(r, Err(CommandError::TimedOut { .. })),
+        "contract: the escaping command times out, got {r:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+    for (token, how) in t.iter().zip([
+        "setsid",
+        "double fork",
+        "new process group",
+        "setsid daemon",
+    ]) {
+        assert_all_gone(token, &format!("a timeout (an escaper: {how})")).await;
+    }
+
+    // After a drop.
+    let t: [String; 4] = std::array::from_fn(|_| unique_token());
+    let fut = exec.run(escaper_command(&t).kill_grace(Duration::from_millis(200)));
+    let watch = async {
+        for token in &t {
+            wait_started(token).await;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    tokio::select! {
+        r = fut => panic!("contract: the command should still be running, got {r:?}"),
+        _ = watch => {}
+    }
+    for (token, how) in t.iter().zip([
+        "setsid",
+        "double fork",
+        "new process group",
+        "setsid daemon",
+    ]) {
+        assert_all_gone(token, &format!("dropping the future (an escaper: {how})")).await;
+    }
+}
+
 /// After the command exits, a grandchild holding stdout open delays the result at most
 /// `wait_delay`, and what was printed before is kept.
 pub async fn grandchild_holding_pipes<E: Executor + ?Sized>(exec: &E) {
@@ -515,7 +650,8 @@ async fn join_all<F: std::future::Future>(futs: impl IntoIterator<Item = F>) -> 
     out.into_iter().flatten().collect()
 }
 
-/// Every [`Executor`] check, in order.
+/// Every [`Executor`] check, in order, but [`escapers_do_not_survive`] (which wants the
+/// process to itself: run it from a test of its own).
 pub async fn executor_contract<E: Executor + ?Sized>(exec: &E) {
     exit_codes(exec).await;
     killed_by_signal(exec).await;
@@ -528,6 +664,7 @@ pub async fn executor_contract<E: Executor + ?Sized>(exec: &E) {
     timeout_kills_the_group(exec).await;
     timeout_escalates_to_sigkill(exec).await;
     drop_kills_the_group(exec).await;
+    drop_terms_then_kills(exec).await;
     grandchild_holding_pipes(exec).await;
     no_descriptor_leaks(exec).await;
     concurrent_commands(exec).await;
@@ -795,6 +932,108 @@ mod tests {
     #[should_panic(expected = "gives TimedOut")]
     async fn timeout_check_catches_an_executor_without_timeouts() {
         timeout_kills_the_group(&always(ExitStatus::Code(0))).await;
+    }
+
+    /// Go's `CommandContext` as an executor: the direct child only, SIGKILL at once on a
+    /// timeout or a drop, no process group.
+    struct KillsTheChildOnly;
+
+    #[async_trait::async_trait]
+    impl Executor for KillsTheChildOnly {
+        async fn run(&self, cmd: HostCommand) -> Result<Output, CommandError> {
+            let child = std::process::Command::new(cmd.get_program())
+                .args(cmd.get_args())
+                .spawn()
+                .map_err(|source| CommandError::Spawn {
+                    program: cmd.get_program().into(),
+                    source,
+                })?;
+            /// Kills the child (only) when dropped while it runs.
+            struct Kill(Option<std::process::Child>);
+            impl Drop for Kill {
+                fn drop(&mut self) {
+                    if let Some(c) = self.0.as_mut() {
+                        let _ = c.kill();
+                        let _ = c.wait();
+                    }
+                }
+            }
+            let started = Instant::now();
+            let mut guard = Kill(Some(child));
+            loop {
+                let exited = guard.0.as_mut().and_then(|c| c.try_wait().ok().flatten());
+                if let Some(st) = exited {
+                    guard.0 = None;
+                    let code = st.code().unwrap_or(-1);
+                    return Ok(Output::new(cmd.get_program(), ExitStatus::Code(code)));
+                }
+                if cmd.get_timeout().is_some_and(|t| started.elapsed() > t) {
+                    drop(guard);
+                    return Err(CommandError::TimedOut {
+                        program: cmd.get_program().into(),
+                        timeout: cmd.get_timeout().unwrap_or_default(),
+                        lingering: None,
+                    });
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+        async fn look_path(&self, name: &OsStr) -> Result<PathBuf, CommandError> {
+            Ok(PathBuf::from(name))
+        }
+        async fn supports_systemd(&self) -> bool {
+            false
+        }
+    }
+
+    /// Runs a check against [`KillsTheChildOnly`], expecting it to fail with `expected`, and
+    /// kills what the broken executor left behind.
+    async fn must_fail<F: std::future::Future<Output = ()> + Send + 'static>(
+        check: F,
+        expected: &str,
+    ) {
+        let before: BTreeSet<u32> = all_sleeps();
+        let r = tokio::spawn(check).await;
+        for pid in all_sleeps().difference(&before) {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
+        let e = r.expect_err("the check passed a broken executor");
+        let payload = e.into_panic();
+        let msg = match payload.downcast::<String>() {
+            Ok(s) => *s,
+            Err(p) => p
+                .downcast::<&str>()
+                .map(|s| s.to_string())
+                .unwrap_or_default(),
+        };
+        assert!(msg.contains(expected), "{msg}");
+    }
+
+    /// `sleep` processes whose argument looks like a token of this process.
+    fn all_sleeps() -> BTreeSet<u32> {
+        processes_with(&format!("3{}.", std::process::id() % 1000))
+            .into_iter()
+            .collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn drop_check_catches_a_kill_without_sigterm() {
+        must_fail(
+            async { drop_terms_then_kills(&KillsTheChildOnly).await },
+            "sends SIGTERM first",
+        )
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn escaper_check_catches_an_executor_that_kills_the_child_only() {
+        must_fail(
+            async { escapers_do_not_survive(&KillsTheChildOnly).await },
+            "an escaper",
+        )
+        .await;
     }
 
     #[tokio::test]

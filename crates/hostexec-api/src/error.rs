@@ -484,7 +484,7 @@ mod tests {
         };
         assert_eq!(
             stuck.to_string(),
-            "stat timed out after 1.000s; process 42 (state D) was killed but still lingers; \
+            "stat timed out after 1s; process 42 (state D) was killed but still lingers; \
              it is reaped when it ends"
         );
         assert_eq!(to.exit_code(), Some(124));

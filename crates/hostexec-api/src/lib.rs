@@ -107,11 +107,16 @@ pub const HOST_BIN_DIRS: &[&str] = &[
 /// - **A bare program name is looked up on the host** (in [`HOST_BIN_DIRS`] order, in the host's
 ///   view); a missing program is [`CommandError::NotFound`] naming it and the places searched.
 ///   An absolute program path is used as given, in the host's view.
-/// - **The command ends with its caller.** On timeout ([`HostCommand::timeout`]) the command's
-///   whole process group gets SIGTERM, then SIGKILL after [`HostCommand::kill_grace`], and the
-///   command is reaped; the call returns [`CommandError::TimedOut`]. When the future returned by
-///   [`Executor::run`] is dropped before it completes, the process group is killed the same way.
-///   No zombie and no orphan of the command is left behind.
+/// - **The command ends with its caller.** The timeout ([`HostCommand::timeout`]) covers the
+///   whole call: finding the program, starting it (also when that blocks on a hung mount),
+///   running it, killing it and reaping it. On timeout everything the command started (its
+///   process group, and processes that left it with `setsid`, a new group or a double fork)
+///   gets SIGTERM, then SIGKILL after [`HostCommand::kill_grace`], and is reaped; the call
+///   returns [`CommandError::TimedOut`]. A process that cannot be reaped in a bounded time
+///   after SIGKILL (blocked in the kernel, state `D`) does not delay the call: it is named in
+///   the error's [`Lingering`] note and reaped when it ends. When the future returned by
+///   [`Executor::run`] is dropped before it completes, the command is stopped the same way
+///   (SIGTERM, the grace, SIGKILL). No zombie and no orphan of the command is left behind.
 /// - **Memory is bounded.** Captured output is capped per stream at
 ///   [`HostCommand::capture_limit`]; the rest is read and discarded, and the truncation flagged.
 /// - **No descriptor leaks.** The command gets its three standard streams and nothing else that

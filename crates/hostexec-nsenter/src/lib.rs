@@ -92,7 +92,7 @@ use hostexec_api::{
     PathError, PathResolver, Resolve, HOST_BIN_DIRS,
 };
 use hostexec_rootfs::RootFs;
-use hostexec_supervise::{Containment, Engine, EngineConfig, Launch as Start, RunError};
+use hostexec_supervise::{Engine, EngineConfig, Launch as Start, RunError};
 use rustix::fs::{Mode, OFlags};
 
 mod error;
@@ -101,6 +101,7 @@ mod host_thread;
 mod target;
 
 pub use error::NsEnterError;
+pub use hostexec_supervise::Containment;
 pub use target::{Namespace, Target, UnknownNamespace};
 
 use fs_pool::FsPool;
@@ -159,6 +160,9 @@ impl NsEnterBuilder {
         };
         let containment = self.containment.unwrap_or_else(Containment::detect);
         let mut config = EngineConfig::new("hostexec-spawn").containment(containment);
+        if target.get_namespaces().contains(&Namespace::Mount) {
+            config = config.mount_ns(target.ns_file(Namespace::Mount));
+        }
         let (launch, root) = match self.launcher {
             Launcher::HostThread => {
                 if target.get_namespaces().contains(&Namespace::Time) {

@@ -60,15 +60,15 @@ async fn an_inheritable_descriptor_of_the_caller_does_not_reach_the_command() {
             fds.len() <= 4 && fds.iter().all(|&fd| fd <= 3),
             "{l:?}: {fds:?}"
         );
-        // The command still runs in the target's mount namespace (the fork path keeps the
-        // host thread's namespaces) ...
+        // The command still runs in the target's mount namespace (posix_spawn from a spawner
+        // thread that joined it) ...
         let mnt = h
             .run(HostCommand::new("readlink").arg("/proc/self/ns/mnt"))
             .await
             .unwrap();
         let theirs = std::fs::read_link(format!("/proc/{}/ns/mnt", sb.pid())).unwrap();
         assert_eq!(mnt.stdout_text().trim(), theirs.to_str().unwrap(), "{l:?}");
-        // ... and a failed execve is still reported as such (std's error pipe survives).
+        // ... and a failed execve is still reported as such (posix_spawn returns its errno).
         match h
             .run(HostCommand::new(sb.scratch().join("no-such-program")))
             .await

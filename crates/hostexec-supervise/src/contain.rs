@@ -15,17 +15,17 @@ use crate::process::{all_processes, now_ticks, read_stat, Process, Stat};
 /// How the processes of a command are found and killed: the two containment levels.
 ///
 /// **cgroup v2** ([`Containment::Cgroup`]): each command gets a child group of a directory
-/// of a writable cgroup2 hierarchy; its leader is moved there right after `posix_spawn`
-/// returns, and every process it starts afterwards is born there, whatever it does
+/// of a writable cgroup2 hierarchy; its leader is moved there by the spawner thread right
+/// after `posix_spawn` returns, and every process it starts afterwards is born there, whatever it does
 /// (`setsid`, a new process group, a double fork: a process cannot leave its cgroup without
 /// write access to another group's `cgroup.procs`). Stopping writes `1` to `cgroup.kill`
 /// (Linux ≥ 5.14), which SIGKILLs every member at once, including processes forking at that
-/// moment. The gap: a process the command forks before the move (within microseconds of
-/// the `execve`) is not in the group; the walk below runs as well and catches it while a
-/// parent link, group or session ties it to the command.
+/// moment. The gap: a process the command forks before the move (the move follows the
+/// `execve` at once, but a loaded machine may run the command first) is not in the group;
+/// the walk below runs as well and catches it.
 ///
-/// **Walk** (the only level without a writable cgroup2 hierarchy, e.g. on cgroup v1 hosts;
-/// with a group it runs too, without the subreaper): this process becomes a child subreaper (`PR_SET_CHILD_SUBREAPER`, see prctl(2)),
+/// **Walk** (always; the only level without a writable cgroup2 hierarchy, e.g. on cgroup v1
+/// hosts): this process becomes a child subreaper (`PR_SET_CHILD_SUBREAPER`, see prctl(2)),
 /// so a descendant whose parent exits is re-parented to this process instead of to the
 /// host's init and stays findable. Stopping scans `/proc` for the command's processes: its
 /// descendants through their parent links, members of process groups and sessions that
@@ -134,15 +134,24 @@ impl Group {
 
 impl Drop for Group {
     fn drop(&mut self) {
-        // EBUSY while members remain (a daemon after a normal exit): the group stays.
-        for _ in 0..50 {
-            match std::fs::remove_dir(&self.dir) {
-                Err(e) if e.raw_os_error() == Some(16) && self.members().is_empty() => {
-                    // The last member is still being torn down.
-                    std::thread::sleep(Duration::from_millis(2));
-                }
-                _ => return,
+        match std::fs::remove_dir(&self.dir) {
+            // EBUSY: members are still being torn down after a kill, or a daemon outlives a
+            // normal exit; retry in the background for a while, then leave it.
+            Err(e) if e.raw_os_error() == Some(16) => {
+                let dir = std::mem::take(&mut self.dir);
+                let _ = std::thread::Builder::new()
+                    .name("hostexec-cgroup".into())
+                    .stack_size(64 * 1024)
+                    .spawn(move || {
+                        for _ in 0..100 {
+                            std::thread::sleep(Duration::from_millis(20));
+                            if std::fs::remove_dir(&dir).is_ok() {
+                                return;
+                            }
+                        }
+                    });
             }
+            _ => {}
         }
     }
 }
@@ -150,10 +159,30 @@ impl Drop for Group {
 /// The commands of this process, for attributing adopted orphans.
 #[derive(Default)]
 struct Registry {
-    /// Live leaders: (pid, start tick).
-    live: Vec<(u32, u64)>,
-    /// Recently ended commands: (start, end) ticks.
-    ended: VecDeque<(u64, u64)>,
+    /// Live leaders: (pid, start tick, mount namespace).
+    live: Vec<(u32, u64, Option<String>)>,
+    /// Recently ended commands: (pid, start, end) ticks, mount namespace.
+    ended: VecDeque<(u32, u64, u64, Option<String>)>,
+}
+
+/// The mount namespace of `pid` (`mnt:[inode]`), to tell commands on different hosts apart.
+fn mount_ns(pid: u32) -> Option<String> {
+    namespace_id(Path::new(&format!("/proc/{pid}/ns/mnt")))
+}
+
+/// The identity (`mnt:[inode]`) of the namespace file `path` (a `/proc/PID/ns/*` link).
+pub(crate) fn namespace_id(path: &Path) -> Option<String> {
+    std::fs::read_link(path)
+        .ok()
+        .map(|p| p.to_string_lossy().into_owned())
+}
+
+/// Whether two mount namespaces may be the same (unknown counts as "may").
+fn same_ns(a: &Option<String>, b: &Option<String>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => a == b,
+        _ => true,
+    }
 }
 
 fn registry() -> &'static Mutex<Registry> {
@@ -179,40 +208,68 @@ pub(crate) fn ensure_subreaper() {
 pub(crate) struct Tracked {
     pub(crate) pid: u32,
     pub(crate) start: u64,
+    mnt: Option<String>,
 }
 
 impl Tracked {
-    pub(crate) fn new(pid: u32) -> Tracked {
+    /// Registers the leader `pid`; `mnt` is the mount namespace its processes run in when the
+    /// caller knows it (a leader that joins it after its exec, as util-linux nsenter does,
+    /// is still in the caller's now), else read from the leader.
+    pub(crate) fn new(pid: u32, mnt: Option<String>) -> Tracked {
         let start = read_stat(pid).map_or_else(now_ticks, |s| s.start);
-        lock_registry().live.push((pid, start));
-        Tracked { pid, start }
+        let mnt = mnt.or_else(|| mount_ns(pid));
+        lock_registry().live.push((pid, start, mnt.clone()));
+        Tracked { pid, start, mnt }
     }
 }
 
-impl Drop for Tracked {
-    fn drop(&mut self) {
+impl Tracked {
+    /// The command has ended (exited, or everything it started was killed): from now on it
+    /// starts nothing. Idempotent.
+    pub(crate) fn end(&self) {
         let mut r = lock_registry();
-        r.live.retain(|&(p, _)| p != self.pid);
-        r.ended.push_back((self.start, now_ticks()));
+        let Some(i) = r.live.iter().position(|(p, _, _)| *p == self.pid) else {
+            return;
+        };
+        let (pid, start, mnt) = r.live.remove(i);
+        r.ended.push_back((pid, start, now_ticks(), mnt));
         while r.ended.len() > 1024 {
             r.ended.pop_front();
         }
     }
 }
 
-/// Whether an adopted process that started at `start` can only be this command's.
-fn attributable(me: &Tracked, start: u64) -> bool {
-    if start < me.start {
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.end();
+    }
+}
+
+/// Whether an adopted process (`s`) can only be this command's: it started after the
+/// command and in its mount namespace, and no other command of this process in that mount
+/// namespace was running when it started.
+fn attributable(me: &Tracked, s: &Stat) -> bool {
+    if s.start < me.start {
+        return false;
+    }
+    let ns = mount_ns(s.pid);
+    if !same_ns(&ns, &me.mnt) {
         return false;
     }
     let r = lock_registry();
-    let others_live = r.live.iter().any(|&(p, s)| p != me.pid && s <= start);
-    let others_ended = r.ended.iter().any(|&(s, e)| s <= start && start <= e);
+    let others_live = r
+        .live
+        .iter()
+        .any(|(p, st, m)| *p != me.pid && *st <= s.start && same_ns(m, &ns));
+    let others_ended = r
+        .ended
+        .iter()
+        .any(|(p, st, e, m)| *p != me.pid && *st <= s.start && s.start <= *e && same_ns(m, &ns));
     !others_live && !others_ended
 }
 
 fn is_leader(pid: u32) -> bool {
-    lock_registry().live.iter().any(|&(p, _)| p == pid)
+    lock_registry().live.iter().any(|(p, _, _)| *p == pid)
 }
 
 /// Children of this process's main thread (where the kernel re-parents orphans when this
@@ -242,7 +299,7 @@ fn collect(
             table
                 .iter()
                 .find(|s| s.pid == *p)
-                .is_some_and(|s| attributable(me, s.start))
+                .is_some_and(|s| attributable(me, s))
         })
         .collect();
     let mut inside: HashSet<u32> = held.keys().copied().collect();
@@ -300,11 +357,12 @@ fn signal_group(pgid: u32, sig: Signal) {
 }
 
 /// After a command ends: hands adopted processes attributed to it to the background reaper
-/// (they keep running: a daemon it started is not ours to kill) and reaps those that ended.
+/// (after a normal exit they keep running: a daemon it started is not ours to kill; after a
+/// stop they are dying) and reaps those that ended (zombies).
 pub(crate) fn adopt_leftovers(me: &Tracked) {
     for pid in adopted() {
         let Some(s) = read_stat(pid) else { continue };
-        if !attributable(me, s.start) {
+        if !attributable(me, &s) {
             continue;
         }
         if let Ok(p) = Process::open(pid) {
@@ -359,6 +417,8 @@ pub(crate) fn stop(
     for p in held.values() {
         p.signal(Signal::KILL);
     }
+    // Nothing of it can start a process any more.
+    me.end();
     let lingering = if leader.wait_ended(REAP_WAIT) {
         let _ = leader.try_reap();
         None
@@ -369,8 +429,8 @@ pub(crate) fn stop(
             read_stat(leader.pid()).map_or('?', |s| s.state),
         ))
     };
-    // Descendants re-parented to this process (the subreaper) are reaped here; the rest
-    // by their parents or init.
+    // Descendants re-parented to this process (the subreaper) are reaped here or by the
+    // background reaper; the rest by their parents or init.
     let mut lingering = lingering;
     for (pid, p) in held {
         if p.wait_ended(Duration::from_millis(100)) {
@@ -382,6 +442,8 @@ pub(crate) fn stop(
             crate::reaper::reap_later(p);
         }
     }
+    // Adopted ones that had already ended (zombies, never held) or end now.
+    adopt_leftovers(me);
     lingering
 }
 

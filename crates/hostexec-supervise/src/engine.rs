@@ -34,6 +34,10 @@ pub struct EngineConfig {
     pub containment: Containment,
     /// How descriptors above 2 are kept from the child.
     pub close_others: CloseOthers,
+    /// The mount namespace file the commands end up in (e.g. the target's
+    /// `/proc/PID/ns/mnt`), when it is not the one they are spawned in: util-linux nsenter
+    /// joins it after its exec. Used to attribute orphans to commands.
+    pub mount_ns: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for EngineConfig {
@@ -43,6 +47,7 @@ impl std::fmt::Debug for EngineConfig {
             .field("init", &self.init.is_some())
             .field("containment", &self.containment)
             .field("close_others", &self.close_others)
+            .field("mount_ns", &self.mount_ns)
             .finish()
     }
 }
@@ -55,7 +60,15 @@ impl EngineConfig {
             init: None,
             containment: Containment::detect(),
             close_others: CloseOthers::Auto,
+            mount_ns: None,
         }
+    }
+
+    /// The mount namespace file the commands end up in, when it is not the one they are
+    /// spawned in (see [`EngineConfig::mount_ns`]).
+    pub fn mount_ns(mut self, ns_file: impl Into<PathBuf>) -> EngineConfig {
+        self.mount_ns = Some(ns_file.into());
+        self
     }
 
     /// Runs `init` on each spawner thread first.
@@ -166,19 +179,20 @@ pub struct Engine {
     spawners: Spawners,
     containment: Containment,
     close_others: CloseOthers,
+    /// The identity of [`EngineConfig::mount_ns`], read once.
+    mount_ns: Option<String>,
 }
 
 impl Engine {
-    /// An engine with `config`. With [`Containment::Walk`], this process becomes a child
-    /// subreaper (see [`Containment`]).
+    /// An engine with `config`. This process becomes a child subreaper (see
+    /// [`Containment`]).
     pub fn new(config: EngineConfig) -> Engine {
-        if config.containment == Containment::Walk {
-            contain::ensure_subreaper();
-        }
+        contain::ensure_subreaper();
         Engine {
             spawners: Spawners::new(&config.name, config.init),
             containment: config.containment,
             close_others: config.close_others,
+            mount_ns: config.mount_ns.as_deref().and_then(contain::namespace_id),
         }
     }
 
@@ -239,14 +253,20 @@ impl Engine {
                 source,
             })
         };
-        let (stdio, ends) = Stdio::new(hc).map_err(io_err)?;
+        let (stdio, mut ends) = Stdio::new(hc).map_err(io_err)?;
         let close_others = self.close_others;
         let grace = hc.get_kill_grace();
+        let mount_ns = self.mount_ns.clone();
+        let late_ns = mount_ns.clone();
+        let cgroup = match &self.containment {
+            Containment::Cgroup(base) => Some(base.clone()),
+            Containment::Walk => None,
+        };
         let spawned = self
             .spawners
             .run(
                 deadline,
-                move || -> io::Result<Process> {
+                move || -> io::Result<(Process, Option<Group>)> {
                     let fds = stdio.fds();
                     let req = SpawnRequest {
                         program: &program,
@@ -261,22 +281,26 @@ impl Engine {
                         close_others,
                     };
                     let pid = hostexec_sys::spawn::spawn(&req)?;
+                    // Into its group at once, before it has had time to fork much (the walk
+                    // covers what it forked before this).
+                    let group = cgroup.and_then(|base| Group::new(&base, pid).ok());
                     drop(stdio);
-                    Process::open(pid).inspect_err(|_| kill_unopened(pid))
+                    let p = Process::open(pid).inspect_err(|_| kill_unopened(pid))?;
+                    Ok((p, group))
                 },
-                move |late: io::Result<Process>| {
+                move |late: io::Result<(Process, Option<Group>)>| {
                     // The caller gave up before this spawn returned: nobody waits for the
                     // command, stop it as a drop would.
-                    if let Ok(p) = late {
+                    if let Ok((p, group)) = late {
                         let p = Arc::new(p);
-                        let tracked = Tracked::new(p.pid());
-                        drop(stop_in_background(p, tracked, None, grace));
+                        let tracked = Tracked::new(p.pid(), late_ns);
+                        drop(stop_in_background(p, tracked, group, grace, Vec::new()));
                     }
                 },
             )
             .await;
-        let process = match spawned {
-            Ok(Ok(p)) => Arc::new(p),
+        let (process, group) = match spawned {
+            Ok(Ok((p, group))) => (Arc::new(p), group),
             Ok(Err(e)) => return Err(RunError::Spawn(e)),
             Err(SpawnWait::TimedOut) => return Err(timed_out(hc).into()),
             Err(SpawnWait::Unavailable(e)) => {
@@ -290,15 +314,13 @@ impl Engine {
                 .into())
             }
         };
-        let tracked = Tracked::new(process.pid());
-        let group = match &self.containment {
-            Containment::Cgroup(base) => Group::new(base, process.pid()).ok(),
-            Containment::Walk => None,
-        };
+        let tracked = Tracked::new(process.pid(), mount_ns);
+        let keep = std::mem::take(&mut ends.keep);
         let mut running = Running {
             process: Arc::clone(&process),
             parts: Some((tracked, group)),
             grace,
+            keep,
         };
         supervise(&name, &process, &mut running, ends, hc, deadline)
             .await
@@ -338,6 +360,10 @@ struct Ends {
     stdin: Option<(pipe::Sender, Vec<u8>)>,
     stdout: Option<pipe::Receiver>,
     stderr: Option<pipe::Receiver>,
+    /// Second descriptors of the output pipes' read ends, held until the command is stopped
+    /// and reaped: a command writing during its grace period (a TERM handler's message, or
+    /// the shell's own "Terminated") must not die of SIGPIPE because the caller went away.
+    keep: Vec<OwnedFd>,
 }
 
 impl Stdio {
@@ -354,6 +380,7 @@ impl Stdio {
             stdin: None,
             stdout: None,
             stderr: None,
+            keep: Vec::new(),
         };
         match hc.get_stdin() {
             Stdin::Null => fds[0] = Some(null()?),
@@ -369,6 +396,7 @@ impl Stdio {
                 OutputMode::Capture => {
                     let (r, w) = pipe_with(PipeFlags::CLOEXEC)?;
                     fds[i] = Some(w);
+                    ends.keep.push(r.try_clone()?);
                     let r = pipe::Receiver::from_owned_fd(r)?;
                     if i == 1 {
                         ends.stdout = Some(r);
@@ -392,6 +420,8 @@ struct Running {
     process: Arc<Process>,
     parts: Option<(Tracked, Option<Group>)>,
     grace: Duration,
+    /// See [`Ends::keep`].
+    keep: Vec<OwnedFd>,
 }
 
 impl Running {
@@ -399,20 +429,20 @@ impl Running {
     /// dropped).
     async fn stop(&mut self) -> Option<Lingering> {
         let (tracked, group) = self.parts.take()?;
-        let rx = stop_in_background(Arc::clone(&self.process), tracked, group, self.grace);
+        let keep = std::mem::take(&mut self.keep);
+        let rx = stop_in_background(Arc::clone(&self.process), tracked, group, self.grace, keep);
         rx.await.unwrap_or(None)
     }
 
     /// The command was reaped after exiting on its own: nothing to stop.
     fn finish(&mut self) {
         if let Some((tracked, group)) = self.parts.take() {
-            if group.is_none() {
-                // Daemons it left, adopted by this subreaper: reaped when they end.
-                contain::adopt_leftovers(&tracked);
-            }
+            // Daemons it left, adopted by this subreaper: reaped when they end.
+            contain::adopt_leftovers(&tracked);
             drop(tracked);
             drop(group);
         }
+        self.keep.clear();
     }
 }
 
@@ -424,6 +454,7 @@ impl Drop for Running {
                 tracked,
                 group,
                 self.grace,
+                std::mem::take(&mut self.keep),
             ));
         }
     }
@@ -435,11 +466,13 @@ fn stop_in_background(
     tracked: Tracked,
     group: Option<Group>,
     grace: Duration,
+    keep: Vec<OwnedFd>,
 ) -> tokio::sync::oneshot::Receiver<Option<Lingering>> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     let job = move || {
         let lingering = contain::stop(&process, &tracked, group.as_ref(), grace);
         let _ = tx.send(lingering);
+        drop(keep);
         drop(group);
         drop(tracked);
     };
@@ -559,6 +592,7 @@ async fn supervise(
         stdin,
         stdout,
         stderr,
+        keep: _,
     } = ends;
     let (waited, io_result) = {
         let io = async {
