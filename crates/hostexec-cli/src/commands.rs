@@ -4,7 +4,6 @@
 use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use hostexec_api::{Executor, HostCommand, OutputMode, PathError, PathResolver, Resolve, Stdin};
 use hostexec_mount::{HostMounter, Mount, MountOptions, UnmountOptions};
@@ -22,7 +21,7 @@ pub(crate) async fn run(cli: Cli) -> Result<u8, CliError> {
     // A SOURCE starting with '-' (`-oremount,ro`) is safe to pass on: HostMounter ends
     // mount(8)'s options with `--` and keeps such a source from mount.TYPE helpers
     // (`--internal-only`), so it is mounted as the literal source it is.
-    let host = Arc::new(connect(&cli.global)?);
+    let host = connect(&cli.global)?;
     let g = &cli.global;
     match cli.command {
         // These three bound their host commands themselves (process-group kill).
@@ -172,7 +171,7 @@ where
     .await
 }
 
-async fn exec(host: &Arc<NsEnter>, g: &Global, a: ExecArgs) -> Result<u8, CliError> {
+async fn exec(host: &NsEnter, g: &Global, a: ExecArgs) -> Result<u8, CliError> {
     let Some((program, args)) = a.command.split_first() else {
         return Err(CliError::Usage("exec: no command given".into()));
     };
@@ -207,7 +206,7 @@ async fn exec(host: &Arc<NsEnter>, g: &Global, a: ExecArgs) -> Result<u8, CliErr
     }
 }
 
-async fn realpath(host: &Arc<NsEnter>, g: &Global, a: RealpathArgs) -> Result<u8, CliError> {
+async fn realpath(host: &NsEnter, g: &Global, a: RealpathArgs) -> Result<u8, CliError> {
     let mode = if a.allow_missing {
         Resolve::AllowMissing
     } else {
@@ -246,7 +245,7 @@ fn path_error_text(path: &Path, e: &PathError) -> String {
     }
 }
 
-async fn which(host: &Arc<NsEnter>, g: &Global, a: WhichArgs) -> Result<u8, CliError> {
+async fn which(host: &NsEnter, g: &Global, a: WhichArgs) -> Result<u8, CliError> {
     let found = host
         .look_path(&a.name)
         .await
@@ -267,11 +266,11 @@ async fn which(host: &Arc<NsEnter>, g: &Global, a: WhichArgs) -> Result<u8, CliE
     Ok(code::OK)
 }
 
-fn mounter(host: &Arc<NsEnter>) -> HostMounter<Arc<NsEnter>, Arc<NsEnter>> {
-    HostMounter::new(Arc::clone(host), Arc::clone(host))
+fn mounter(host: &NsEnter) -> HostMounter<NsEnter> {
+    HostMounter::new(host.clone())
 }
 
-async fn mounts(host: &Arc<NsEnter>, g: &Global) -> Result<u8, CliError> {
+async fn mounts(host: &NsEnter, g: &Global) -> Result<u8, CliError> {
     let list = mounter(host)
         .list()
         .await
@@ -290,11 +289,7 @@ async fn mounts(host: &Arc<NsEnter>, g: &Global) -> Result<u8, CliError> {
     Ok(code::OK)
 }
 
-async fn is_mountpoint(
-    host: &Arc<NsEnter>,
-    g: &Global,
-    a: IsMountpointArgs,
-) -> Result<u8, CliError> {
+async fn is_mountpoint(host: &NsEnter, g: &Global, a: IsMountpointArgs) -> Result<u8, CliError> {
     let is = mounter(host)
         .is_mount_point(&a.path)
         .await
@@ -329,7 +324,7 @@ fn split_options(opts: Option<&str>) -> Vec<String> {
     .unwrap_or_default()
 }
 
-async fn mount(host: &Arc<NsEnter>, g: &Global, a: MountArgs) -> Result<u8, CliError> {
+async fn mount(host: &NsEnter, g: &Global, a: MountArgs) -> Result<u8, CliError> {
     let mut opts = MountOptions::new().options(split_options(a.options.as_deref()));
     for secret in split_options(a.sensitive_options.as_deref()) {
         opts = opts.sensitive(secret);
@@ -356,7 +351,7 @@ async fn mount(host: &Arc<NsEnter>, g: &Global, a: MountArgs) -> Result<u8, CliE
     Ok(code::OK)
 }
 
-async fn umount(host: &Arc<NsEnter>, g: &Global, a: UmountArgs) -> Result<u8, CliError> {
+async fn umount(host: &NsEnter, g: &Global, a: UmountArgs) -> Result<u8, CliError> {
     let mut opts = UnmountOptions::new();
     if a.lazy {
         opts = opts.lazy();

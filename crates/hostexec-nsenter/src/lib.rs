@@ -110,7 +110,10 @@ use host_thread::{Handles, HostThread};
 use target::Source;
 
 /// How commands reach the target's namespaces.
+///
+/// `#[non_exhaustive]`: more launchers may come; match with a wildcard arm.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Launcher {
     /// Spawned from a dedicated thread that joined the namespaces once (no process per join).
     #[default]
@@ -343,6 +346,7 @@ impl NsEnter {
             Ok(0) => Ok(()),
             _ => Err(NsEnterError::TargetGone {
                 pid: self.inner.target.get_pid().unwrap_or_default(),
+                source: std::io::Error::from_raw_os_error(libc::ESRCH),
             }),
         }
     }
@@ -360,11 +364,11 @@ impl NsEnter {
             .fs
             .run(move || f(&root))
             .await
-            .map_err(|fs_pool::Lost| PathError::HostUnavailable {
-                reason: "a file operation did not complete (it panicked, or no worker thread \
-                         could be started)"
-                    .into(),
-                source: None,
+            .map_err(|fs_pool::Lost| {
+                PathError::host_unavailable(
+                    "a file operation did not complete (it panicked, or no worker thread \
+                     could be started)",
+                )
             })?
     }
 
@@ -380,9 +384,8 @@ impl NsEnter {
             .fs
             .run(move || look_path_or_why(&root, &owned))
             .await
-            .map_err(|fs_pool::Lost| CommandError::HostUnavailable {
-                reason: "a host binary lookup did not complete".into(),
-                source: None,
+            .map_err(|fs_pool::Lost| {
+                CommandError::host_unavailable("a host binary lookup did not complete")
             })??;
         if let Ok(mut c) = self.inner.bin_cache.lock() {
             c.insert(name.to_os_string(), found.clone());
@@ -436,7 +439,7 @@ impl NsEnter {
             Launch::HostThread(thread) => {
                 let handle =
                     tokio::runtime::Handle::try_current().map_err(|_| NsEnterError::NoRuntime)?;
-                let mut c = run::command(program, &[], cmd);
+                let mut c = run::command(program, &[], cmd)?;
                 if let Some(fds) = run::inherited_descriptors() {
                     run::close_inherited_on_exec(&mut c, fds);
                 }
@@ -473,8 +476,8 @@ impl NsEnter {
                 match self.host_lookup(program).await {
                     Ok(true) => {}
                     Ok(false) => return Err(spawn_err(std::io::ErrorKind::NotFound.into())),
-                    Err(PathError::HostUnavailable { reason, source }) => {
-                        return Err(CommandError::HostUnavailable { reason, source })
+                    Err(PathError::HostUnavailable { source }) => {
+                        return Err(CommandError::HostUnavailable { source })
                     }
                     Err(e) => {
                         return Err(CommandError::Io {
@@ -510,7 +513,7 @@ impl NsEnter {
                     pre.extend([env.into_os_string(), chdir, "--".into()]);
                 }
                 pre.push(program.into());
-                let mut c = run::command(&bin, &pre, cmd);
+                let mut c = run::command(&bin, &pre, cmd)?;
                 if let Some(fds) = run::inherited_descriptors() {
                     run::close_inherited_on_exec(&mut c, fds);
                 }
@@ -671,9 +674,8 @@ impl HostFs for NsEnter {
             .fs
             .run(move || std::fs::read(&path).map_err(|e| PathError::from_io(&path, e)))
             .await
-            .map_err(|fs_pool::Lost| PathError::HostUnavailable {
-                reason: "reading the mount table did not complete".into(),
-                source: None,
+            .map_err(|fs_pool::Lost| {
+                PathError::host_unavailable("reading the mount table did not complete")
             })?
     }
 }
