@@ -1,4 +1,4 @@
-//! Hostile input (issue 7), against the real backend and mounter:
+//! Hostile input, against the real backend and mounter:
 //!
 //! - NUL bytes: a typed error from every path-taking API, and nothing run or changed;
 //! - non-UTF-8 names: byte-exact through resolve, `list()` and mount/unmount;
@@ -28,8 +28,8 @@ use std::time::{Duration, Instant};
 use common::{show, Tree};
 use hostexec_api::{CommandError, Executor, HostCommand, HostFs, PathError, PathResolver, Resolve};
 use hostexec_mount::{HostMounter, Mount, MountError, MountExt, MountOptions, UnmountOptions};
-use hostexec_nsenter::sandbox::{skip_without_namespaces, SandboxHost};
 use hostexec_nsenter::{Launcher, NsEnter, Target};
+use hostexec_testing::sandbox::{skip_without_namespaces, SandboxHost};
 
 fn os(b: &[u8]) -> &OsStr {
     OsStr::from_bytes(b)
@@ -313,7 +313,7 @@ async fn non_utf8_names_round_trip_byte_for_byte() {
     ]);
     assert!(raw.status.success(), "findmnt: {raw:?}");
     assert_eq!(
-        unhex(raw.stdout.strip_suffix(b"\n").unwrap()),
+        hostexec_testing::unescape_findmnt(raw.stdout.strip_suffix(b"\n").unwrap()),
         want.as_os_str().as_bytes(),
         "findmnt --raw: {}",
         raw.stdout.escape_ascii()
@@ -325,24 +325,6 @@ async fn non_utf8_names_round_trip_byte_for_byte() {
     );
     m.unmount(&want, &UnmountOptions::new()).await.unwrap();
     assert!(!m.is_mount_point(&want).await.unwrap());
-}
-
-/// Decodes findmnt's `\xHH` escapes.
-fn unhex(b: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\' && b.get(i + 1) == Some(&b'x') && i + 3 < b.len() {
-            if let Ok(v) = u8::from_str_radix(std::str::from_utf8(&b[i + 2..i + 4]).unwrap(), 16) {
-                out.push(v);
-                i += 4;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    out
 }
 
 // ------------------------------------------------------------------------------ too long
@@ -462,7 +444,7 @@ async fn escaped_mount_point_names_agree_with_findmnt_and_mountpoint() {
     let sb = SandboxHost::start().unwrap();
     let tree = Tree::scratch(&sb);
     // (mounted, decoy): each decoy is the name the kernel's mountinfo escaping gives the other,
-    // so a parser that does not decode (Go's, #15), or decodes twice, picks the wrong one.
+    // so a parser that does not decode (Go's mount-utils), or decodes twice, picks the wrong one.
     let pairs: [(&[u8], &[u8]); 6] = [
         (b"new\nline", b"new\\012line"),
         (b"tab\there", b"tab\\011here"),

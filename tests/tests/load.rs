@@ -1,4 +1,4 @@
-//! Load (issue 7): many host commands through one `NsEnter`, and many concurrent resolutions,
+//! Load: many host commands through one `NsEnter`, and many concurrent resolutions,
 //! in a real sandbox host (a process in its own mount namespace).
 //!
 //! - 1,000 commands with 64 in flight all succeed with their own output, and afterwards this
@@ -19,15 +19,10 @@ use std::time::{Duration, Instant};
 
 use common::Tree;
 use hostexec_api::{Executor, HostCommand, PathResolver, Resolve};
-use hostexec_nsenter::sandbox::{skip_without_namespaces, SandboxHost};
 use hostexec_nsenter::NsEnter;
+use hostexec_testing::sandbox::{skip_without_namespaces, SandboxHost};
 
 static WHOLE_PROCESS: Mutex<()> = Mutex::new(());
-
-fn fd_count() -> usize {
-    // read_dir's own directory fd is counted in every sample alike.
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
-}
 
 fn thread_count() -> usize {
     std::fs::read_to_string("/proc/self/status")
@@ -137,7 +132,8 @@ fn a_thousand_commands_64_in_flight_leave_no_fds_or_threads_behind() {
     // Warm-up: the runtime's signal handling, the cached `sh` lookup, the blocking pool at
     // its steady state.
     rt.block_on(run_batch(&ns, &marker, 0..128, 64));
-    let fds0 = settles_to(fd_count, 0, Duration::from_millis(300)).min(fd_count());
+    let fds0 = settles_to(hostexec_testing::fds::count, 0, Duration::from_millis(300))
+        .min(hostexec_testing::fds::count());
     let threads0 = settles_to(thread_count, 0, Duration::from_millis(500)).min(thread_count());
 
     let started = Instant::now();
@@ -148,7 +144,7 @@ fn a_thousand_commands_64_in_flight_leave_no_fds_or_threads_behind() {
         started.elapsed()
     );
 
-    let fds = settles_to(fd_count, fds0, Duration::from_secs(5));
+    let fds = settles_to(hostexec_testing::fds::count, fds0, Duration::from_secs(5));
     assert!(
         fds <= fds0,
         "fds leaked by 1000 commands: {fds}, before: {fds0}"

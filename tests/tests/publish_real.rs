@@ -5,8 +5,8 @@ use std::ffi::OsStr;
 use std::path::Path;
 
 use hostexec_integration_tests::{publish_volume, PublishError};
-use hostexec_nsenter::sandbox::{skip_without_namespaces, SandboxHost};
 use hostexec_nsenter::NsEnter;
+use hostexec_testing::sandbox::{skip_without_namespaces, SandboxHost};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publishes_read_only_in_a_real_mount_namespace() {

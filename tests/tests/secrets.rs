@@ -1,4 +1,4 @@
-//! Secrets (issue 7): sensitive mount options, through `HostMounter` + `NsEnter` on a real
+//! Secrets: sensitive mount options, through `HostMounter` + `NsEnter` on a real
 //! sandbox host, with every crate logging at TRACE into a buffer (a global subscriber: the
 //! backend logs from its own threads too; hence this binary of its own), leave the secret in no
 //! log line, no error `Display`, `Debug` or `source()` chain, no `Debug` of `MountOptions` or
@@ -13,35 +13,22 @@
 mod common;
 
 use std::ffi::OsStr;
-use std::io::Write;
 use std::os::fd::AsFd;
 use std::path::Path;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 
 use common::Tree;
 use hostexec_api::HostCommand;
 use hostexec_mount::{HostMounter, Mount, MountError, MountOptions, UnmountOptions};
-use hostexec_nsenter::sandbox::{skip_without_namespaces, SandboxHost};
 use hostexec_nsenter::NsEnter;
-
-#[derive(Clone)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use hostexec_testing::logs::Capture;
+use hostexec_testing::sandbox::{skip_without_namespaces, SandboxHost};
 
 /// The captured log text and panic messages, installed once for the binary.
 fn capture() -> &'static (Capture, Capture) {
     static C: OnceLock<(Capture, Capture)> = OnceLock::new();
     C.get_or_init(|| {
-        let logs = Capture(Arc::new(Mutex::new(Vec::new())));
+        let logs = Capture::new();
         let writer = logs.clone();
         tracing::subscriber::set_global_default(
             tracing_subscriber::fmt()
@@ -51,14 +38,11 @@ fn capture() -> &'static (Capture, Capture) {
                 .finish(),
         )
         .unwrap();
-        let panics = Capture(Arc::new(Mutex::new(Vec::new())));
+        let panics = Capture::new();
         let sink = panics.clone();
         let default_hook = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            sink.0
-                .lock()
-                .unwrap()
-                .extend_from_slice(format!("{info}\n").as_bytes());
+            sink.push(format!("{info}\n").as_bytes());
             default_hook(info);
         }));
         (logs, panics)
@@ -66,7 +50,7 @@ fn capture() -> &'static (Capture, Capture) {
 }
 
 fn text(c: &Capture) -> String {
-    String::from_utf8_lossy(&c.0.lock().unwrap()).into_owned()
+    c.text()
 }
 
 /// Every way an error can be shown: Display, Debug, pretty Debug, each source's Display and

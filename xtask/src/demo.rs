@@ -1,6 +1,6 @@
 //! `cargo xtask demo`: the real `hostexec` binary against a sandbox host, narrated and checked.
 //!
-//! The sandbox (`hostexec_nsenter::sandbox::SandboxHost`) is a process in its own mount
+//! The sandbox (`hostexec_testing::sandbox::SandboxHost`) is a process in its own mount
 //! namespace with a private tmpfs that only it can see, so every step can show the difference
 //! between "here" and "on the host": a file that does not exist here is read by the host's
 //! `cat`, symlinks that do not exist here resolve, a mount made on the host is invisible here.
@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use hostexec_nsenter::sandbox::{can_use_namespaces, SandboxHost};
+use hostexec_testing::sandbox::{can_use_namespaces, SandboxHost};
 
 use crate::fake_demo;
 

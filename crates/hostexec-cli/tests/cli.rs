@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use hostexec_nsenter::sandbox::{skip_without_namespaces, SandboxHost};
+use hostexec_testing::sandbox::{skip_without_namespaces, SandboxHost};
 
 const BIN: &str = env!("CARGO_BIN_EXE_hostexec");
 
@@ -306,30 +306,6 @@ fn sigterm_to_hostexec_kills_the_host_command_and_exits_143() {
     );
 }
 
-/// The descriptors this process would pass to a child: open and without FD_CLOEXEC.
-fn inheritable_fds() -> Vec<u32> {
-    const O_CLOEXEC: u32 = 0o2000000;
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir("/proc/self/fdinfo").unwrap() {
-        let entry = entry.unwrap();
-        let Ok(fd) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(info) = std::fs::read_to_string(entry.path()) else {
-            continue;
-        };
-        let flags = info
-            .lines()
-            .find_map(|l| l.strip_prefix("flags:"))
-            .and_then(|f| u32::from_str_radix(f.trim(), 8).ok())
-            .unwrap_or(O_CLOEXEC);
-        if flags & O_CLOEXEC == 0 {
-            out.push(fd);
-        }
-    }
-    out
-}
-
 #[test]
 fn exec_leaks_no_descriptor_into_the_host_command() {
     let Some(sb) = sandbox("exec_leaks_no_descriptor_into_the_host_command") else {
@@ -339,7 +315,7 @@ fn exec_leaks_no_descriptor_into_the_host_command() {
     // hostexec like through any program; nothing hostexec opened (pidfd, namespace files, the
     // host root, tokio's epoll and pipes) may reach the host command.
     let mut allowed: Vec<u32> = vec![0, 1, 2];
-    allowed.extend(inheritable_fds());
+    allowed.extend(hostexec_testing::fds::inheritable());
     for launcher in ["host-thread", "nsenter"] {
         let out = run_on(
             &sb,

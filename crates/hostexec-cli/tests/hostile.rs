@@ -1,4 +1,4 @@
-//! Hostile input and secrets at the command line (issue 7), against a sandbox host, with
+//! Hostile input and secrets at the command line, against a sandbox host, with
 //! util-linux and coreutils run in the same sandbox as the oracles:
 //!
 //! - non-UTF-8 names come out of `realpath` and `mounts` byte for byte (GNU `realpath` and
@@ -22,7 +22,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use hostexec_nsenter::sandbox::{skip_without_namespaces, SandboxHost};
+use hostexec_testing::sandbox::{skip_without_namespaces, SandboxHost};
 
 const BIN: &str = env!("CARGO_BIN_EXE_hostexec");
 
@@ -76,27 +76,6 @@ fn mountpoint(sb: &SandboxHost, p: &Path) -> bool {
         Some(32) => false,
         _ => panic!("mountpoint {}: {out:?}", p.display()),
     }
-}
-
-/// findmnt's `\xHH` escapes decoded.
-fn unhex(b: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\' && b.get(i + 1) == Some(&b'x') && i + 3 < b.len() {
-            if let Some(v) = std::str::from_utf8(&b[i + 2..i + 4])
-                .ok()
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-            {
-                out.push(v);
-                i += 4;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    out
 }
 
 #[test]
@@ -177,7 +156,7 @@ fn non_utf8_names_round_trip_through_realpath_mounts_and_is_mountpoint() {
         dir.as_os_str(),
     ]);
     assert_eq!(
-        unhex(found.stdout.strip_suffix(b"\n").unwrap()),
+        hostexec_testing::unescape_findmnt(found.stdout.strip_suffix(b"\n").unwrap()),
         dir.as_os_str().as_bytes()
     );
     // JSON cannot hold the bytes: U+FFFD, as documented, and still valid JSON.

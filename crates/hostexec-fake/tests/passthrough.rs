@@ -7,30 +7,6 @@ use std::time::Duration;
 use hostexec_api::{CommandError, Executor, ExitStatus, HostCommand, Stdin};
 use hostexec_fake::FakeExecutor;
 
-/// Descriptors above 2 that this test process inherited without `FD_CLOEXEC` (a job runner's
-/// pipe, say): every process it starts with std's `Command` inherits them.
-fn inherited_fds() -> Vec<u32> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc/self/fdinfo").unwrap().flatten() {
-        let Some(fd) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
-            continue;
-        };
-        let Ok(info) = std::fs::read_to_string(e.path()) else {
-            continue;
-        };
-        let flags = info
-            .lines()
-            .find_map(|l| l.strip_prefix("flags:"))
-            .and_then(|f| u32::from_str_radix(f.trim(), 8).ok())
-            .unwrap_or(0);
-        const O_CLOEXEC: u32 = 0o2000000;
-        if fd > 2 && flags & O_CLOEXEC == 0 {
-            out.push(fd);
-        }
-    }
-    out
-}
-
 /// The passthrough is a test double that spawns with std's `Command` in this process, and
 /// the fake may not use `unsafe` (a `pre_exec` hook is the only way to drop such descriptors
 /// in the child; hostexec-nsenter, the real backend, has that hook). So the passthrough
@@ -42,7 +18,7 @@ fn inherited_fds() -> Vec<u32> {
 async fn passthrough_keeps_the_executor_contract_but_passes_on_descriptors_the_caller_leaked() {
     use hostexec_api::conformance as c;
     let fake = FakeExecutor::passthrough();
-    let inherited = inherited_fds();
+    let inherited = hostexec_testing::fds::inheritable();
     if inherited.is_empty() {
         c::executor_contract(&fake).await;
     } else {

@@ -4,7 +4,7 @@
 //! - list(): the bare read of `/proc/PID/mountinfo` (the floor), and `findmnt --list` as a
 //!   process (`--task PID`, so no nsenter cost is charged to findmnt).
 //! - is_mount_point(): the NsenterMounter route, `nsenter --mount=/proc/PID/ns/mnt -- findmnt
-//!   -o target,fstype --noheadings --first-only --target P` (go-originals.md §1.6).
+//!   -o target,fstype --noheadings --first-only --target P` (what kubernetes' `NsenterMounter.IsLikelyNotMountPoint` ran).
 //!
 //! Small samples (the machine has 2 shared cores): `cargo bench -p hostexec-mount`.
 //! Needs CAP_SYS_ADMIN; prints why and does nothing without it.
@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use hostexec_mount::{HostMounter, Mount};
-use hostexec_nsenter::sandbox::{can_use_namespaces, SandboxHost};
 use hostexec_nsenter::NsEnter;
+use hostexec_testing::sandbox::{can_use_namespaces, SandboxHost};
 
 /// Mounts tmpfs at BASE/mI for I in [start, start+n) inside the sandbox, in one process.
 const MAKE_MOUNTS: &str = r#"

@@ -44,7 +44,8 @@ pub trait MountExt: Mount + sealed::Sealed {
         if let Some(root) = st.mount_root {
             return Ok(!root);
         }
-        // The old heuristic: same device as the parent, blind to bind mounts.
+        // The old heuristic: same device as the parent (blind to bind mounts of the same
+        // filesystem: kubernetes/kubernetes#72347).
         let parent = self.stat(parent_of(&resolved), true).await?;
         Ok(st.dev == parent.dev)
     }

@@ -13,8 +13,8 @@ use async_trait::async_trait;
 use hostexec_api::{CommandError, Executor, FileKind, HostCommand, HostFs, Output};
 use hostexec_mount::format::{format_and_mount, DiskFormat, FormatAndMount};
 use hostexec_mount::{HostMounter, Mount, MountExt, MountOptions, UnmountOptions};
-use hostexec_nsenter::sandbox::{skip_without_namespaces, SandboxHost};
 use hostexec_nsenter::NsEnter;
+use hostexec_testing::sandbox::{skip_without_namespaces, SandboxHost};
 
 type Mounter = HostMounter<NsEnter>;
 
@@ -560,29 +560,6 @@ async fn format_and_mount_on_a_loop_device() {
     m.unmount(&t, &UnmountOptions::new()).await.unwrap();
 }
 
-/// Decodes findmnt `--raw`'s `\xHH` escapes.
-fn unhex(raw: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < raw.len() {
-        let hex = raw
-            .get(i + 2..i + 4)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match hex {
-            Some(b) if raw[i] == b'\\' && raw[i + 1] == b'x' => {
-                out.push(b);
-                i += 4;
-            }
-            _ => {
-                out.push(raw[i]);
-                i += 1;
-            }
-        }
-    }
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn non_utf8_targets_are_byte_exact() {
     let Some((sb, _ns, m)) = start("non_utf8_targets") else {
@@ -625,8 +602,14 @@ async fn non_utf8_targets_are_byte_exact() {
     assert!(out.status.success());
     let line = out.stdout.strip_suffix(b"\n").unwrap();
     let sp = line.iter().rposition(|&b| b == b' ').unwrap();
-    assert_eq!(unhex(&line[..sp]), t.as_os_str().as_bytes());
-    assert_eq!(unhex(&line[sp + 1..]), b"src\xff");
+    assert_eq!(
+        hostexec_testing::unescape_findmnt(&line[..sp]),
+        t.as_os_str().as_bytes()
+    );
+    assert_eq!(
+        hostexec_testing::unescape_findmnt(&line[sp + 1..]),
+        b"src\xff"
+    );
     m.unmount(&t, &UnmountOptions::new()).await.unwrap();
     assert!(!m.is_mount_point(&t).await.unwrap());
 }

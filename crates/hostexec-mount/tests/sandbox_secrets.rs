@@ -2,33 +2,18 @@
 //! (the backend included, from its own threads: hence a global subscriber, and this test in a
 //! binary of its own), on a real sandbox host.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use hostexec_api::HostFs;
 use hostexec_mount::{HostMounter, Mount, MountOptions};
-use hostexec_nsenter::sandbox::{skip_without_namespaces, SandboxHost};
 use hostexec_nsenter::NsEnter;
-
-#[derive(Clone)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use hostexec_testing::logs::Capture;
+use hostexec_testing::sandbox::{skip_without_namespaces, SandboxHost};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secrets_never_in_errors_or_trace_logs() {
     if skip_without_namespaces("secrets_never_in_errors_or_trace_logs") {
         return;
     }
-    let logs = Capture(Arc::new(Mutex::new(Vec::new())));
+    let logs = Capture::new();
     let writer = logs.clone();
     tracing::subscriber::set_global_default(
         tracing_subscriber::fmt()
@@ -72,7 +57,7 @@ async fn secrets_never_in_errors_or_trace_logs() {
     let text = format!("{err}\n{err:?}");
     assert!(!text.contains(SECRET), "{text}");
     assert!(text.contains("size=1m,<masked>"), "{text}");
-    let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let logs = logs.text();
     assert!(logs.contains("mounting"), "nothing was captured: {logs}");
     assert!(logs.contains("<masked>"), "{logs}");
     assert!(!logs.contains(SECRET), "{logs}");

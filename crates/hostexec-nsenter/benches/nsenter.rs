@@ -26,8 +26,8 @@ use std::time::Duration;
 
 use criterion::{criterion_group, Criterion};
 use hostexec_api::{Executor, HostCommand, PathResolver, Resolve};
-use hostexec_nsenter::sandbox::{can_use_namespaces, SandboxHost};
 use hostexec_nsenter::{Launcher, NsEnter};
+use hostexec_testing::sandbox::{can_use_namespaces, SandboxHost};
 
 struct Fixture {
     sb: SandboxHost,
@@ -187,34 +187,9 @@ fn benches(c: &mut Criterion) {
     drop(std::hint::black_box(big));
 }
 
-/// Descriptors above 2 without `FD_CLOEXEC`, from `/proc/self/fdinfo`.
-fn inherited_fds() -> Vec<u32> {
-    let mut v = Vec::new();
-    for e in std::fs::read_dir("/proc/self/fd")
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        let Some(fd) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
-            continue;
-        };
-        let flags = std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}"))
-            .ok()
-            .and_then(|i| {
-                i.lines()
-                    .find_map(|l| l.strip_prefix("flags:"))
-                    .and_then(|f| u32::from_str_radix(f.trim(), 8).ok())
-            });
-        if fd > 2 && flags.is_some_and(|f| f & 0o2_000_000 == 0) {
-            v.push(fd);
-        }
-    }
-    v
-}
-
 /// Re-executes this bench without its inherited descriptors (see the module docs).
 fn drop_inherited_descriptors() {
-    let fds = inherited_fds();
+    let fds = hostexec_testing::fds::inheritable();
     if fds.is_empty() || std::env::var_os("HOSTEXEC_BENCH_REEXECED").is_some() {
         if !fds.is_empty() {
             eprintln!("note: descriptors {fds:?} are still inherited: the launch rows fork");

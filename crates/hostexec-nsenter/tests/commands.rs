@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use hostexec_api::{CommandError, Executor, ExitStatus, HostCommand, Stdin, HOST_BIN_DIRS};
-use hostexec_nsenter::sandbox::{skip_without_namespaces, SandboxHost};
 use hostexec_nsenter::{Launcher, Namespace, NsEnter, NsEnterError, Target};
+use hostexec_testing::sandbox::{skip_without_namespaces, SandboxHost};
 
 const LAUNCHERS: [Launcher; 2] = [Launcher::HostThread, Launcher::NsenterBinary];
 

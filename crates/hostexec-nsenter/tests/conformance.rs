@@ -3,8 +3,8 @@
 
 use hostexec_api::conformance;
 use hostexec_api::conformance::executor_contract;
-use hostexec_nsenter::sandbox::{skip_without_namespaces, SandboxHost};
 use hostexec_nsenter::{Launcher, NsEnter};
+use hostexec_testing::sandbox::{skip_without_namespaces, SandboxHost};
 
 // The descriptor check is the suite's strict one: descriptors this test process inherited
 // without FD_CLOEXEC (a job runner leaves some) must not reach the command either

@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 use std::os::fd::{AsRawFd, OwnedFd};
 
 use hostexec_api::{CommandError, Executor, HostCommand};
-use hostexec_nsenter::sandbox::{skip_without_namespaces, SandboxHost};
 use hostexec_nsenter::{Launcher, NsEnter};
+use hostexec_testing::sandbox::{skip_without_namespaces, SandboxHost};
 use rustix::io::FdFlags;
 
 fn fds_of(stdout: &[u8]) -> BTreeSet<i32> {

@@ -1,11 +1,11 @@
-//! A lowered fd limit (issue 7, Faults): with every descriptor up to RLIMIT_NOFILE in use,
+//! A lowered fd limit: with every descriptor up to RLIMIT_NOFILE in use,
 //! commands and file operations fail with a clear error that names EMFILE (never "not
 //! found"), and work again once descriptors are free. A test binary of its own: the limit
 //! and the exhausted descriptor table are the whole process's.
 
 use hostexec_api::{CommandError, Executor, HostCommand, PathError, PathResolver, Resolve};
-use hostexec_nsenter::sandbox::{skip_without_namespaces, SandboxHost};
 use hostexec_nsenter::{Launcher, NsEnter};
+use hostexec_testing::sandbox::{skip_without_namespaces, SandboxHost};
 use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
 
 /// Restores the fd limit when dropped (also when an assertion fails).

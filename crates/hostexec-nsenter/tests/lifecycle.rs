@@ -4,8 +4,8 @@
 use std::time::{Duration, Instant};
 
 use hostexec_api::{Executor, HostCommand};
-use hostexec_nsenter::sandbox::{skip_without_namespaces, SandboxHost};
 use hostexec_nsenter::NsEnter;
+use hostexec_testing::sandbox::{skip_without_namespaces, SandboxHost};
 
 fn host_threads() -> usize {
     std::fs::read_dir("/proc/self/task")

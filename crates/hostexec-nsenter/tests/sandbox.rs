@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use hostexec_nsenter::sandbox::{skip_without_namespaces, SandboxHost};
+use hostexec_testing::sandbox::{skip_without_namespaces, SandboxHost};
 
 fn listing(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = walk(dir);

@@ -13,7 +13,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use hostexec_nsenter::sandbox::SandboxHost;
+use hostexec_testing::sandbox::SandboxHost;
 use rustix::fs::{Mode, OFlags};
 
 /// `TMPFS_MAGIC` from statfs(2).

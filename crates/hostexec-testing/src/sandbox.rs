@@ -1,4 +1,4 @@
-//! A sandbox host for tests and demos (feature `sandbox`): a real process in its own mount
+//! A sandbox host for tests and demos: a real process in its own mount
 //! namespace, with a private tmpfs that only that namespace sees.
 //!
 //! Tests of a host backend need a "host" whose view differs from the test process's, or they
@@ -31,7 +31,7 @@
 //! test panics.
 //!
 //! ```no_run
-//! use hostexec_nsenter::sandbox::{skip_without_namespaces, SandboxHost};
+//! use hostexec_testing::sandbox::{skip_without_namespaces, SandboxHost};
 //!
 //! if !skip_without_namespaces("my_test") {
 //!     let sb = SandboxHost::builder().uts("sandbox-host").start().unwrap();
@@ -53,7 +53,7 @@ use rustix::fs::{AtFlags, Mode, OFlags};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::{Namespace, Target};
+use hostexec_nsenter::{Namespace, Target};
 
 /// The bit of `CAP_SYS_ADMIN` in the capability sets.
 const CAP_SYS_ADMIN: u32 = 21;
@@ -400,6 +400,12 @@ impl SandboxHost {
         Ok((start.try_clone()?, comps))
     }
 
+    /// An `O_PATH` descriptor of the directory `host_path`, walked without following links.
+    pub(crate) fn open_dir(&self, host_path: &Path) -> io::Result<OwnedFd> {
+        let (dir, name) = self.parent_of(host_path)?;
+        open_dir_nofollow(&dir, &name).map_err(|e| refusal(host_path, &dir, &name, e))
+    }
+
     /// The parent directory of `host_path` (walked without following links) and its last
     /// component.
     fn parent_of(&self, host_path: &Path) -> io::Result<(OwnedFd, OsString)> {
@@ -469,21 +475,12 @@ impl SandboxHost {
     }
 
     /// The nsenter options that join the sandbox's namespaces.
-    fn nsenter_args(&self) -> Vec<OsString> {
+    pub(crate) fn nsenter_args(&self) -> Vec<OsString> {
         let mut a: Vec<OsString> = vec!["-t".into(), self.pid.to_string().into()];
         for ns in &self.namespaces {
-            a.push(
-                match ns {
-                    Namespace::Mount => "-m",
-                    Namespace::Uts => "-u",
-                    Namespace::Net => "-n",
-                    Namespace::Pid => "-p",
-                    Namespace::Ipc => "-i",
-                    Namespace::Cgroup => "-C",
-                    Namespace::Time => "-T",
-                }
-                .into(),
-            );
+            // `--mount` etc. without a file: the namespace of the `-t` process (`Namespace`
+            // is non-exhaustive; its own method knows every variant).
+            a.push(ns.nsenter_option().into());
         }
         a
     }

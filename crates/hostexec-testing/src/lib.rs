@@ -1,0 +1,53 @@
+//! Test fixtures of the hostexec workspace (not published).
+//!
+//! - [`sandbox`]: a sandbox host — a real process in its own mount (and optionally uts, net,
+//!   pid) namespace with a private tmpfs — and the populate helpers that never follow a link;
+//!   [`sandbox::skip_without_namespaces`] for tests that need `CAP_SYS_ADMIN`.
+//! - [`hung`]: a FUSE mount in a sandbox whose daemon never answers, standing for a dead NFS
+//!   server, and a waiter process that makes later lookups block in state `D`.
+//! - [`fds`]: this process's open and inheritable descriptors.
+//! - [`logs`]: a shared capture buffer for tracing output and panic messages.
+//! - [`unescape_findmnt`]: findmnt's `\xHH` escapes decoded.
+//!
+//! Tests, benches and the demo depend on it as a dev-dependency (the demo as a dependency of
+//! `xtask`); it depends on `hostexec-nsenter` for the sandbox's [`hostexec_nsenter::Target`].
+
+pub mod fds;
+pub mod hung;
+pub mod logs;
+pub mod sandbox;
+
+/// Decodes findmnt's `\xHH` escapes (`--raw` and `--list` output) to the bytes they stand for;
+/// anything else is kept as it is.
+pub fn unescape_findmnt(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        let hex = raw
+            .get(i + 2..i + 4)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match hex {
+            Some(b) if raw[i] == b'\\' && raw[i + 1] == b'x' => {
+                out.push(b);
+                i += 4;
+            }
+            _ => {
+                out.push(raw[i]);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn findmnt_escapes_are_decoded_and_the_rest_is_kept() {
+        assert_eq!(
+            super::unescape_findmnt(br"/mnt/a\x20b\x0a\xff\x5c\xzz\x4"),
+            b"/mnt/a b\n\xff\\\\xzz\\x4"
+        );
+    }
+}
