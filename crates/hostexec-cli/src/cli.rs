@@ -251,8 +251,8 @@ pub(crate) struct WhichArgs {
     JSON: an array of objects with id, parent_id, target, source, fstype, root, options \
     (merged), vfs_options, super_options, propagation, major, minor, optional_fields; with -o, \
     only the keys of those columns.\n\n\
-    Exit status: 0 when something was listed; 1 when TARGET or -t matched nothing (as \
-    findmnt) or the table could not be read; 2 usage error.")]
+    Exit status: 0 success (also when -t matches nothing, as findmnt); 1 when TARGET names no \
+    mount (as findmnt) or the table could not be read; 2 usage error.")]
 pub(crate) struct MountsArgs {
     /// Only these file system types, comma-separated; a leading "no" negates (as findmnt -t)
     #[arg(short = 't', long = "types", value_name = "LIST")]
