@@ -4,8 +4,9 @@
 //! the *host's* binaries in the host's namespaces, resolve a path the way the host sees it, or
 //! inspect and change the host's mounts. The usual answer is a shell pipeline of `nsenter`,
 //! `findmnt`, `mountpoint` and `realpath`, each with its own output format and its own
-//! pitfalls (go-originals.md §3: `realpath -m` hides loops, findmnt pads short targets, no
-//! timeouts). `hostexec` does the same jobs through the hostexec libraries: one binary, one
+//! pitfalls (`realpath -m` hides symlink loops, kubernetes/kubernetes#63143; findmnt pads
+//! short targets to its column width, so `/` and `/mnt` look unmounted; no timeouts).
+//! `hostexec` does the same jobs through the hostexec libraries: one binary, one
 //! way to name the host (`--host-root` or `--target-pid`), timeouts on every host command,
 //! exit codes that scripts can rely on, and output that keeps paths byte for byte.
 //!
@@ -18,8 +19,6 @@
 //! This library holds the binary's code so that `cargo xtask man` can render the man page from
 //! the same definition ([`command`]); the binary calls [`main`].
 
-#![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
-#![warn(clippy::unwrap_used)]
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
