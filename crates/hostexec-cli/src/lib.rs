@@ -19,7 +19,6 @@
 //! This library holds the binary's code so that `cargo xtask man` can render the man page from
 //! the same definition ([`command`]); the binary calls [`main`].
 
-
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
