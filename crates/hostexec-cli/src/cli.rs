@@ -165,17 +165,26 @@ impl Command {
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  \
     hostexec --target-pid 1 exec -- systemctl status kubelet\n  \
+    hostexec --target-pid 1 --all exec -it -- bash -l\n  \
     hostexec exec --env LC_ALL=C --cwd /var/log -- ls -l\n  \
     echo data | hostexec exec -i -- tee /tmp/x\n\n\
     Standard input: passed on when it is a pipe or a file. When it is a terminal, the command \
-    gets /dev/null unless -i is given (as kubectl exec without -i); -i with a terminal needs -t.\n\n\
+    gets /dev/null unless -i is given (as kubectl exec without -i); -i with a terminal needs -t.\n\
+    With -t the command runs on a pty of the host (in a new session, the pty its controlling \
+    terminal); with -it the local terminal is in raw mode until the command ends, keys and \
+    the window size are forwarded.\n\n\
     Exit status: the command's own; 126 when it exists but cannot be executed; 127 when it is \
     not found on the host; 128+N when it was killed by signal N (or hostexec was); 124 when \
     --timeout ran out; 1 or 2 for hostexec's own failures and usage errors.")]
 pub(crate) struct ExecArgs {
-    /// Pass standard input on to the command, also when it is a terminal
+    /// Pass standard input on to the command, also when it is a terminal (with -t)
     #[arg(short = 'i', long)]
     pub(crate) interactive: bool,
+
+    /// Run the command on a pty of the host, as a session leader with it as controlling
+    /// terminal (-it: an interactive shell); needs setsid(1) on the host
+    #[arg(short = 't', long)]
+    pub(crate) tty: bool,
 
     /// Set an environment variable for the command (repeatable)
     #[arg(long = "env", value_name = "K=V", value_parser = parse_env)]

@@ -58,11 +58,13 @@ fn precheck(command: &Command) -> Result<(), CliError> {
                     .into(),
             ))
         }
-        Command::Exec(a) if a.interactive && io::stdin().is_terminal() => Err(CliError::Usage(
-            "exec -i: standard input is a terminal, which a host command can only read \
+        Command::Exec(a) if a.interactive && !a.tty && io::stdin().is_terminal() => {
+            Err(CliError::Usage(
+                "exec -i: standard input is a terminal, which a host command can only read \
                  through a pty: use -it (or redirect standard input)"
-                .into(),
-        )),
+                    .into(),
+            ))
+        }
         _ => Ok(()),
     }
 }
@@ -227,7 +229,7 @@ fn out_err(e: io::Error) -> CliError {
 
 /// Waits for SIGINT, SIGTERM or SIGHUP and returns its number; never returns if the handlers
 /// cannot be installed (then the default action applies, as without them).
-async fn termination_signal() -> i32 {
+pub(crate) async fn termination_signal() -> i32 {
     use tokio::signal::unix::{signal, SignalKind};
     let kinds = [
         (SignalKind::interrupt(), 2),
@@ -270,6 +272,9 @@ where
 }
 
 async fn exec(host: &Arc<NsEnter>, g: &Global, a: ExecArgs) -> Result<u8, CliError> {
+    if a.tty {
+        return crate::tty::exec_tty(host, g, a).await;
+    }
     let Some((program, args)) = a.command.split_first() else {
         return Err(CliError::Usage("exec: no command given".into()));
     };

@@ -29,6 +29,7 @@ mod cli;
 mod commands;
 mod error;
 mod output;
+mod tty;
 
 use cli::Cli;
 use error::{code, one_line, CliError};

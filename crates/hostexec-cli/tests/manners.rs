@@ -752,3 +752,235 @@ fn messages_name_flags_not_library_types() {
         .unwrap()
         .starts_with("--ns time needs --launcher nsenter"));
 }
+
+/// Reads from the pty controller until `want` shows up (or panics after 10 s).
+fn read_until(controller: &std::os::fd::OwnedFd, seen: &mut Vec<u8>, want: &str) {
+    let start = Instant::now();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(seen).contains(want) {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "waited for {want:?}, saw {:?}",
+            String::from_utf8_lossy(seen)
+        );
+        match rustix::event::poll(
+            &mut [rustix::event::PollFd::new(
+                controller,
+                rustix::event::PollFlags::IN,
+            )],
+            Some(&rustix::event::Timespec {
+                tv_sec: 0,
+                tv_nsec: 100_000_000,
+            }),
+        ) {
+            Ok(0) => continue,
+            Ok(_) => match rustix::io::read(controller, &mut buf) {
+                Ok(n) => seen.extend_from_slice(&buf[..n]),
+                Err(e) => panic!(
+                    "reading the pty: {e}; saw {:?}",
+                    String::from_utf8_lossy(seen)
+                ),
+            },
+            Err(e) => panic!("poll: {e}"),
+        }
+    }
+}
+
+/// `exec -it` from a real terminal: hostexec runs as the session leader of a pty this test
+/// holds (setsid -c), as under `kubectl exec -it` or `runc exec -t`.
+#[test]
+fn exec_it_runs_a_session_on_a_host_pty() {
+    let Some(sb) = sandbox("exec_it_runs_a_session_on_a_host_pty") else {
+        return;
+    };
+    let (controller, tty) = pty();
+    let term = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&tty)
+        .unwrap();
+    rustix::termios::tcsetwinsize(
+        &term,
+        rustix::termios::Winsize {
+            ws_row: 33,
+            ws_col: 111,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        },
+    )
+    .unwrap();
+    let before = rustix::termios::tcgetattr(&term).unwrap();
+    let script = "printf 'size=%s\\n' \"$(stty size)\"; \
+        read -r sid rest < /proc/$$/stat; set -- $(cut -d' ' -f6,7 /proc/$$/stat); \
+        [ \"$1\" = $$ ] && echo leader; [ \"$2\" != 0 ] && echo has-ctty; \
+        echo ready; read -r line; echo \"got:$line\"; \
+        printf 'size=%s\\n' \"$(stty size)\"; exit 7";
+    let pid = sb.pid().to_string();
+    let mut child = Command::new("setsid")
+        .args([
+            "-c",
+            BIN,
+            "--target-pid",
+            &pid,
+            "exec",
+            "-it",
+            "--",
+            "sh",
+            "-c",
+            script,
+        ])
+        .stdin(term.try_clone().unwrap())
+        .stdout(term.try_clone().unwrap())
+        .stderr(term.try_clone().unwrap())
+        .env_remove("HOSTEXEC_LOG")
+        .spawn()
+        .unwrap();
+    let mut seen = Vec::new();
+    read_until(&controller, &mut seen, "ready");
+    let text = String::from_utf8_lossy(&seen).into_owned();
+    assert!(
+        text.contains("size=33 111"),
+        "the window size at start: {text}"
+    );
+    assert!(
+        text.contains("leader"),
+        "the command leads its session: {text}"
+    );
+    assert!(
+        text.contains("has-ctty"),
+        "the pty is its controlling terminal: {text}"
+    );
+    // Raw mode: hostexec turned echo and canonical mode off on our terminal.
+    let during = rustix::termios::tcgetattr(&term).unwrap();
+    assert!(!during
+        .local_modes
+        .contains(rustix::termios::LocalModes::ICANON));
+    assert!(!during
+        .local_modes
+        .contains(rustix::termios::LocalModes::ECHO));
+    // SIGWINCH: hostexec is the foreground of our terminal, the kernel signals it.
+    rustix::termios::tcsetwinsize(
+        &term,
+        rustix::termios::Winsize {
+            ws_row: 40,
+            ws_col: 120,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        },
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    rustix::io::write(&controller, b"hello\r").unwrap();
+    read_until(&controller, &mut seen, "size=40 120");
+    assert!(String::from_utf8_lossy(&seen).contains("got:hello"));
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "hostexec did not end"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(
+        status.code(),
+        Some(7),
+        "the command's status passes through"
+    );
+    // The local terminal is as it was.
+    let after = rustix::termios::tcgetattr(&term).unwrap();
+    assert_eq!(after.local_modes, before.local_modes);
+    assert_eq!(after.input_modes, before.input_modes);
+    assert_eq!(after.output_modes, before.output_modes);
+}
+
+/// `exec -t` with a pipe on stdin: the pipe's end of file reaches the command as the pty's
+/// EOF, and Ctrl-C from the keyboard is the host pty's SIGINT for the command.
+#[test]
+fn exec_it_forwards_eof_and_keys() {
+    let Some(sb) = sandbox("exec_it_forwards_eof_and_keys") else {
+        return;
+    };
+    let pid = sb.pid().to_string();
+    let mut child = Command::new(BIN)
+        .args([
+            "--target-pid",
+            &pid,
+            "exec",
+            "-it",
+            "--",
+            "sh",
+            "-c",
+            "cat; echo after-eof",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut input = child.stdin.take().unwrap();
+        input.write_all(b"line one\n").unwrap();
+    }
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "EOF was not forwarded"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    // The pty echoes and translates newlines: what a terminal shows.
+    assert!(text.contains("line one\r\n"), "{text:?}");
+    assert!(text.ends_with("after-eof\r\n"), "{text:?}");
+
+    // Ctrl-C as a key: the host pty's line discipline interrupts the command.
+    let (controller, tty) = pty();
+    let term = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&tty)
+        .unwrap();
+    let mut child = Command::new("setsid")
+        .args([
+            "-c",
+            BIN,
+            "--target-pid",
+            &pid,
+            "exec",
+            "-it",
+            "--",
+            "sh",
+            "-c",
+            "echo ready; sleep 100; echo not-interrupted",
+        ])
+        .stdin(term.try_clone().unwrap())
+        .stdout(term.try_clone().unwrap())
+        .stderr(term.try_clone().unwrap())
+        .spawn()
+        .unwrap();
+    let mut seen = Vec::new();
+    read_until(&controller, &mut seen, "ready");
+    std::thread::sleep(Duration::from_millis(200));
+    rustix::io::write(&controller, b"\x03").unwrap();
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "Ctrl-C did not reach the command"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(!String::from_utf8_lossy(&seen).contains("not-interrupted"));
+    // setsid(1) reports a command killed by a signal as that signal's number (2).
+    assert_eq!(status.code(), Some(2));
+}
