@@ -226,6 +226,15 @@ pub(crate) async fn exec_tty(host: &Arc<NsEnter>, g: &Global, a: ExecArgs) -> Re
         .stdin(Stdin::Inherit)
         .stdout(OutputMode::Inherit)
         .stderr(OutputMode::Inherit);
+    // A terminal program needs to know the terminal: the caller's TERM goes along (as docker
+    // exec -t sets one); everything else of hostexec's environment only when asked for.
+    cmd = cmd.env_from_caller("TERM");
+    if a.inherit_env {
+        cmd = cmd.inherit_env();
+    }
+    for k in &a.env_from_caller {
+        cmd = cmd.env_from_caller(k);
+    }
     for (k, v) in &a.env {
         cmd = cmd.env(k, v);
     }

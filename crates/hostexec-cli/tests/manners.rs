@@ -810,7 +810,7 @@ fn exec_it_runs_a_session_on_a_host_pty() {
     )
     .unwrap();
     let before = rustix::termios::tcgetattr(&term).unwrap();
-    let script = "printf 'size=%s\\n' \"$(stty size)\"; \
+    let script = "printf 'size=%s term=%s\\n' \"$(stty size)\" \"$TERM\"; \
         read -r sid rest < /proc/$$/stat; set -- $(cut -d' ' -f6,7 /proc/$$/stat); \
         [ \"$1\" = $$ ] && echo leader; [ \"$2\" != 0 ] && echo has-ctty; \
         echo ready; read -r line; echo \"got:$line\"; \
@@ -833,11 +833,16 @@ fn exec_it_runs_a_session_on_a_host_pty() {
         .stdout(term.try_clone().unwrap())
         .stderr(term.try_clone().unwrap())
         .env_remove("HOSTEXEC_LOG")
+        .env("TERM", "xterm-hostexec")
         .spawn()
         .unwrap();
     let mut seen = Vec::new();
     read_until(&controller, &mut seen, "ready");
     let text = String::from_utf8_lossy(&seen).into_owned();
+    assert!(
+        text.contains("term=xterm-hostexec"),
+        "TERM goes along: {text}"
+    );
     assert!(
         text.contains("size=33 111"),
         "the window size at start: {text}"
