@@ -1,4 +1,4 @@
-//! Secrets (issue 7): sensitive mount options, through `HostMounter` + `NsEnter` on a real
+//! Secrets: sensitive mount options, through `HostMounter` + `NsEnter` on a real
 //! sandbox host, with every crate logging at TRACE into a buffer (a global subscriber: the
 //! backend logs from its own threads too; hence this binary of its own), leave the secret in no
 //! log line, no error `Display`, `Debug` or `source()` chain, no `Debug` of `MountOptions` or

@@ -58,9 +58,6 @@
 //! itself (object_store's integration suite is the model): third-party backends can run them
 //! too.
 
-#![forbid(unsafe_code)]
-#![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
-#![warn(clippy::unwrap_used)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 use std::ffi::OsStr;
@@ -159,7 +156,7 @@ pub enum Resolve {
 ///   host's root, never the caller's.
 /// - `..` at the host root stays at the host root; the result never leaves the host root.
 /// - A symlink loop is [`PathError::Loop`] in **both** modes (GNU `realpath -m` and Go return
-///   the unresolved path: kubernetes#63143). More than [`MAX_SYMLINK_HOPS`] hops in one
+///   the unresolved path: kubernetes/kubernetes#63143). More than [`MAX_SYMLINK_HOPS`] hops in one
 ///   resolution is [`PathError::Loop`], as the kernel says.
 /// - [`Resolve::MustExist`]: a missing component is [`PathError::NotFound`]; a non-directory used
 ///   as a directory (including a trailing `/` after a file) is [`PathError::NotADirectory`].

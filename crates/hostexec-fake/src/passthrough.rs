@@ -1,6 +1,6 @@
 //! Running a [`HostCommand`] for real in the current namespaces, with the [`Executor`]
 //! contract's guarantees (what Go's `NewFakeNsenter` does, with a timeout, a process group and
-//! bounded capture, none of which it had: go-originals §3 #5, #9).
+//! bounded capture, none of which it had; its `CommandContext` even returned a nil command).
 //!
 //! [`Executor`]: hostexec_api::Executor
 

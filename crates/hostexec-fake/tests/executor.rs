@@ -41,7 +41,7 @@ async fn exact_args_match_and_the_whole_output_comes_back() {
         .unwrap();
     assert_eq!(out.status, ExitStatus::Code(32));
     assert_eq!(out.stdout, b"partial\n");
-    // Go's FakeCmd dropped stderr in CombinedOutput/Output (go-originals §1.3).
+    // Go's FakeCmd dropped stderr in CombinedOutput/Output (k8s.io/utils/exec/testing).
     assert_eq!(out.stderr, b"mount: /mnt: permission denied.\n");
     let err = out.check().unwrap_err();
     assert_eq!(

@@ -69,7 +69,7 @@ async fn plain_mount_argv() {
 
 #[tokio::test]
 async fn argv_leaves_out_empty_parts() {
-    // go-originals §2.4: no -t without a type, no -o without options, no empty source.
+    // As mount-utils' MakeMountArgs: no -t without a type, no -o without options, no empty source.
     let exec = FakeExecutor::ordered();
     exec.expect("mount").args(["--", "/src", "/dst"]);
     exec.expect("mount")
