@@ -12,6 +12,7 @@
 //!   `NsenterMounter` had (`create_dir_all`, `create_file`, `stat`).
 //! - [`MountExt`], for every `Mount`: mount references, cleanup, `is_likely_not_mount_point`,
 //!   built from the essentials (bring it into scope to call them).
+//! - [`check_mount_health`]: Go's `IsCorruptedMnt`, which also answers "hung", fast.
 //! - [`format`](mod@format): `format_and_mount`, the worked example of adding a utility without touching
 //!   the core (docs/extending-mounts.md).
 //!
@@ -60,6 +61,7 @@
 mod error;
 mod ext;
 pub mod format;
+mod health;
 #[cfg(any(test, feature = "mock"))]
 mod mocks;
 mod mounter;
@@ -68,6 +70,7 @@ mod options;
 
 pub use error::{is_corrupted_mount, MountError, MountFailure};
 pub use ext::MountExt;
+pub use health::{check_mount_health, MountHealth};
 #[cfg(any(test, feature = "mock"))]
 pub use mocks::MockMount;
 pub use mounter::{HostMounter, Mount, SYSTEMD_DESCRIPTION};
