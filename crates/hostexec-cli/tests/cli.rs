@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use hostexec_testing::preload::MarkingLibrary;
 use hostexec_testing::sandbox::{skip_without_namespaces, SandboxHost};
 
 const BIN: &str = env!("CARGO_BIN_EXE_hostexec");
@@ -149,6 +150,120 @@ fn exec_env_and_cwd_are_the_hosts() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let want = format!("a=b\n{}\nhost-view\n", sb.scratch().display());
     assert_eq!(String::from_utf8_lossy(&out.stdout), want);
+}
+
+/// `env -0` output as sorted `K=V` entries.
+fn env_entries(stdout: &[u8]) -> Vec<String> {
+    let mut v: Vec<String> = stdout
+        .split(|&b| b == 0)
+        .filter(|e| !e.is_empty())
+        .map(|e| String::from_utf8_lossy(e).into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn exec_environment_is_path_alone_unless_asked_and_a_host_only_ld_preload_never_loads() {
+    let Some(sb) = sandbox(
+        "exec_environment_is_path_alone_unless_asked_and_a_host_only_ld_preload_never_loads",
+    ) else {
+        return;
+    };
+    // A library that exists only in the host's view, as a container's LD_PRELOAD could name.
+    let lib = MarkingLibrary::in_sandbox(&sb, &sb.scratch().join("lib")).unwrap();
+    let so = lib.so.to_str().unwrap().to_owned();
+    let libdir = sb.scratch().join("lib").to_str().unwrap().to_owned();
+    let mount_point = sb.scratch().join("mnt");
+    sb.mkdir_all(&mount_point).unwrap();
+    let caller: [(&str, &str); 4] = [
+        ("LD_PRELOAD", &so),
+        ("LD_LIBRARY_PATH", &libdir),
+        ("PATH", "/container/bin:/usr/bin:/bin"),
+        ("HOSTEXEC_CALLER_ONLY", "from the container"),
+    ];
+    let path = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    for launcher in ["host-thread", "nsenter"] {
+        // `hostexec --target-pid P --launcher L <sub> <rest…>` with the caller's environment.
+        let hostexec = |sub: &str, rest: &[&OsStr]| {
+            let mut args = on(&sb, &[os("--launcher"), os(launcher), os(sub)]);
+            args.extend(rest.iter().map(|a| a.to_os_string()));
+            let refs: Vec<&OsStr> = args.iter().map(OsString::as_os_str).collect();
+            let out = run_with(&refs, &caller, b"");
+            assert_eq!(code(&out), 0, "{launcher} {sub} {rest:?}: {}", stderr(&out));
+            out
+        };
+        let exec = |flags: &[&str], cmd: &[&str]| {
+            let rest: Vec<&OsStr> = flags
+                .iter()
+                .chain(&["--"])
+                .chain(cmd)
+                .map(|a| os(a))
+                .collect();
+            hostexec("exec", &rest)
+        };
+        exec(&[], &["true"]);
+        exec(&[], &["sh", "-c", "true"]);
+        let target = mount_point.as_os_str();
+        hostexec(
+            "mount",
+            &[os("-t"), os("tmpfs"), os("hostexec-env"), target],
+        );
+        hostexec("umount", &[target]);
+        assert_eq!(
+            lib.pids(),
+            Vec::<u32>::new(),
+            "{launcher}: the host loaded the caller's LD_PRELOAD"
+        );
+        let out = exec(&[], &["env", "-0"]);
+        assert_eq!(
+            env_entries(&out.stdout),
+            [path],
+            "{launcher}: env shows PATH alone"
+        );
+        let out = exec(
+            &[
+                "--env-from-caller",
+                "HOSTEXEC_CALLER_ONLY",
+                "--env-from-caller",
+                "UNSET_HERE",
+                "--env",
+                "K=V",
+            ],
+            &["env", "-0"],
+        );
+        assert_eq!(
+            env_entries(&out.stdout),
+            ["HOSTEXEC_CALLER_ONLY=from the container", "K=V", path],
+            "{launcher}: --env-from-caller passes that variable alone"
+        );
+        assert_eq!(lib.pids(), Vec::<u32>::new(), "{launcher}");
+        // Asked for, the caller's environment does reach the host, LD_PRELOAD included.
+        let out = exec(&["--inherit-env"], &["env", "-0"]);
+        let entries = env_entries(&out.stdout);
+        assert!(
+            entries
+                .iter()
+                .any(|e| e == "HOSTEXEC_CALLER_ONLY=from the container")
+                && entries
+                    .iter()
+                    .any(|e| e == "PATH=/container/bin:/usr/bin:/bin"),
+            "{launcher}: --inherit-env: {entries:?}"
+        );
+        assert_eq!(
+            lib.pids().len(),
+            1,
+            "{launcher}: --inherit-env passes LD_PRELOAD"
+        );
+        lib.clear().unwrap();
+        exec(&["--env-from-caller", "LD_PRELOAD"], &["true"]);
+        assert_eq!(
+            lib.pids().len(),
+            1,
+            "{launcher}: --env-from-caller LD_PRELOAD"
+        );
+        lib.clear().unwrap();
+    }
 }
 
 #[test]
@@ -489,6 +604,7 @@ fn realpath_errors_are_strerror_lines_and_the_rest_carries_on() {
         &sb,
         &[
             os("realpath"),
+            os("-e"),
             missing.as_os_str(),
             good.as_os_str(),
             notdir.as_os_str(),
@@ -544,6 +660,7 @@ fn json_output_of_realpath_which_and_is_mountpoint() {
         &[
             os("--json"),
             os("realpath"),
+            os("-e"),
             s.join("link").as_os_str(),
             missing.as_os_str(),
         ],
@@ -565,10 +682,10 @@ fn json_output_of_realpath_which_and_is_mountpoint() {
     let out = run_on(&sb, &[os("--json"), os("which"), os("sh")]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    assert_eq!(v["name"], "sh");
+    assert_eq!(v[0]["name"], "sh");
     let plain = run_on(&sb, &[os("which"), os("sh")]);
     assert_eq!(
-        format!("{}\n", v["path"].as_str().unwrap()).as_bytes(),
+        format!("{}\n", v[0]["path"].as_str().unwrap()).as_bytes(),
         plain.stdout
     );
 
@@ -647,7 +764,7 @@ fn findmnt(sb: &SandboxHost) -> Vec<serde_json::Value> {
         os("--json"),
         os("--list"),
         os("-o"),
-        os("ID,PARENT,TARGET,SOURCE,FSTYPE,FSROOT,VFS-OPTIONS,FS-OPTIONS,PROPAGATION"),
+        os("ID,PARENT,TARGET,SOURCE,FSTYPE,FSROOT,OPTIONS,VFS-OPTIONS,FS-OPTIONS,PROPAGATION,MAJ:MIN"),
     ]);
     assert!(
         out.status.success(),
@@ -681,8 +798,12 @@ fn mounts_json_matches_findmnt_field_for_field() {
             "fstype",
             "root",
             "options",
+            "vfs_options",
             "super_options",
             "propagation",
+            "major",
+            "minor",
+            "optional_fields",
         ] {
             assert!(a.get(key).is_some(), "{key} missing in {a}");
         }
@@ -691,8 +812,15 @@ fn mounts_json_matches_findmnt_field_for_field() {
         assert_eq!(a["target"], b["target"]);
         assert_eq!(a["fstype"], b["fstype"]);
         assert_eq!(a["root"], b["fsroot"]);
-        assert_eq!(a["options"], b["vfs-options"]);
+        // OPTIONS merges the VFS and the file system options, as findmnt's does.
+        assert_eq!(a["options"], b["options"]);
+        assert_eq!(a["vfs_options"], b["vfs-options"]);
+        assert_eq!(a["super_options"], b["fs-options"]);
         assert_eq!(a["propagation"], b["propagation"]);
+        assert_eq!(
+            format!("{}:{}", a["major"], a["minor"]),
+            b["maj:min"].as_str().unwrap()
+        );
         // findmnt prints no source for an empty one, and rewrites some (btrfs subvolumes).
         if b["source"].is_string() && a["target"] == b["target"] && a["fstype"] == "tmpfs" {
             assert_eq!(a["source"], b["source"]);
@@ -708,6 +836,10 @@ fn mounts_json_matches_findmnt_field_for_field() {
         .as_str()
         .unwrap()
         .contains("size=1024k"));
+    assert!(
+        row["options"].as_str().unwrap().contains("size=1024k"),
+        "a script reading options sees the tmpfs size: {row}"
+    );
 }
 
 #[test]
@@ -884,7 +1016,18 @@ fn mount_failures_are_one_line_and_never_show_sensitive_options() {
             target.as_os_str(),
         ],
     );
-    assert_eq!(code(&out), 1);
+    // 32, as mount(8) itself exits for the same failure.
+    assert_eq!(code(&out), 32);
+    let util_linux = sb.oracle(&[
+        os("mount"),
+        os("-t"),
+        os("tmpfs"),
+        os("-o"),
+        os("size=1m,password=hunter2"),
+        os("x"),
+        target.as_os_str(),
+    ]);
+    assert_eq!(util_linux.status.code(), Some(32));
     let err = stderr(&out);
     assert!(!err.contains("hunter2"), "a secret reached stderr: {err}");
     let last = err.lines().last().unwrap();
@@ -923,8 +1066,8 @@ fn mount_failures_are_one_line_and_never_show_sensitive_options() {
 }
 
 #[test]
-fn mount_point_errors_exit_1() {
-    let Some(sb) = sandbox("mount_point_errors_exit_1") else {
+fn is_mountpoint_errors_exit_1_and_umount_of_a_non_mount_point_32() {
+    let Some(sb) = sandbox("is_mountpoint_errors_exit_1_and_umount_of_a_non_mount_point_32") else {
         return;
     };
     let missing = sb.scratch().join("missing");
@@ -939,7 +1082,10 @@ fn mount_point_errors_exit_1() {
     let plain = sb.scratch().join("plain");
     sb.mkdir_all(&plain).unwrap();
     let out = run_on(&sb, &[os("umount"), plain.as_os_str()]);
-    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    // umount(8) says 32 for the same.
+    assert_eq!(code(&out), 32, "{}", stderr(&out));
+    let util_linux = sb.oracle(&[os("umount"), plain.as_os_str()]);
+    assert_eq!(util_linux.status.code(), Some(32));
     assert!(
         stderr(&out).starts_with("hostexec: umount: "),
         "{}",
@@ -1124,10 +1270,15 @@ fn a_missing_host_root_is_a_clear_error() {
 }
 
 #[test]
-fn bad_pids_and_namespace_names_exit_1_with_a_message() {
+fn bad_pids_and_namespace_names_are_usage_errors_with_a_message() {
     for bad in ["abc", "0", "-3", "12x"] {
         let out = run(&[os("--target-pid"), os(bad), os("mounts")]);
-        assert_eq!(code(&out), 1, "{bad}: {}", stderr(&out));
+        assert_eq!(code(&out), 2, "{bad}: {}", stderr(&out));
+        assert!(
+            stderr(&out).ends_with("Try 'hostexec mounts --help' for more information.\n"),
+            "{}",
+            stderr(&out)
+        );
         assert!(
             stderr(&out).contains("not a process ID"),
             "{}",
@@ -1156,7 +1307,7 @@ fn bad_pids_and_namespace_names_exit_1_with_a_message() {
         os("mnt,user"),
         os("mounts"),
     ]);
-    assert_eq!(code(&out), 1);
+    assert_eq!(code(&out), 2);
     assert!(
         stderr(&out).contains("unknown namespace \"user\""),
         "{}",
@@ -1210,9 +1361,44 @@ fn no_permission_to_join_is_a_clear_error() {
     assert_eq!(code(&out), 1, "{}", stderr(&out));
     let err = stderr(&out);
     assert_eq!(
-        err, "hostexec: cannot join the mnt namespace: Operation not permitted\n",
+        err,
+        "hostexec: cannot join the mnt namespace: Operation not permitted (hostexec lacks \
+         CAP_SYS_ADMIN and CAP_SYS_PTRACE and CAP_SYS_CHROOT; reaching the host needs \
+         CAP_SYS_ADMIN, CAP_SYS_PTRACE and CAP_SYS_CHROOT)\n",
         "{err}"
     );
+}
+
+/// Root without one capability: the message names exactly that one (setpriv drops it from
+/// the bounding set, so the exec'd hostexec never has it).
+#[test]
+fn a_missing_capability_is_named() {
+    let Some(sb) = sandbox("a_missing_capability_is_named") else {
+        return;
+    };
+    let pid = sb.pid().to_string();
+    for (drop, name) in [
+        ("-sys_ptrace", "CAP_SYS_PTRACE"),
+        ("-sys_admin", "CAP_SYS_ADMIN"),
+        ("-sys_chroot", "CAP_SYS_CHROOT"),
+    ] {
+        let out = Command::new("setpriv")
+            .args(["--bounding-set", drop, "--inh-caps", drop, "--"])
+            .arg(BIN)
+            .args(["--target-pid", &pid, "exec", "--", "true"])
+            .env("RUST_BACKTRACE", "1")
+            .output()
+            .expect("setpriv (util-linux) runs");
+        assert_no_panic(&out);
+        assert_eq!(code(&out), 1, "{drop}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains("Operation not permitted"), "{drop}: {err}");
+        assert!(
+            err.contains(&format!("(hostexec lacks {name}; reaching the host needs")),
+            "{drop}: {err}"
+        );
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
 }
 
 #[test]
@@ -1220,7 +1406,7 @@ fn usage_errors_exit_2() {
     let cases: &[&[&str]] = &[
         &[],
         &["no-such-subcommand"],
-        &["--bogus-flag", "mounts"],
+        &["mounts", "--bogus-flag"],
         &["--timeout", "soon", "mounts"],
         &["--timeout", "0s", "mounts"],
         &["--launcher", "fork", "mounts"],
@@ -1233,7 +1419,18 @@ fn usage_errors_exit_2() {
         &["which"],
         &["is-mountpoint"],
         &["mount", "only-source"],
+        &["mount", "-o", "ro", "only-source"],
+        &["mount", "--bind", "--rbind", "/a", "/b"],
+        &["mount", "--bind", "-t", "tmpfs", "/a", "/b"],
         &["umount", "--force-after", "forever", "/x"],
+        &["--target-pid", "abc", "mounts"],
+        &["--ns", "bogus", "mounts"],
+        &["--ns", "mnt,,net", "mounts"],
+        &["--all", "--ns", "net", "mounts"],
+        &["realpath", "-E", "-e", "/"],
+        &["mounts", "-o", "TARGET,SIZE"],
+        &["completions", "tcsh"],
+        &["is-mountpoint", "-x", "/"],
     ];
     for args in cases {
         let args: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
@@ -1243,8 +1440,56 @@ fn usage_errors_exit_2() {
         if !args.is_empty() {
             let err = stderr(&out);
             assert!(err.starts_with("hostexec: "), "{args:?}: {err}");
+            assert_eq!(err.lines().count(), 2, "{args:?}: {err}");
+            // The hint names the subcommand's own help.
+            let sub = args.iter().map(|a| a.to_str().unwrap()).find(|a| {
+                [
+                    "exec",
+                    "realpath",
+                    "which",
+                    "mounts",
+                    "is-mountpoint",
+                    "mount",
+                    "umount",
+                    "completions",
+                ]
+                .contains(a)
+            });
+            let hint = match sub {
+                Some(s) => format!("Try 'hostexec {s} --help' for more information.\n"),
+                None => "Try 'hostexec --help' for more information.\n".to_owned(),
+            };
+            assert!(err.ends_with(&hint), "{args:?}: {err}");
         }
     }
+    // What is missing is named, not only "required arguments were not provided".
+    for (args, names) in [
+        (&["exec"][..], "<CMD>"),
+        (&["realpath"][..], "<PATH>"),
+        (&["mount"][..], "<SOURCE>"),
+        (&["umount"][..], "<TARGET>"),
+        (&["mount", "tmpfs"][..], "TARGET is missing"),
+    ] {
+        let args: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+        let err = stderr(&run(&args));
+        assert!(
+            err.lines().next().unwrap().contains(names),
+            "{args:?}: {err}"
+        );
+    }
+    // With --json, a usage error is also a JSON object on stdout.
+    let out = run(&[os("--json"), os("--target-pid"), os("abc"), os("mounts")]);
+    assert_eq!(code(&out), 2);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON error");
+    assert_eq!(v["exit_code"], 2);
+    assert!(
+        v["error"].as_str().unwrap().contains("not a process ID"),
+        "{v}"
+    );
+    let out = run(&[os("--json"), os("exec")]);
+    assert_eq!(code(&out), 2);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON error");
+    assert!(v["error"].as_str().unwrap().contains("<CMD>"), "{v}");
     let help = run(&[os("--help")]);
     assert_eq!(code(&help), 0);
     let text = String::from_utf8_lossy(&help.stdout);

@@ -155,22 +155,11 @@ pub fn timed_out(hc: &HostCommand) -> CommandError {
     }
 }
 
-/// The environment a command gets: this process's, unless [`HostCommand::env_clear`] was
-/// called, with the command's changes applied.
+/// The environment a command gets: [`HostCommand::final_env`] with this process's
+/// environment as the caller's (by default `PATH` alone; the caller's variables only on
+/// request).
 pub fn environment(hc: &HostCommand) -> Vec<(OsString, OsString)> {
-    let env = hc.get_env();
-    let mut vars: std::collections::BTreeMap<OsString, OsString> = if env.clear {
-        Default::default()
-    } else {
-        std::env::vars_os().collect()
-    };
-    for (k, v) in &env.vars {
-        match v {
-            Some(v) => vars.insert(k.clone(), v.clone()),
-            None => vars.remove(k),
-        };
-    }
-    vars.into_iter().collect()
+    hc.final_env(std::env::vars_os)
 }
 
 /// Spawns and supervises commands. See the [crate docs](crate).
@@ -253,7 +242,16 @@ impl Engine {
                 source,
             })
         };
-        let (stdio, mut ends) = Stdio::new(hc).map_err(io_err)?;
+        let (stdio, mut ends) = Stdio::new(hc).map_err(|e| {
+            if e.kind() == io::ErrorKind::Unsupported {
+                RunError::Command(CommandError::InvalidInput {
+                    program: name.clone(),
+                    reason: e.to_string(),
+                })
+            } else {
+                io_err(e)
+            }
+        })?;
         let close_others = self.close_others;
         let grace = hc.get_kill_grace();
         let mount_ns = self.mount_ns.clone();
@@ -304,13 +302,13 @@ impl Engine {
             Ok(Err(e)) => return Err(RunError::Spawn(e)),
             Err(SpawnWait::TimedOut) => return Err(timed_out(hc).into()),
             Err(SpawnWait::Unavailable(e)) => {
-                return Err(CommandError::HostUnavailable {
-                    reason: format!(
+                return Err(CommandError::host_unavailable(io::Error::new(
+                    e.kind(),
+                    format!(
                         "no spawner thread could start {}: {e}",
                         name.to_string_lossy()
                     ),
-                    source: Some(e),
-                }
+                ))
                 .into())
             }
         };
@@ -390,6 +388,7 @@ impl Stdio {
                 ends.stdin = Some((pipe::Sender::from_owned_fd(w)?, b.clone()));
             }
             Stdin::Inherit => {}
+            other => return Err(unsupported(format!("stdin {other:?}"))),
         }
         for (i, mode) in [(1, hc.get_stdout()), (2, hc.get_stderr())] {
             match mode {
@@ -406,10 +405,20 @@ impl Stdio {
                 }
                 OutputMode::Null => fds[i] = Some(null()?),
                 OutputMode::Inherit => {}
+                other => return Err(unsupported(format!("output mode {other:?}"))),
             }
         }
         Ok((Stdio { fds }, ends))
     }
+}
+
+/// A stdin or output mode this engine does not know (the api's enums are non-exhaustive):
+/// refused before anything is spawned.
+fn unsupported(what: String) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        format!("{what} is not supported by hostexec-supervise"),
+    )
 }
 
 /// Owns a started command until it is reaped. Dropped before (the caller dropped the `run`
