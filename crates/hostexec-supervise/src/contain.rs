@@ -433,14 +433,15 @@ pub(crate) fn stop(
     // background reaper; the rest by their parents or init.
     let mut lingering = lingering;
     for (pid, p) in held {
-        if p.wait_ended(Duration::from_millis(100)) {
-            let _ = p.try_reap();
-        } else {
-            if lingering.is_none() {
-                lingering = Some(Lingering::new(pid, read_stat(pid).map_or('?', |s| s.state)));
-            }
-            crate::reaper::reap_later(p);
+        if p.wait_ended(Duration::from_millis(100)) && matches!(p.try_reap(), Ok(Some(_))) {
+            continue;
         }
+        if !p.has_ended() && lingering.is_none() {
+            lingering = Some(Lingering::new(pid, read_stat(pid).map_or('?', |s| s.state)));
+        }
+        // Not ended yet, or ended while its (dying) parent was still there: reaped in the
+        // background once it is ours, or by its parent.
+        crate::reaper::reap_later(p);
     }
     // Adopted ones that had already ended (zombies, never held) or end now.
     adopt_leftovers(me);

@@ -14,6 +14,7 @@ pub(crate) fn reap_later(p: Process) {
 
 /// [`reap_later`] for a shared handle.
 pub(crate) fn reap_later_arc(p: Arc<Process>) {
+    let start = crate::process::read_stat(p.pid()).map(|s| s.start);
     let spawned = std::thread::Builder::new()
         .name("hostexec-reaper".into())
         .stack_size(64 * 1024)
@@ -21,11 +22,22 @@ pub(crate) fn reap_later_arc(p: Arc<Process>) {
             match p.reap_blocking() {
                 Ok(_) => return,
                 Err(e) if e.raw_os_error() == Some(4) => continue,
-                // ECHILD: not a child of ours (its parent reaps it): wait until it ends and
-                // try once more, in case it was re-parented here meanwhile.
+                // ECHILD: not (yet) a child of ours. Wait until it has ended; its parent
+                // (killed too, or dying) then reaps it, or it is re-parented here and reaped
+                // on the next turn.
                 Err(_) => {
                     while !p.wait_ended(std::time::Duration::from_secs(3600)) {}
-                    let _ = p.try_reap();
+                    for _ in 0..200 {
+                        if matches!(p.try_reap(), Ok(Some(_))) {
+                            return;
+                        }
+                        // Gone (reaped by its parent), or the PID now names another process.
+                        match crate::process::read_stat(p.pid()) {
+                            Some(s) if Some(s.start) == start => {}
+                            _ => return,
+                        }
+                        std::thread::sleep(std::time::Duration::from_millis(50));
+                    }
                     return;
                 }
             }
