@@ -124,7 +124,7 @@ async fn assert_all_gone(token: &str, what: &str) {
         }
         if Instant::now() > deadline {
             panic!(
-                "contract: after {what}, processes of the command remain: live {live:?}, zombie children {zombies:?}"
+                "contract: after {what}, processes of the command remain: live {live:?}, zombie children {zombies:?} {:?}", zombies.iter().map(|z| std::fs::read_to_string(format!("/proc/{z}/stat")).unwrap_or_default()).collect::<Vec<_>>()
             );
         }
         tokio::time::sleep(Duration::from_millis(20)).await;

@@ -264,7 +264,7 @@ fn attributable(me: &Tracked, s: &Stat) -> bool {
     let others_ended = r
         .ended
         .iter()
-        .any(|(p, st, e, m)| *p != me.pid && *st <= s.start && s.start <= *e && same_ns(m, &ns));
+        .any(|(p, st, e, m)| *p != me.pid && *st <= s.start && s.start < *e && same_ns(m, &ns));
     !others_live && !others_ended
 }
 
