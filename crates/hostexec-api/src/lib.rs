@@ -70,6 +70,7 @@ use async_trait::async_trait;
 
 mod command;
 mod error;
+mod mount;
 mod output;
 pub mod path;
 
@@ -81,6 +82,12 @@ pub use command::{
     DEFAULT_WAIT_DELAY,
 };
 pub use error::{CommandError, PathError};
+#[cfg(any(test, feature = "mock"))]
+pub use mount::MockNativeMount;
+pub use mount::{
+    Atime, FsOption, MountAttrs, MountKind, MountRequest, MountRoute, NativeMount,
+    NativeMountError, Propagation, TargetLookup, UnmountRequest,
+};
 pub use output::{stderr_excerpt, ExitStatus, Output, STDERR_EXCERPT_BYTES};
 
 /// The most symlinks one resolution follows, as the kernel (`MAXSYMLINKS`); one more is
@@ -260,7 +267,8 @@ pub trait HostFs: PathResolver {
 
 #[cfg(any(test, feature = "mock"))]
 mockall::mock! {
-    /// A mockall mock of [`HostFs`] and its [`PathResolver`] supertrait (`mock` feature).
+    /// A mockall mock of [`HostFs`], its [`PathResolver`] supertrait and the [`NativeMount`]
+    /// capability (`mock` feature).
     pub HostFs {}
 
     #[async_trait]
@@ -277,6 +285,12 @@ mockall::mock! {
         async fn create_file(&self, path: &Path) -> Result<(), PathError>;
         async fn remove_dir(&self, path: &Path) -> Result<(), PathError>;
         async fn read_mountinfo(&self) -> Result<Vec<u8>, PathError>;
+    }
+
+    #[async_trait]
+    impl NativeMount for HostFs {
+        async fn mount_native(&self, request: &MountRequest) -> Result<MountRoute, NativeMountError>;
+        async fn unmount_native(&self, request: &UnmountRequest) -> Result<MountRoute, NativeMountError>;
     }
 }
 
