@@ -191,6 +191,52 @@ impl MountAttrs {
             && propagation.is_none()
     }
 
+    /// Applies one mount(8) option if it is a per-mount (VFS) flag or a propagation type, as
+    /// mount(8) splits `-o`: `ro`/`rw`, `nosuid`/`suid`, `nodev`/`dev`, `noexec`/`exec`,
+    /// `noatime`/`relatime`/`strictatime`/`atime`, `nodiratime`/`diratime`,
+    /// `nosymfollow`/`symfollow`, and `[r]shared`, `[r]slave`, `[r]private`, `[r]unbindable`.
+    /// Returns `false` (and changes nothing) for any other option: a filesystem option.
+    ///
+    /// ```
+    /// use hostexec_api::{Atime, MountAttrs};
+    /// let mut a = MountAttrs::new();
+    /// assert!(a.apply_option("ro") && a.apply_option("noatime") && a.apply_option("rshared"));
+    /// assert!(!a.apply_option("size=1m"));
+    /// assert_eq!((a.read_only, a.atime, a.recursive), (Some(true), Some(Atime::Never), true));
+    /// ```
+    pub fn apply_option(&mut self, option: &str) -> bool {
+        let (name, recursive) = match option.strip_prefix('r') {
+            Some(rest @ ("shared" | "slave" | "private" | "unbindable")) => (rest, true),
+            _ => (option, false),
+        };
+        match name {
+            "ro" => self.read_only = Some(true),
+            "rw" => self.read_only = Some(false),
+            "nosuid" => self.nosuid = Some(true),
+            "suid" => self.nosuid = Some(false),
+            "nodev" => self.nodev = Some(true),
+            "dev" => self.nodev = Some(false),
+            "noexec" => self.noexec = Some(true),
+            "exec" => self.noexec = Some(false),
+            "nodiratime" => self.nodiratime = Some(true),
+            "diratime" => self.nodiratime = Some(false),
+            "nosymfollow" => self.nosymfollow = Some(true),
+            "symfollow" => self.nosymfollow = Some(false),
+            "noatime" => self.atime = Some(Atime::Never),
+            "relatime" | "atime" => self.atime = Some(Atime::Relative),
+            "strictatime" => self.atime = Some(Atime::Strict),
+            "shared" => self.propagation = Some(Propagation::Shared),
+            "slave" => self.propagation = Some(Propagation::Slave),
+            "private" => self.propagation = Some(Propagation::Private),
+            "unbindable" => self.propagation = Some(Propagation::Unbindable),
+            _ => return false,
+        }
+        if recursive {
+            self.recursive = true;
+        }
+        true
+    }
+
     /// Fills each attribute `self` leaves unset from `other`.
     pub fn or(self, other: MountAttrs) -> MountAttrs {
         MountAttrs {
@@ -495,6 +541,18 @@ pub enum NativeMountError {
         #[source]
         source: Option<io::Error>,
     },
+    /// The target was checked (resolved by the lookup rule, no refused symlink, the root of a
+    /// mount), but its filesystem is one whose unmount may wait on a server or daemon (NFS,
+    /// CIFS, FUSE, …): the caller should run the host's umount(8) on `target` (the canonical
+    /// host path found) under its own timeout, rather than block the backend's one thread in
+    /// the host's mount namespace. Nothing was changed.
+    #[error("{}: {reason}; use umount(8)", .target.display())]
+    HelperRequired {
+        /// The canonical host path of the checked target.
+        target: PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// The target or bind source's final component is a symlink (refused by default).
     #[error("{}: is a symlink (to {}); refusing to follow it", .path.display(), .points_to.display())]
     Symlink {
@@ -566,9 +624,13 @@ impl fmt::Display for Messages<'_> {
 }
 
 impl NativeMountError {
-    /// True for [`NativeMountError::Unsupported`]: try another route.
+    /// True for [`NativeMountError::Unsupported`] and [`NativeMountError::HelperRequired`]:
+    /// nothing was changed, try the mount(8) route.
     pub fn is_unsupported(&self) -> bool {
-        matches!(self, NativeMountError::Unsupported { .. })
+        matches!(
+            self,
+            NativeMountError::Unsupported { .. } | NativeMountError::HelperRequired { .. }
+        )
     }
 
     /// The OS error number, where there is one.

@@ -28,13 +28,14 @@
 
 use std::ffi::{CString, OsStr};
 use std::io;
+use std::os::fd::AsFd;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
 
 use hostexec_api::{
-    Atime, MountAttrs, MountKind, MountRequest, MountRoute, NativeMountError, Propagation,
-    UnmountRequest,
+    Atime, MountAttrs, MountKind, MountRequest, MountRoute, NativeMountError, PathError,
+    Propagation, TargetLookup, UnmountRequest,
 };
 use hostexec_rootfs::RootFs;
 use hostexec_sys::mount::{attr, propagation, MountAttr};
@@ -44,6 +45,24 @@ use rustix::mount::{
     FsMountFlags, FsOpenFlags, FsPickFlags, MountAttrFlags, MountFlags, MoveMountFlags,
     OpenTreeFlags, UnmountFlags,
 };
+
+/// `statfs(2)` magics of filesystems whose unmount may wait for a server or daemon: NFS, SMB,
+/// CIFS, SMB2, FUSE, Ceph, AFS (two), 9P, Coda, GFS2, OrangeFS, Lustre.
+const REMOTE_MAGICS: &[u64] = &[
+    0x6969,
+    0x517b,
+    0xff53_4d42,
+    0xfe53_4d42,
+    0x6573_5546,
+    0x00c3_6400,
+    0x5346_414f,
+    0x6b41_4653,
+    0x0102_1997,
+    0x7375_7245,
+    0x0116_1970,
+    0x2003_0528,
+    0x0bd0_0bd0,
+];
 
 /// Descriptors a mount call needs, opened on the file pool by the walk.
 #[derive(Debug)]
@@ -75,31 +94,103 @@ pub(crate) fn open_for_mount(
     })
 }
 
-/// Opens an unmount target, checks that it is the root of a mount, and returns what
-/// [`unmount`] needs; the target's own descriptor is closed on return.
+/// `STATX_MNT_ID_UNIQUE` (Linux 6.8): the 64-bit mount ID `statmount(2)` takes.
+const STATX_MNT_ID_UNIQUE: u32 = 0x4000;
+
+/// The mount-root flag, mount ID and whether it is a symlink, of `name` in `dir`, from the
+/// kernel's cached attributes (`AT_STATX_DONT_SYNC`): a FUSE or NFS mount whose server is
+/// gone is not asked, so this does not hang on it.
+fn peek(dir: BorrowedFd<'_>, name: &OsStr) -> Result<(bool, Option<u64>, bool), Errno> {
+    let st = rustix::fs::statx(
+        dir,
+        name,
+        AtFlags::SYMLINK_NOFOLLOW | AtFlags::STATX_DONT_SYNC | AtFlags::NO_AUTOMOUNT,
+        StatxFlags::TYPE | StatxFlags::from_bits_retain(STATX_MNT_ID_UNIQUE),
+    )?;
+    let unique = (st.stx_mask & STATX_MNT_ID_UNIQUE != 0).then_some(st.stx_mnt_id);
+    Ok((
+        st.stx_attributes.contains(StatxAttributes::MOUNT_ROOT),
+        unique,
+        rustix::fs::FileType::from_raw_mode(u32::from(st.stx_mode))
+            == rustix::fs::FileType::Symlink,
+    ))
+}
+
+/// The last name of `path` and the path of its directory; `None` when it ends in `.` or `..`.
+fn split_last(path: &Path) -> Option<(PathBuf, std::ffi::OsString)> {
+    let bytes = path.as_os_str().as_bytes();
+    let end = bytes.iter().rposition(|&b| b != b'/')? + 1;
+    let trimmed = &bytes[..end];
+    let cut = trimmed.iter().rposition(|&b| b == b'/')?;
+    let name = &trimmed[cut + 1..];
+    if name == b"." || name == b".." {
+        return None;
+    }
+    let dir = if cut == 0 { &b"/"[..] } else { &trimmed[..cut] };
+    Some((
+        PathBuf::from(OsStr::from_bytes(dir)),
+        OsStr::from_bytes(name).to_os_string(),
+    ))
+}
+
+/// Opens the directory holding an unmount target and checks, without entering the mounted
+/// filesystem, that the target is the root of a mount (a dead server's mount can be
+/// unmounted). The target's final component is looked up by `lookup`'s rule.
 pub(crate) fn open_for_unmount(
     root: &RootFs,
     req: &UnmountRequest,
 ) -> Result<UnmountTarget, NativeMountError> {
-    let (path, fd) = root.open_mount_target(req.target(), req.get_lookup())?;
-    let path_err = |e: Errno| hostexec_api::PathError::from_io(req.target(), e.into());
-    let (is_root, mnt_id) = mount_root_and_id(&fd).map_err(path_err)?;
-    let name = path.file_name().map(OsStr::to_os_string);
-    let (true, Some(name)) = (is_root, name) else {
-        return Err(NativeMountError::NotMounted {
-            target: req.target().to_path_buf(),
+    let asked = req.target();
+    let path_err = |e: Errno| NativeMountError::from(PathError::from_io(asked, e.into()));
+    let (dir, name) = match split_last(asked) {
+        Some(s) => s,
+        // `x/..`: what the walk finds (through healthy directories) is the target.
+        None => {
+            let canonical = root.resolve(asked, hostexec_api::Resolve::MustExist)?;
+            split_last(&canonical).ok_or_else(|| path_err(Errno::BUSY))?
+        }
+    };
+    let (dir_host, parent) = match req.get_lookup() {
+        TargetLookup::Beneath(base) => {
+            root.open_mount_target(&dir, &TargetLookup::Beneath(base.clone()))?
+        }
+        _ => root.open_resolved(&dir, true)?,
+    };
+    let (is_root, mnt_id, is_link) = peek(parent.as_fd(), &name).map_err(path_err)?;
+    if is_link {
+        if *req.get_lookup() == TargetLookup::FollowFinalSymlink {
+            let canonical = root.resolve(asked, hostexec_api::Resolve::MustExist)?;
+            let again = UnmountRequest::new(canonical)
+                .lazy(req.is_lazy())
+                .force(req.is_force());
+            return open_for_unmount(root, &again).map_err(|e| match e {
+                NativeMountError::NotMounted { .. } => NativeMountError::NotMounted {
+                    target: asked.to_path_buf(),
+                },
+                e => e,
+            });
+        }
+        let to = rustix::fs::readlinkat(&parent, name.as_os_str(), Vec::new()).map_err(path_err)?;
+        return Err(NativeMountError::Symlink {
+            path: asked.to_path_buf(),
+            points_to: PathBuf::from(std::ffi::OsString::from_vec(to.into_bytes())),
+        });
+    }
+    let (true, Some(mnt_id)) = (is_root, mnt_id) else {
+        if !is_root {
+            return Err(NativeMountError::NotMounted {
+                target: asked.to_path_buf(),
+            });
+        }
+        return Err(NativeMountError::Unsupported {
+            route: MountRoute::Mount2,
+            reason: "the kernel gives no unique mount ID (statx STATX_MNT_ID_UNIQUE, Linux 6.8)"
+                .into(),
+            source: None,
         });
     };
-    // `..` of a mount's root is the directory holding its mount point (the kernel crosses
-    // back over the mount).
-    let parent = rustix::fs::openat(
-        &fd,
-        "..",
-        rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
-        rustix::fs::Mode::empty(),
-    )
-    .map_err(path_err)?;
     Ok(UnmountTarget {
+        path: dir_host.join(&name),
         parent,
         name,
         mnt_id,
@@ -641,6 +732,8 @@ fn mount2(req: &MountRequest, opened: &Opened) -> Result<(), NativeMountError> {
 /// in it, and the mount's ID.
 #[derive(Debug)]
 pub(crate) struct UnmountTarget {
+    /// The canonical host path (for umount(8), when the filesystem needs it).
+    path: PathBuf,
     parent: OwnedFd,
     name: std::ffi::OsString,
     mnt_id: u64,
@@ -671,15 +764,30 @@ pub(crate) fn unmount(
     rustix::process::fchdir(&t.parent)
         .map_err(|e| kernel("fchdir", route, req.target(), "", vec![], e))?;
     let r = (|| {
-        let st = rustix::fs::statx(
-            rustix::fs::CWD,
-            t.name.as_os_str(),
-            AtFlags::SYMLINK_NOFOLLOW | AtFlags::NO_AUTOMOUNT,
-            StatxFlags::BASIC_STATS | StatxFlags::MNT_ID,
-        )
-        .map_err(|e| kernel("statx", route, req.target(), "", vec![], e))?;
-        if !st.stx_attributes.contains(StatxAttributes::MOUNT_ROOT) || st.stx_mnt_id != t.mnt_id {
+        let (is_root, id, _) = peek(rustix::fs::CWD, &t.name)
+            .map_err(|e| kernel("statx", route, req.target(), "", vec![], e))?;
+        if !is_root || id != Some(t.mnt_id) {
             return Err(not_mounted());
+        }
+        // A network or FUSE filesystem may block umount2 talking to its server, and this is
+        // the one thread in the host's mount namespace: such mounts go to umount(8), which
+        // runs under the caller's timeout. statmount reads the type without asking the
+        // filesystem; without it (Linux < 6.8) the type is unknown, and umount(8) is used.
+        match hostexec_sys::mount::statmount_sb_magic(t.mnt_id) {
+            Ok(magic) if !REMOTE_MAGICS.contains(&magic) => {}
+            Ok(magic) => {
+                return Err(NativeMountError::HelperRequired {
+                    target: t.path.clone(),
+                    reason: format!("a network or FUSE filesystem (magic {magic:#x})"),
+                })
+            }
+            Err(e) => {
+                return Err(NativeMountError::Unsupported {
+                    route,
+                    reason: "statmount could not tell the filesystem type".into(),
+                    source: Some(e),
+                })
+            }
         }
         rustix::mount::unmount(t.name.as_os_str(), flags).map_err(|e| match e {
             Errno::INVAL => not_mounted(),

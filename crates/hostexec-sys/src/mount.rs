@@ -108,3 +108,119 @@ mod tests {
         assert!(err.raw_os_error().is_some(), "{err}");
     }
 }
+
+/// `statmount(2)` (Linux ≥ 6.8) is system call 457 wherever the numbers of new calls are
+/// shared (every architecture but alpha and mips, which this crate does not build the call
+/// for: there it answers `ENOSYS`).
+#[cfg(not(any(
+    target_arch = "mips",
+    target_arch = "mips64",
+    target_arch = "mips32r6",
+    target_arch = "mips64r6"
+)))]
+const SYS_STATMOUNT: libc::c_long = 457;
+
+/// `STATMOUNT_SB_BASIC`: the superblock's device, magic and flags.
+const STATMOUNT_SB_BASIC: u64 = 0x1;
+
+/// `struct mnt_id_req`, `MNT_ID_REQ_SIZE_VER0` (24 bytes).
+#[repr(C)]
+struct MntIdReq {
+    size: u32,
+    spare: u32,
+    mnt_id: u64,
+    param: u64,
+}
+
+/// The fixed head of `struct statmount` up to `sb_magic` (the kernel fills the fields asked
+/// for; the buffer given is larger).
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct StatmountHead {
+    size: u32,
+    mnt_opts: u32,
+    mask: u64,
+    sb_dev_major: u32,
+    sb_dev_minor: u32,
+    sb_magic: u64,
+}
+
+/// The filesystem magic (`statfs(2)`'s `f_type`) of the mount with the unique ID `mnt_id`
+/// (statx `STATX_MNT_ID_UNIQUE`) in the caller's mount namespace, from `statmount(2)`
+/// without touching the filesystem itself: unlike `statfs`, it cannot hang on a dead NFS
+/// server or FUSE daemon. `ENOSYS` before Linux 6.8; `ENOENT` when no such mount is in the
+/// caller's namespace.
+pub fn statmount_sb_magic(mnt_id: u64) -> std::io::Result<u64> {
+    #[cfg(any(
+        target_arch = "mips",
+        target_arch = "mips64",
+        target_arch = "mips32r6",
+        target_arch = "mips64r6"
+    ))]
+    {
+        let _ = mnt_id;
+        return Err(std::io::Error::from_raw_os_error(libc::ENOSYS));
+    }
+    #[cfg(not(any(
+        target_arch = "mips",
+        target_arch = "mips64",
+        target_arch = "mips32r6",
+        target_arch = "mips64r6"
+    )))]
+    {
+        let req = MntIdReq {
+            size: std::mem::size_of::<MntIdReq>() as u32,
+            spare: 0,
+            mnt_id,
+            param: STATMOUNT_SB_BASIC,
+        };
+        // 64-bit aligned, larger than the whole fixed `struct statmount` (512 bytes as of
+        // Linux 6.18), so the kernel never answers EOVERFLOW for it.
+        let mut buf = [0u64; 128];
+        let len = std::mem::size_of_val(&buf);
+        // SAFETY: `req` is a live `struct mnt_id_req` whose `size` field says its size; `buf`
+        // is a writable, 8-byte aligned buffer of `len` bytes that outlives the call; the
+        // kernel writes at most `len` bytes to it and reads `req` only.
+        let rc = unsafe {
+            libc::syscall(
+                SYS_STATMOUNT,
+                &req as *const MntIdReq,
+                buf.as_mut_ptr(),
+                len,
+                0u32,
+            )
+        };
+        if rc != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: `buf` is 8-byte aligned and larger than `StatmountHead`, a plain-old-data
+        // struct every bit pattern of which is valid.
+        let head: StatmountHead = unsafe { std::ptr::read(buf.as_ptr().cast::<StatmountHead>()) };
+        if head.mask & STATMOUNT_SB_BASIC == 0 {
+            return Err(std::io::Error::from_raw_os_error(libc::ENODATA));
+        }
+        Ok(head.sb_magic)
+    }
+}
+
+#[cfg(test)]
+mod statmount_tests {
+    use super::*;
+
+    #[test]
+    fn the_magic_of_procs_mount_is_procs() {
+        // /proc's mount, by its unique ID (statx STATX_MNT_ID_UNIQUE = 0x4000).
+        let st = rustix::fs::statx(
+            rustix::fs::CWD,
+            "/proc",
+            rustix::fs::AtFlags::empty(),
+            rustix::fs::StatxFlags::from_bits_retain(0x4000),
+        )
+        .expect("statx /proc");
+        match statmount_sb_magic(st.stx_mnt_id) {
+            Ok(magic) => assert_eq!(magic, 0x9fa0, "PROC_SUPER_MAGIC"),
+            Err(e) => assert_eq!(e.raw_os_error(), Some(libc::ENOSYS), "{e}"),
+        }
+        assert!(statmount_sb_magic(u64::MAX).is_err());
+    }
+}
