@@ -18,9 +18,6 @@
 //!   mount namespace), in `tests/publish_real.rs`: the end-to-end proof, as root; it skips with
 //!   a printed reason without `CAP_SYS_ADMIN` (never under `CI=true`).
 
-#![forbid(unsafe_code)]
-#![warn(missing_docs)]
-
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 

@@ -1,4 +1,4 @@
-//! Hostile input (issue 7), against the real backend and mounter:
+//! Hostile input, against the real backend and mounter:
 //!
 //! - NUL bytes: a typed error from every path-taking API, and nothing run or changed;
 //! - non-UTF-8 names: byte-exact through resolve, `list()` and mount/unmount;
@@ -429,7 +429,7 @@ async fn escaped_mount_point_names_agree_with_findmnt_and_mountpoint() {
     let sb = SandboxHost::start().unwrap();
     let tree = Tree::scratch(&sb);
     // (mounted, decoy): each decoy is the name the kernel's mountinfo escaping gives the other,
-    // so a parser that does not decode (Go's, #15), or decodes twice, picks the wrong one.
+    // so a parser that does not decode (Go's mount-utils), or decodes twice, picks the wrong one.
     let pairs: [(&[u8], &[u8]); 6] = [
         (b"new\nline", b"new\\012line"),
         (b"tab\there", b"tab\\011here"),

@@ -1,4 +1,4 @@
-//! Load (issue 7): many host commands through one `NsEnter`, and many concurrent resolutions,
+//! Load: many host commands through one `NsEnter`, and many concurrent resolutions,
 //! in a real sandbox host (a process in its own mount namespace).
 //!
 //! - 1,000 commands with 64 in flight all succeed with their own output, and afterwards this

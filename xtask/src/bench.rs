@@ -1,6 +1,6 @@
 //! `cargo xtask bench [--quick] [FILTER]`: runs the criterion benchmarks of hostexec-nsenter
 //! and hostexec-mount, reads criterion's estimates from this run only, and writes the one
-//! benchmark table of docs/BENCHMARKS.md (issue 7).
+//! benchmark table of docs/BENCHMARKS.md.
 //!
 //! Why it is built this way:
 //! - every ratio divides two estimates of the same run: the criterion output directory
@@ -55,7 +55,7 @@ struct Row {
     reference: String,
     reference_label: String,
     target: Target,
-    /// The issue's wording of the target.
+    /// The wording of the target in the table.
     target_label: String,
 }
 
@@ -80,7 +80,7 @@ fn rows() -> Vec<Row> {
             "resolve/go_nsenter_realpath",
             "Go: `nsenter --mount=… -- realpath -e P`",
             Target::AtMost(0.01),
-            "≥ 100× faster (issue 3)",
+            "≥ 100× faster",
         ),
         row(
             "`resolve`, RootFs called directly (no hop to tokio's blocking pool)",
@@ -96,7 +96,7 @@ fn rows() -> Vec<Row> {
             "launch_true/nsenter_binary",
             "nsenter-binary launcher (Go's route)",
             Target::AtMost(0.5),
-            "≤ 0.5× (issue 3)",
+            "≤ 0.5×",
         ),
         row(
             "launch `/bin/true`: host thread, 1 GiB resident",
@@ -104,7 +104,7 @@ fn rows() -> Vec<Row> {
             "launch_true/host_thread",
             "the host thread with small memory (same run)",
             Target::AtMost(1.1),
-            "within 1.1× (issue 3)",
+            "within 1.1×",
         ),
         row(
             "launch `/bin/true` with 1 GiB resident: host thread",
@@ -133,7 +133,7 @@ fn rows() -> Vec<Row> {
                 Target::None
             },
             if at_target {
-                "≤ 1.3× (issue 5)"
+                "≤ 1.3×"
             } else {
                 "— (set at 10,000)"
             },
@@ -149,7 +149,7 @@ fn rows() -> Vec<Row> {
                 Target::None
             },
             if at_target {
-                "≤ 0.5× (issue 5)"
+                "≤ 0.5×"
             } else {
                 "— (set at 10,000)"
             },
@@ -161,7 +161,7 @@ fn rows() -> Vec<Row> {
         "is_mount_point/nsenter_findmnt/1000",
         "NsenterMounter: `nsenter --mount=… findmnt -o target,fstype --noheadings --first-only --target P`",
         Target::AtMost(0.001),
-        "≥ 1000× faster (issue 5)",
+        "≥ 1000× faster",
     ));
     v
 }

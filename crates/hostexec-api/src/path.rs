@@ -112,7 +112,7 @@ mod tests {
 
     #[test]
     fn kubelet_path_vectors() {
-        // go-originals §2.8, with the escape fixed.
+        // k8s.io/utils nsenter's KubeletPath test vectors, with the `..` escape fixed.
         let cases = [
             ("/rootfs", "/some/path", "/rootfs/some/path"),
             ("/rootfs/", "//some/path", "/rootfs/some/path"),

@@ -4,8 +4,8 @@
 //! the *host's* binaries in the host's namespaces, resolve a path the way the host sees it, or
 //! inspect and change the host's mounts. The usual answer is a shell pipeline of `nsenter`,
 //! `findmnt`, `mountpoint` and `realpath`, each with its own output format and its own
-//! pitfalls (go-originals.md §3: `realpath -m` hides loops, findmnt pads short targets, no
-//! timeouts). `hostexec` does the same jobs through the hostexec libraries: one binary, one
+//! pitfalls (`realpath -m` hides symlink loops, kubernetes/kubernetes#63143; findmnt pads
+//! short targets to its column width, so `/` and `/mnt` look unmounted; no timeouts). `hostexec` does the same jobs through the hostexec libraries: one binary, one
 //! way to name the host (`--host-root` or `--target-pid`), timeouts on every host command,
 //! exit codes that scripts can rely on, and output that keeps paths byte for byte.
 //!
@@ -13,9 +13,6 @@
 //! `--timeout` ran out (a host command, or a file system call on a hung mount), and for `exec`
 //! the command's own status, 127 when the command is not on the host, 128+N when it was
 //! killed by signal N.
-
-#![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
-#![warn(clippy::unwrap_used)]
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;

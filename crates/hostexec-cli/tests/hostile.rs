@@ -1,4 +1,4 @@
-//! Hostile input and secrets at the command line (issue 7), against a sandbox host, with
+//! Hostile input and secrets at the command line, against a sandbox host, with
 //! util-linux and coreutils run in the same sandbox as the oracles:
 //!
 //! - non-UTF-8 names come out of `realpath` and `mounts` byte for byte (GNU `realpath` and

@@ -23,8 +23,8 @@ type AnswerFn = Arc<dyn Fn(&HostCommand) -> Result<Output, CommandError> + Send 
 /// and how it answers ([`Expectation::returns`] and friends, default: exit 0 with no output).
 /// A command no expectation accepts is an error of `run` — [`CommandError::Unexpected`],
 /// naming the command (masked arguments masked) and listing what was expected — never a panic,
-/// so the code under test sees an ordinary failure (Go's `FakeExec` panics instead:
-/// go-originals §1.3, §3 #30).
+/// so the code under test sees an ordinary failure (Go's `FakeExec` in
+/// `k8s.io/utils/exec/testing` panics instead).
 ///
 /// ```
 /// use hostexec_api::{Executor, HostCommand};
@@ -42,7 +42,10 @@ type AnswerFn = Arc<dyn Fn(&HostCommand) -> Result<Output, CommandError> + Send 
 /// # }
 /// ```
 ///
-/// What it does that Go's fakes did not (go-originals §1.1, §1.3, §3 #29, #30):
+/// What it does that Go's fakes (`k8s.io/utils/exec/testing`'s `FakeExec`/`FakeCmd`,
+/// `NewFakeNsenter`) did not: they ignored the context, dropped stderr in `Output` and
+/// `CombinedOutput`, logged the scripted argv instead of the received one, and failed only by
+/// panicking.
 ///
 /// - **The whole command is recorded** ([`FakeExecutor::calls`]): the [`HostCommand`] as
 ///   received, with environment, working directory and stdin, not the scripted argv.
@@ -296,8 +299,9 @@ impl FakeExecutor {
     ///
     /// One difference from `hostexec-nsenter`: a descriptor that the test process itself
     /// holds without `FD_CLOEXEC` (inherited from whatever started it) is passed on to the
-    /// command. Closing it in the child needs a `pre_exec` hook, i.e. `unsafe`, which this
-    /// crate forbids; every descriptor hostexec opens is `O_CLOEXEC` either way.
+    /// command. Closing it in the child needs a `pre_exec` hook, i.e. `unsafe`, which the
+    /// workspace denies outside one item of `hostexec-nsenter`; every descriptor hostexec
+    /// opens is `O_CLOEXEC` either way.
     pub fn passthrough() -> Self {
         Self::new().pass_unexpected_through()
     }

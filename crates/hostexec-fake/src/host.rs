@@ -23,7 +23,8 @@ use rustix::fs::{Mode, OFlags};
 /// algorithm as the real backend's ([`hostexec_rootfs::RootFs`], one `O_PATH` root fd), so an
 /// absolute symlink target is read against the fake root and `..` stops at it: nothing a test
 /// builds, and nothing the code under test resolves, reaches the real `/`. Go's
-/// `NewFakeNsenter` instead linked `<rootfs>/bin` to the real `/bin` (go-originals §1.1).
+/// `NewFakeNsenter` instead linked `<rootfs>/bin` to the real `/bin` (and `usr/bin`,
+/// `usr/sbin` to the real ones).
 ///
 /// ```
 /// use std::path::Path;
@@ -55,9 +56,10 @@ use rustix::fs::{Mode, OFlags};
 /// table that [`HostFs::read_mountinfo`] renders in the kernel's exact mountinfo format (octal
 /// escapes `\040 \011 \012 \134` included) and that [`HostFs::stat`] consults: `mount_root` is
 /// `Some(true)` for a mount point, `Some(false)` elsewhere, `mount_id` and `dev` are those of
-/// the mount the file is on. `/` is always a mount. Unlike Go's `FakeMounter` (go-originals
-/// §2.19, §3 #29), unmounting removes only the topmost mount of a stack, fails when nothing is
-/// mounted, and keeps the other entries' options. [`FakeHost::mount_handler`] lets a
+/// the mount the file is on. `/` is always a mount. Unlike Go's `FakeMounter` (mount-utils,
+/// which removed every entry stacked on the path, always succeeded, and rebuilt the remaining
+/// entries without their options), unmounting removes only the topmost mount of a stack, fails
+/// when nothing is mounted, and keeps the other entries' options. [`FakeHost::mount_handler`] lets a
 /// [`FakeExecutor`](crate::FakeExecutor) answer `mount` and `umount` commands from the table.
 #[derive(Clone)]
 pub struct FakeHost {

@@ -41,7 +41,7 @@ async fn exact_args_match_and_the_whole_output_comes_back() {
         .unwrap();
     assert_eq!(out.status, ExitStatus::Code(32));
     assert_eq!(out.stdout, b"partial\n");
-    // Go's FakeCmd dropped stderr in CombinedOutput/Output (go-originals §1.3).
+    // Go's FakeCmd dropped stderr in CombinedOutput/Output (k8s.io/utils/exec/testing).
     assert_eq!(out.stderr, b"mount: /mnt: permission denied.\n");
     let err = out.check().unwrap_err();
     assert_eq!(
@@ -381,10 +381,13 @@ async fn every_received_command_is_recorded_in_full() {
     // The received command, secrets and all: not the scripted argv (Go's FakeCmd logged that).
     assert_eq!(c.get_args().nth(2).unwrap(), "--key-file=/run/secret");
     assert_eq!(
-        c.get_env().vars[OsStr::new("LC_ALL")].as_deref(),
+        c.get_env().get("LC_ALL").and_then(|v| v.value()),
         Some(OsStr::new("C"))
     );
-    assert_eq!(c.get_env().vars[OsStr::new("HOME")], None);
+    assert_eq!(
+        c.get_env().get("HOME"),
+        Some(&hostexec_api::EnvVar::Removed)
+    );
     assert_eq!(c.get_current_dir(), Some(Path::new("/var/lib")));
     assert_eq!(c.get_stdin(), &Stdin::Bytes(b"passphrase".to_vec()));
     assert_eq!(c.get_timeout(), Some(Duration::from_secs(5)));

@@ -228,7 +228,7 @@ async fn unmount_removes_only_the_top_of_a_stack() {
     assert_eq!(top.source, "second");
     let left = host.mounts();
     assert_eq!(left.len(), 2);
-    // Go's FakeMounter dropped every stacked entry and lost the others' options (§2.19).
+    // Go's FakeMounter dropped every stacked entry and lost the others' options.
     assert_eq!(left[1].source, "first");
     assert_eq!(left[1].super_options, "rw,size=1m");
     host.remove_mount("/m").unwrap();

@@ -4,7 +4,7 @@
 //! - list(): the bare read of `/proc/PID/mountinfo` (the floor), and `findmnt --list` as a
 //!   process (`--task PID`, so no nsenter cost is charged to findmnt).
 //! - is_mount_point(): the NsenterMounter route, `nsenter --mount=/proc/PID/ns/mnt -- findmnt
-//!   -o target,fstype --noheadings --first-only --target P` (go-originals.md §1.6).
+//!   -o target,fstype --noheadings --first-only --target P` (what kubernetes' `NsenterMounter.IsLikelyNotMountPoint` ran).
 //!
 //! Small samples (the machine has 2 shared cores): `cargo bench -p hostexec-mount`.
 //! Needs CAP_SYS_ADMIN; prints why and does nothing without it.

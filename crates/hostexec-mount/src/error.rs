@@ -185,7 +185,7 @@ impl MountError {
 /// Errnos that mean a mount is there but broken (mount-utils' `IsCorruptedMnt`): ENOTCONN
 /// (FUSE daemon gone), ESTALE, EIO, EACCES, EHOSTDOWN, EWOULDBLOCK, ENODEV. EACCES counts, as
 /// in mount-utils, so cleanup can remove a mount whose server now refuses us
-/// (go-originals.md §2.15, §3 #21 for the caveat).
+/// (the caveat: a path that is merely inaccessible counts as corrupted too).
 pub fn is_corrupted_mount(err: &PathError) -> bool {
     const ENOTCONN: i32 = 107;
     const ESTALE: i32 = 116;

@@ -1,5 +1,5 @@
 //! `format_and_mount`: mount a block device, formatting it first if it holds no filesystem
-//! (mount-utils' `SafeFormatAndMount`, go-originals.md §2.17).
+//! (mount-utils' `SafeFormatAndMount`).
 //!
 //! This module is the worked example of extending the crate (docs/extending-mounts.md): it
 //! uses only the public [`Mount`] trait, [`MountOptions`] and the [`Executor`] contract. No
@@ -138,7 +138,7 @@ pub enum FormatError {
 
 /// fsck(8)'s exit status is a bitmask: 1 errors corrected, 2 reboot needed, 4 errors left
 /// uncorrected, 8 operational error, 16 usage error, 32 cancelled, 128 library error.
-/// mount-utils compared it with `==` (go-originals.md §3 #28), so 5 or 6 passed as fine.
+/// mount-utils compared it with `==` (`4` exactly), so 5 or 6 passed as fine.
 pub const FSCK_ERRORS_UNCORRECTED: i32 = 4;
 
 /// What `blkid -p -s TYPE -s PTTYPE -o export DEVICE` says the device holds.

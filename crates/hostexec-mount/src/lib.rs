@@ -1,7 +1,7 @@
 //! # hostexec-mount: the host's mounts, from inside a container
 //!
 //! The Rust counterpart of Go's `k8s.io/mount-utils` `Interface` and of the old kubernetes
-//! `NsenterMounter` (go-originals.md §1.5, §1.6), on top of any hostexec backend:
+//! `NsenterMounter` (`pkg/volume/util/nsenter`, removed with `--containerized` in 1.16), on top of any hostexec backend:
 //!
 //! - [`mountinfo`]: a pure parser of `/proc/PID/mountinfo`, `/proc/PID/mounts` and fstab,
 //!   byte-exact (octal escapes decoded, paths never through lossy UTF-8), tolerant of what the
@@ -14,18 +14,18 @@
 //!
 //! ## Why it is built this way
 //!
-//! The Go code it replaces had known weaknesses (go-originals.md §3), each answered here:
+//! The Go code it replaces had known weaknesses, each answered here:
 //!
 //! | Go | here |
 //! |---|---|
-//! | findmnt's padded columns made `/` and `/mnt` look unmounted (#13) | no findmnt: `is_mount_point` asks the kernel (statx `STATX_ATTR_MOUNT_ROOT` through [`HostFs::stat`](hostexec_api::HostFs::stat)), flat cost in the number of mounts, bind mounts included |
-//! | octal escapes never decoded (#15), empty source failed the parse (#16) | decoded to bytes; fields split on single spaces |
-//! | the container's own table read instead of the host's (#14) | [`HostFs::read_mountinfo`](hostexec_api::HostFs::read_mountinfo): the target's table |
-//! | no bound on unmount (#5, #22) | [`UnmountOptions`]: overall timeout, force after, lazy; "not mounted" is [`MountError::NotMounted`] |
-//! | secrets in logs, errors and Debug (#26) | [`MountOptions::sensitive`]: masked through `HostCommand::arg_masked`, scrubbed from mount's messages |
-//! | systemd-run assumed to work when its binary exists (#12) | the scope only when [`Executor::supports_systemd`](hostexec_api::Executor::supports_systemd) (a probe) says so |
-//! | bind remount order random (#31), `bind,ro` losing the source's `nosuid` | fixed order, source restrictions kept unless the caller chose otherwise |
-//! | fsck codes compared exactly (#28) | a bitmask |
+//! | findmnt's padded columns made `/` and `/mnt` look unmounted (findmnt pads the TARGET column even with `--noheadings`) | no findmnt: `is_mount_point` asks the kernel (statx `STATX_ATTR_MOUNT_ROOT` through [`HostFs::stat`](hostexec_api::HostFs::stat)), flat cost in the number of mounts, bind mounts included |
+//! | octal escapes never decoded (moby/moby#38458 is the same bug), an empty source failed the parse (kubernetes/kubernetes#66134) | decoded to bytes; fields split on single spaces |
+//! | the container's own table read instead of the host's (kubernetes/kubernetes#27378) | [`HostFs::read_mountinfo`](hostexec_api::HostFs::read_mountinfo): the target's table |
+//! | no bound on unmount (kubernetes/kubernetes#96844, kubernetes/mount-utils#14) | [`UnmountOptions`]: overall timeout, force after, lazy; "not mounted" is [`MountError::NotMounted`] |
+//! | secrets in logs, errors and Debug (kubernetes/utils#138) | [`MountOptions::sensitive`]: masked through `HostCommand::arg_masked`, scrubbed from mount's messages |
+//! | systemd-run assumed to work when its binary exists | the scope only when [`Executor::supports_systemd`](hostexec_api::Executor::supports_systemd) (a probe) says so |
+//! | bind remount order random (Go map iteration), `bind,ro` losing the source's `nosuid` | fixed order, source restrictions kept unless the caller chose otherwise |
+//! | fsck codes compared exactly (`== 4`) | a bitmask |
 //!
 //! ## Example
 //!
@@ -51,10 +51,6 @@
 //! - `serde`: `serde::Serialize` for [`MountInfo`] and [`mountinfo::MountEntry`] (strings
 //!   decoded as findmnt `--json` prints them; non-UTF-8 bytes become U+FFFD, where findmnt
 //!   writes invalid JSON).
-
-#![forbid(unsafe_code)]
-#![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
-#![warn(clippy::unwrap_used)]
 
 mod error;
 pub mod format;

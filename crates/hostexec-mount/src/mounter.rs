@@ -107,7 +107,7 @@ impl<E: Executor, F: HostFs + NativeMount> HostMounter<E, F> {
     }
 
     /// Reads the mount table until two reads agree, re-reading at most `attempts` times
-    /// (for hosts older than 5.8, where reads could tear under churn: go-originals.md §2.11).
+    /// (for hosts older than 5.8, where reads could tear under churn: kubernetes/kubernetes#103754).
     /// The default is a single read.
     pub fn with_consistent_reads(mut self, attempts: usize) -> Self {
         self.consistent_reads = attempts;
@@ -125,7 +125,7 @@ impl<E: Executor, F: HostFs + NativeMount> HostMounter<E, F> {
     }
 
     /// The argv mount(8) gets for one step, as mount-utils' `MakeMountArgsSensitive`
-    /// (go-originals.md §2.4): flags, `-t fstype` if any, `-o options` if any (sensitive ones
+    /// in mount-utils: flags, `-t fstype` if any, `-o options` if any (sensitive ones
     /// masked when shown), then `--`, source if any, target always.
     ///
     /// The `--` ends mount(8)'s options, so a source such as `-oremount,ro` is a source and
@@ -232,8 +232,8 @@ impl<E: Executor, F: HostFs + NativeMount> HostMounter<E, F> {
     }
 
     /// The restrictions of the mount holding `source` that a `bind,remount` must repeat, or
-    /// they are lost (mount-utils reads them with statfs: go-originals.md §2.3). Fixed order
-    /// (Go's came from map iteration: §3 #31); one the caller chose in the same group wins.
+    /// they are lost (mount-utils reads them with statfs(2)). Fixed order
+    /// (Go's came from map iteration, so its argv changed from run to run); one the caller chose in the same group wins.
     async fn source_restrictions(
         &self,
         source: &OsStr,
@@ -466,7 +466,7 @@ fn unmount_result(target: &Path, out: Output) -> Result<(), MountError> {
     }
     let text = String::from_utf8_lossy(&out.stderr);
     // util-linux 2.38 (LC_ALL=C): "umount: X: not mounted." rc 32; a missing path:
-    // "umount: X: no mount point specified." (go-originals.md §2.16).
+    // "umount: X: no mount point specified." rc 32.
     if text.contains("not mounted") {
         return Err(MountError::NotMounted {
             target: target.to_path_buf(),
@@ -538,7 +538,7 @@ impl<E: Executor, F: HostFs + NativeMount> Mount for HostMounter<E, F> {
         if let Some(root) = st.mount_root {
             return Ok(!root);
         }
-        // The old heuristic: same device as the parent (blind to bind mounts: §2.12).
+        // The old heuristic: same device as the parent (blind to bind mounts of the same filesystem: kubernetes/kubernetes#72347).
         let parent = self.fs.stat(parent_of(&resolved), true).await?;
         Ok(st.dev == parent.dev)
     }

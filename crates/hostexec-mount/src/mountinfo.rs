@@ -7,24 +7,24 @@
 //!
 //! - Fields are separated by **one** space. A field may be empty: `mount -t tmpfs "" dir`
 //!   prints an empty source (`- tmpfs  rw`, kernel 6.18). Go's `strings.Fields` collapses the
-//!   two spaces and fails the whole table (kubernetes#66134, go-originals.md §3 #16); here the
+//!   two spaces and fails the whole table (kubernetes/kubernetes#66134); here the
 //!   empty field is an empty [`MountInfo::source`].
 //! - Paths (root, mount point, source, fs type) are escaped with `\ooo` octal for space, tab,
 //!   newline and backslash (`\040 \011 \012 \134`); other bytes, including non-UTF-8 ones, are
-//!   printed raw. Go never decoded the escapes (§3 #15); here they are decoded to bytes and the
+//!   printed raw. Go never decoded the escapes (moby/moby#38458 is the same bug); here they are decoded to bytes and the
 //!   paths are [`PathBuf`]s built from those bytes, never through a lossy UTF-8 step.
 //! - Super options are escaped by `seq_show_option` (`,`, `=`, space, tab, newline, backslash in
 //!   values), but some filesystems print quoted values with raw commas (SELinux
 //!   `context="a,b"`): options are split on commas outside double quotes, then decoded.
 //! - A bind mount of a file that was deleted has `//deleted` appended to its **root**
-//!   (kernel 6.18, go-originals.md §2.1); it is stripped into [`MountInfo::root_deleted`].
+//!   (kernel 6.18); it is stripped into [`MountInfo::root_deleted`].
 //!   A mount point whose directory was unlinked gets ` (deleted)` appended to the mount point;
 //!   that is kept in the path (a directory may really be named so), and
 //!   [`mount_point_matches`] accepts it.
 //!
 //! # Speed
 //!
-//! Reading a table costs the kernel ~2 µs per mount (issue 5: ~20 ms at 10,000); the parse
+//! Reading a table costs the kernel ~2 µs per mount (~20 ms at 10,000 on kernel 6.18); the parse
 //! is meant to add at most 30 % to that. It makes **one allocation per entry** (plus the
 //! result vector, sized by counting lines first): a [`MountInfo`] keeps its decoded paths,
 //! its source and fs type, and its option fields and propagation tags as printed, back to
@@ -49,7 +49,7 @@ use std::path::{Path, PathBuf};
 /// [`MountInfo::mount_options`], …) from **one** buffer per entry. That is what makes
 /// [`list`](crate::Mount::list) cost little more than reading the table: an owned string per
 /// path and per option made ~12 allocations per entry, and at 10,000 mounts malloc and free
-/// took longer than the kernel took to print the table (issue 5's profile). Paths are
+/// took longer than the kernel took to print the table (measured with perf). Paths are
 /// decoded once, at parse time; options are kept as printed and decoded when read.
 ///
 /// [`MountInfoFields`] is the same entry as plain owned fields, to build one or take one
@@ -1109,7 +1109,7 @@ pub enum ConsistentReadError<E> {
 /// Reads with `read` until two consecutive reads are byte-identical, re-reading at most
 /// `attempts` times (at most `attempts + 1` reads, Go's `ConsistentRead`); `attempts == 0`
 /// is a single read. Kernels before 5.8 could give torn reads of mount tables under churn
-/// (go-originals.md §2.11).
+/// (fixed by kernel commit 9f6c61f96f2d, "proc/mounts: add cursor"; kubernetes/kubernetes#103754).
 pub async fn consistent_read<F, Fut, E>(
     attempts: usize,
     mut read: F,

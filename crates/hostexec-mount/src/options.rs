@@ -20,7 +20,7 @@ pub const MASKED: &str = "<masked>";
 /// flags, whether a systemd scope may be used, and a timeout.
 ///
 /// Sensitive options reach mount(8) and nothing else: `Debug`, errors and logs show
-/// `<masked>` for each (go-originals.md §2.6), and they are scrubbed from mount's own
+/// `<masked>` for each (as mount-utils' `MakeMountArgsSensitive` logs them), and they are scrubbed from mount's own
 /// messages before those reach an error: each option whole, its value, each of its
 /// comma-separated parts (mount(8) splits `-o` on commas) and their values, and, when the
 /// capture was cut at its limit, a secret's prefix that ends it. A bare value shorter than 4
@@ -159,7 +159,7 @@ impl MountOptions {
     }
 
     /// True for a bind mount: an option is exactly `bind` (`rbind` does not count, as in
-    /// mount-utils' `MakeBindOpts`, go-originals.md §2.3).
+    /// mount-utils' `MakeBindOpts`).
     pub fn is_bind(&self) -> bool {
         self.has("bind")
     }
@@ -216,8 +216,8 @@ impl MountOptions {
         out
     }
 
-    /// The two steps of a bind mount (mount-utils' `MakeBindOptsSensitive`,
-    /// go-originals.md §2.3): `bind[,_netdev]` with the sensitive options, then
+    /// The two steps of a bind mount (mount-utils' `MakeBindOptsSensitive`):
+    /// `bind[,_netdev]` with the sensitive options, then
     /// `bind,remount,<options without bind/remount>,<extra>` with them. `extra` are the source's
     /// restrictions to keep (see `HostMounter::mount`).
     pub(crate) fn bind_steps(&self, extra: &[&str]) -> (MountOptions, MountOptions) {
@@ -418,8 +418,8 @@ impl UnmountOptions {
     }
 
     /// If the unmount has not finished after `after`, kills it and runs `umount -f` for the
-    /// rest of the overall timeout (mount-utils' `UnmountWithForce`, but bounded:
-    /// go-originals.md §3 #22).
+    /// rest of the overall timeout (mount-utils' `UnmountWithForce`, but bounded: there
+    /// the force step had no timeout, kubernetes/kubernetes#96844).
     pub fn force_after(mut self, after: Duration) -> Self {
         self.force_after = Some(after);
         self
@@ -626,7 +626,7 @@ mod tests {
 
     #[test]
     fn masking_vectors() {
-        // go-originals.md §2.6.
+        // mount-utils' MakeMountArgsSensitive test vectors.
         let cases: [(&[&str], &[&str], &str); 5] = [
             (&["o1", "o2"], &["s1"], "o1,o2,<masked>"),
             (&["o1", "o2"], &["s1", "s2"], "o1,o2,<masked>,<masked>"),
@@ -647,7 +647,7 @@ mod tests {
 
     #[test]
     fn bind_step_vectors() {
-        // go-originals.md §2.3.
+        // mount-utils' MakeBindOptsSensitive test vectors.
         let m = MountOptions::new().options(["bind", "vers=2", "ro", "_netdev"]);
         assert!(m.is_bind());
         let (a, b) = m.bind_steps(&[]);

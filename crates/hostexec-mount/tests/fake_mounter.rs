@@ -80,8 +80,8 @@ async fn plain_mount_argv() {
     exec.verify().unwrap();
     let call = &exec.calls()[0];
     assert_eq!(
-        call.get_env().vars[OsStr::new("LC_ALL")],
-        Some("C".into()),
+        call.get_env().get("LC_ALL").and_then(|v| v.value()),
+        Some(OsStr::new("C")),
         "English messages, so 'not mounted' can be recognised"
     );
     assert!(call.get_timeout().is_some(), "every mount is bounded");
@@ -89,7 +89,7 @@ async fn plain_mount_argv() {
 
 #[tokio::test]
 async fn argv_leaves_out_empty_parts() {
-    // go-originals §2.4: no -t without a type, no -o without options, no empty source.
+    // As mount-utils' MakeMountArgs: no -t without a type, no -o without options, no empty source.
     let exec = FakeExecutor::ordered();
     exec.expect("mount").args(["--", "/src", "/dst"]);
     exec.expect("mount")

@@ -1,5 +1,6 @@
-//! The mountinfo, /proc/mounts and fstab parsers against real kernel lines (go-originals.md
-//! §2.1, §2.2, §2.14, with the Go bugs fixed), and property tests: arbitrary entries printed
+//! The mountinfo, /proc/mounts and fstab parsers against real kernel lines (mount-utils'
+//! test vectors for ParseMountInfo, ListProcMounts and SearchMountPoints, with the Go bugs
+//! fixed), and property tests: arbitrary entries printed
 //! as the kernel prints them parse back equal; arbitrary bytes never panic.
 
 use std::ffi::{OsStr, OsString};
@@ -112,7 +113,7 @@ fn non_utf8_bytes_survive_byte_exact() {
 
 #[test]
 fn an_empty_source_is_accepted() {
-    // `mount -t tmpfs "" dir`: kernel 6.18 prints an empty field (kubernetes#66134).
+    // `mount -t tmpfs "" dir`: kernel 6.18 prints an empty field (kubernetes/kubernetes#66134).
     let m = one("92 67 0:43 / /tmp/mt/del rw,relatime - tmpfs  rw");
     assert_eq!(m.source(), "");
     assert_eq!(m.super_options(), os(&["rw"]));
@@ -313,7 +314,7 @@ const BASE: [&str; 3] = [
 
 #[test]
 fn mount_refs_vectors() {
-    // go-originals §2.14.
+    // mount-utils' SearchMountPoints test vectors.
     let refs = |extra: &[&str], src: &str| {
         let mut l = BASE.to_vec();
         l.extend_from_slice(extra);

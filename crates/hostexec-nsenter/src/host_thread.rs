@@ -1,11 +1,11 @@
 //! The host thread: one dedicated OS thread that joined the target's namespaces and runs jobs
 //! sent to it over a channel.
 //!
-//! Why a thread of its own (rust-and-kernel.md §A5, §A10): `setns(CLONE_NEWNS)` is refused
+//! Why a thread of its own (setns(2)): `setns(CLONE_NEWNS)` is refused
 //! (EINVAL) to a thread that shares its `fs_struct` with other threads, which every thread of a
 //! tokio program does; after `unshare(CLONE_FS)` a thread may join, and only that thread moves.
 //! A tokio worker or blocking-pool thread must never do this: the namespace would leak into
-//! every task that later runs there (kata #5728). This thread runs nothing but our jobs and
+//! every task that later runs there (kata-containers/kata-containers#5728). This thread runs nothing but our jobs and
 //! ends when the last sender is dropped.
 
 use std::os::fd::{AsFd, OwnedFd};

@@ -1,9 +1,34 @@
 //! # hostexec-nsenter: run host commands and resolve host paths, natively
 //!
-//! The real [`hostexec_api`] backend, the Rust counterpart of Go's `k8s.io/utils/nsenter`
-//! without its costs and gaps (go-originals.md §1.1, §3): Go spawns util-linux `nsenter` for
-//! every command and `nsenter` + `realpath` for every path resolution, enters only the mount
-//! namespace, has no timeouts, and assumes systemd works when its binary exists.
+//! The real [`hostexec_api`] backend. Build one [`NsEnter`] for the host — a [`Target`] names
+//! it — and hand it to host logic written against the api's traits:
+//!
+//! ```no_run
+//! use hostexec_api::{Executor, HostCommand, PathResolver, Resolve};
+//! use hostexec_nsenter::{NsEnter, Target};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! // A pod with a /rootfs hostPath: root /rootfs, PID 1's namespaces through /rootfs/proc.
+//! let host = NsEnter::new(Target::default())?;
+//! // A pod with hostPID instead: `Target::pid(1)`.
+//! let out = host.run(HostCommand::new("uname").arg("-r")).await?.check()?;
+//! println!("host kernel {}", out.stdout_text());
+//! let real = host.resolve("/var/lib/kubelet".as_ref(), Resolve::MustExist).await?;
+//! println!("{}", real.display());
+//! # Ok(()) }
+//! ```
+//!
+//! Every command has the contract's timeout, process-group kill and bounded capture; path
+//! resolution and file operations ([`hostexec_api::HostFs`]) never spawn a process. One
+//! `NsEnter` is cheap to share (`Clone`, `Send + Sync`) and is meant to live as long as the
+//! program.
+//!
+//! ## Why
+//!
+//! Go's `k8s.io/utils/nsenter` spawns util-linux `nsenter` for every command and `nsenter` +
+//! `realpath` for every path resolution, enters only the mount namespace, has no timeouts, and
+//! assumes systemd works when its binary exists. Here the kernel does the work in-process, and
+//! the namespaces are joined once.
 //!
 //! [`NsEnter`] reaches a [`Target`] (the host behind a `/rootfs` bind mount, or any process)
 //! through one of two [`Launcher`]s:
@@ -12,23 +37,26 @@
 //!   and then `setns` for each namespace, once. Commands are spawned *from that thread* with
 //!   std's `posix_spawn` path (no `pre_exec`), so each child is born in the target's
 //!   namespaces, and the spawn costs the same whatever the caller's memory (a fork-based
-//!   spawn with 1 GiB resident took ~42 ms per `/bin/true` here; posix_spawn ~0.8 ms).
+//!   spawn copies the caller's page tables, so its cost grows with resident memory).
 //!   One exception: when this process holds a descriptor above 2 *without* `FD_CLOEXEC`
 //!   (a job runner or shell may leave some; the contract says no descriptor of the caller
 //!   reaches a command), the spawn gets a `pre_exec` hook that runs
 //!   `close_range(3, ~0, CLOSE_RANGE_CLOEXEC)` in the child. std then forks instead of using
-//!   posix_spawn, and that spawn's cost grows with the caller's memory (see the
-//!   `launch_true_1gib/host_thread_fork_path` bench row); a process that keeps its
-//!   descriptors close-on-exec never pays it. This hook is the project's one `unsafe`.
+//!   posix_spawn, and that spawn's cost grows with the caller's memory; a process that keeps
+//!   its descriptors close-on-exec never pays it. This hook is the project's one `unsafe`.
 //! - [`Launcher::NsenterBinary`]: Go's route, `nsenter --mount=<ns file> -- <host path> args…`,
 //!   for processes that may not call `setns` (and for joining a time namespace, which a
 //!   multithreaded process cannot: `setns` gives EUSERS).
 //!
-//! ## Kernel facts this rests on (rust-and-kernel.md §A5, §A10; checked on Linux 6.18)
+//! The measured costs of both, against Go's route in the same run, are in the repository's
+//! `docs/BENCHMARKS.md` (`cargo xtask bench`).
+//!
+//! ## Kernel facts this rests on (setns(2), unshare(2); checked on Linux 6.18)
 //!
 //! - `setns(CLONE_NEWNS)` is EINVAL for a thread sharing its `fs_struct`, i.e. every thread
 //!   of a tokio program, unless it first calls `unshare(CLONE_FS)`; then only that thread
-//!   moves and its root and working directory become the namespace's root.
+//!   moves and its root and working directory become the namespace's root (`mntns_install`
+//!   in the kernel's `fs/namespace.c` refuses when `fs->users != 1`).
 //! - The same thread can join uts, ipc, net, pid and cgroup namespaces; a child it spawns is in
 //!   all of them (for pid: the children are, the thread itself is not).
 //! - `pidfd_open` + `setns(pidfd, …)` (Linux ≥ 5.8) joins a process's namespaces and cannot be
@@ -38,46 +66,20 @@
 //!
 //! Namespaces are joined in util-linux nsenter's order ([`Namespace::JOIN_ORDER`]: cgroup, ipc,
 //! uts, net, pid, mount, time), every handle opened `O_CLOEXEC` before the first `setns`
-//! (runc's rule, §A8). Path resolution and file operations never spawn a process: they run
+//! (as runc does). Path resolution and file operations never spawn a process: they run
 //! [`hostexec_rootfs::RootFs`] (the one resolution algorithm, shared with `hostexec-fake`) on
 //! a descriptor of the host's `/` opened by the host thread, or of [`Target::local_root`] for
 //! the nsenter-binary launcher.
 //!
-//! ## Measured (`cargo bench -p hostexec-nsenter`, same run, 2 shared cores, Linux 6.18)
+//! ## The host-view worker pool
 //!
-//! | what | hostexec | Go's route | ratio |
-//! |---|---|---|---|
-//! | resolve a 9-component path with 2 symlinks | 35.7 / 33.7 µs async (24.6 / 25.2 µs as a blocking [`RootFs`] call) | 2.71 / 3.67 ms (`nsenter -- realpath -e`) | 1/76 / 1/109 (1/110 / 1/146) |
-//! | `HostFs::stat` | 11.2 µs async (6.1 µs blocking) | | |
-//! | `is_mount_point` (hostexec-mount bench, 1000 mounts) | 23.8 / 20.7 µs | 20.1 / 16.2 ms (`nsenter -- findmnt`) | 1/845 / 1/782 |
-//! | launch `/bin/true` | 1.54 ms (host thread) | 4.02 ms (nsenter binary) | 0.38× |
-//! | launch `/bin/true`, 1 GiB resident | 1.66 ms | 3.81 ms | 1.08× of the small-memory figure |
-//! | the same, caller holding a descriptor without `FD_CLOEXEC` (fork path) | 71.8 ms | | 43× the posix_spawn figure |
-//!
-//! Two runs on 2 shared, loaded cores (criterion, small samples), separated by `/`. The
-//! async calls pay a hop to this crate's host-view worker pool (file system calls may
-//! block, e.g. on a hung NFS mount, and must not stall a runtime worker nor defeat a
-//! caller's timeout): ~6–10 µs, about what tokio's `spawn_blocking` cost in the same runs
-//! (38.5 / 31.3 µs per resolve). The pool is kept for isolation (a hung mount ties up at most
-//! its own 32 threads, never the application's blocking pool, and a busy application pool
-//! does not delay host calls). With the walk itself at ~25 µs, the ≥100× resolve target is
-//! met only when Go's route is slow; ≥1000× for `is_mount_point` is missed (~800×).
-//!
-//! ```no_run
-//! use hostexec_api::{Executor, HostCommand, PathResolver, Resolve};
-//! use hostexec_nsenter::{NsEnter, Target};
-//!
-//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! let host = NsEnter::new(Target::default())?; // /rootfs, PID 1's mount namespace
-//! let out = host.run(HostCommand::new("uname").arg("-r")).await?.check()?;
-//! println!("host kernel {}", out.stdout_text());
-//! let real = host.resolve("/var/lib/kubelet".as_ref(), Resolve::MustExist).await?;
-//! println!("{}", real.display());
-//! # Ok(()) }
-//! ```
-
-#![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
-#![warn(clippy::unwrap_used)]
+//! The async file calls run on this crate's own pool of worker threads: a file system call
+//! may block (on a hung NFS mount, say) and must neither stall a runtime worker nor defeat a
+//! caller's timeout. The pool is kept apart from tokio's blocking pool for isolation: a hung
+//! mount ties up at most its own 32 threads, never the application's blocking pool, and a busy
+//! application pool does not delay host calls. The hop costs a few microseconds, about what
+//! `spawn_blocking` costs; [`NsEnter::root_fs`] gives the blocking [`RootFs`] for callers that
+//! manage threads themselves.
 
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
@@ -406,7 +408,7 @@ impl NsEnter {
         let found = self
             .inner
             .fs
-            .run(move || look_path_or_why(&root, &owned))
+            .run(move || root.look_path(&owned, HOST_BIN_DIRS))
             .await
             .map_err(|fs_pool::Lost| CommandError::HostUnavailable {
                 reason: "a host binary lookup did not complete".into(),
@@ -549,32 +551,6 @@ impl NsEnter {
             }
         };
         run::supervise(name, child, cmd).await
-    }
-}
-
-/// [`RootFs::look_path`], except that a name it did not find because it could not look
-/// (EMFILE, EIO, a host that went away: an error other than "missing", "not a directory",
-/// "permission denied" or a loop) is that error, not [`CommandError::NotFound`].
-fn look_path_or_why(root: &RootFs, name: &OsStr) -> Result<PathBuf, CommandError> {
-    match root.look_path(name, HOST_BIN_DIRS) {
-        Err(CommandError::NotFound { program, searched }) => {
-            for dir in HOST_BIN_DIRS {
-                let candidate = Path::new(dir).join(name);
-                if let Err(e @ (PathError::Io { .. } | PathError::HostUnavailable { .. })) =
-                    root.stat(&candidate, true)
-                {
-                    let source = std::io::Error::new(
-                        e.raw_os_error().map_or(std::io::ErrorKind::Other, |n| {
-                            std::io::Error::from_raw_os_error(n).kind()
-                        }),
-                        format!("could not look for it: {e}"),
-                    );
-                    return Err(CommandError::Io { program, source });
-                }
-            }
-            Err(CommandError::NotFound { program, searched })
-        }
-        r => r,
     }
 }
 

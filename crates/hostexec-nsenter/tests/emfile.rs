@@ -1,4 +1,4 @@
-//! A lowered fd limit (issue 7, Faults): with every descriptor up to RLIMIT_NOFILE in use,
+//! A lowered fd limit: with every descriptor up to RLIMIT_NOFILE in use,
 //! commands and file operations fail with a clear error that names EMFILE (never "not
 //! found"), and work again once descriptors are free. A test binary of its own: the limit
 //! and the exhausted descriptor table are the whole process's.

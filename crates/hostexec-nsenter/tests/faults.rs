@@ -1,4 +1,4 @@
-//! Faults (issue 7), for both launchers, against sandbox hosts: the target dies while commands
+//! Faults, for both launchers, against sandbox hosts: the target dies while commands
 //! run; a command hangs, ignores SIGTERM, leaves a grandchild holding its stdout, or writes
 //! 1 GiB; a PID-given target exits and its PID is reused. (A lowered fd limit is in
 //! tests/emfile.rs: it changes the whole process.)

@@ -11,7 +11,7 @@
 //!
 //! The contract's intended differences from GNU are asserted, not skipped:
 //! - a loop, or more than 40 hops, is `Loop` in both modes (GNU `-m` returns the unresolved
-//!   path, kubernetes#63143; GNU has no hop limit) — the kernel must then say ELOOP too;
+//!   path, kubernetes/kubernetes#63143; GNU has no hop limit) — the kernel must then say ELOOP too;
 //! - with `AllowMissing`, a non-directory used as a directory is `NotADirectory` (GNU `-m`
 //!   carries on lexically) — the kernel must then say ENOTDIR too.
 //!
@@ -390,7 +390,7 @@ fn check_case(
                 }
                 (Err(PathError::Loop { .. }), g) if g.as_ref().err() != Some(&Some(40)) => {
                     // Intended: a loop, or more than 40 hops, is an error in both modes
-                    // (kubernetes#63143).
+                    // (kubernetes/kubernetes#63143).
                     prop_assert!(loop_confirmed, "{}", ctx())
                 }
                 (Err(PathError::NotADirectory { .. }), Ok(_)) => {

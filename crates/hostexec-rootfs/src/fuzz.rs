@@ -547,7 +547,7 @@ fn check(case: &Case, seen: &Seen) -> Result<(), TestCaseError> {
                 (Err(PathError::Loop { .. }), Gnu::Diverged) => {
                     seen.gnu_diverges.fetch_add(1, Relaxed);
                 }
-                // GNU -m hides loops (kubernetes#63143) and follows long chains; the contract
+                // GNU -m hides loops (kubernetes/kubernetes#63143) and follows long chains; the contract
                 // says Loop.
                 (Err(PathError::Loop { .. }), Gnu::Path(_) | Gnu::Escaped) if mode == M => {
                     seen.loop_gnu_m_hides.fetch_add(1, Relaxed);

@@ -8,10 +8,10 @@
 //!
 //! ## Why not do what Go did
 //!
-//! Go's `nsenter.EvalSymlinks` spawns `nsenter` + `realpath -e`/`-m` for every call
-//! (go-originals §2.7, §3 #4), drops realpath's stderr so that "missing", "loop" and
-//! "permission denied" look the same (§3 #2, kubernetes#69565), and with `realpath -m` does not
-//! see symlink loops or permission errors at all (§3 #1, kubernetes#63143). Resolving a host path
+//! Go's `nsenter.EvalSymlinks` (`k8s.io/utils/nsenter`) spawns `nsenter` + `realpath -e`/`-m`
+//! for every call, drops realpath's stderr so that "missing", "loop" and "permission denied"
+//! look the same (kubernetes/kubernetes#69565), and with `realpath -m` does not see symlink
+//! loops or permission errors at all (kubernetes/kubernetes#63143). Resolving a host path
 //! through `/rootfs` with ordinary syscalls is no better: the kernel reads an absolute symlink
 //! target against the *caller's* root and lets `..` climb out of `/rootfs`.
 //!
@@ -102,10 +102,6 @@
 //!
 //! All methods block (a few syscalls each). Async backends call them from their host thread or
 //! `spawn_blocking`.
-
-#![forbid(unsafe_code)]
-#![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
-#![warn(clippy::unwrap_used)]
 
 use std::collections::VecDeque;
 use std::ffi::{OsStr, OsString};

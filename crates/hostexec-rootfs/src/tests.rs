@@ -616,7 +616,7 @@ fn permission_denied_in_both_modes() {
     t.link("closed/inner", "via");
     without_dac_override(|| {
         for mode in [E, M] {
-            // GNU `realpath -m` prints /closed/inner/x here and hides the error (kubernetes#63143).
+            // GNU `realpath -m` prints /closed/inner/x here and hides the error (kubernetes/kubernetes#63143).
             for q in ["/closed/inner/x", "/via", "/closed/missing/../../f"] {
                 let e = t.err(q, mode);
                 assert!(
