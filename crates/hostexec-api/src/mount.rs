@@ -316,6 +316,13 @@ pub enum MountKind {
     /// A change of the mount at the target: its attributes (`mount_setattr`) and, with
     /// filesystem options, its superblock (`fspick` + `FSCONFIG_CMD_RECONFIGURE`).
     Remount,
+    /// Moves the mount whose root `source` is (a staging directory mount(8) mounted on) onto
+    /// the target (`move_mount`, `MS_MOVE`). The source is looked up following symlinks: it
+    /// is the caller's own staging path, not an input.
+    Move {
+        /// The root of the mount to move, a host path.
+        source: PathBuf,
+    },
 }
 
 /// A mount for [`NativeMount::mount_native`]: what, where, with which attributes and options.
@@ -379,6 +386,16 @@ impl MountRequest {
     /// A change of the mount at `target`.
     pub fn remount(target: impl Into<PathBuf>) -> Self {
         Self::with(MountKind::Remount, target)
+    }
+
+    /// Moves the mount whose root is `source` onto `target`.
+    pub fn move_mount(source: impl Into<PathBuf>, target: impl Into<PathBuf>) -> Self {
+        Self::with(
+            MountKind::Move {
+                source: source.into(),
+            },
+            target,
+        )
     }
 
     /// Sets the `source` of a [`MountKind::Filesystem`] (ignored for the other kinds).
@@ -733,8 +750,8 @@ mod tests {
                 .unwrap(),
             MountRoute::NewApi
         );
-        let e = (&a)
-            .unmount_native(&UnmountRequest::new("/y"))
+        let by_ref: &dyn NativeMount = &a;
+        let e = NativeMount::unmount_native(&by_ref, &UnmountRequest::new("/y"))
             .await
             .unwrap_err();
         assert_eq!(e.to_string(), "/y: not mounted");

@@ -1039,6 +1039,37 @@ impl NativeMount for FakeHost {
                     t.entries.push(copy);
                 }
             }
+            MountKind::Move { source } => {
+                let src = rootfs.resolve(source, Resolve::MustExist)?;
+                let mut t = lock(&self.inner.mounts);
+                let Some(i) = t.entries.iter().rposition(|m| m.target == src) else {
+                    return Err(NativeMountError::NotMounted {
+                        target: source.clone(),
+                    });
+                };
+                let parent_id = t.entries[..i]
+                    .iter()
+                    .filter(|m| target.starts_with(&m.target))
+                    .max_by_key(|m| m.target.components().count())
+                    .map_or(1, |m| m.id);
+                let moved_id = t.entries[i].id;
+                t.entries[i].parent_id = parent_id;
+                // The moved mount and those mounted on it later (its submounts).
+                for m in t.entries.iter_mut().skip(i) {
+                    if m.id == moved_id || m.target.starts_with(&src) && m.target != src {
+                        let rel = m
+                            .target
+                            .strip_prefix(&src)
+                            .unwrap_or(Path::new(""))
+                            .to_path_buf();
+                        m.target = if rel.as_os_str().is_empty() {
+                            target.clone()
+                        } else {
+                            target.join(rel)
+                        };
+                    }
+                }
+            }
             MountKind::Remount => {
                 self.remount(&target, attrs, &shown).map_err(|e| {
                     if e.raw_os_error() == Some(22) {

@@ -84,9 +84,9 @@ pub enum MountError {
         /// The filesystem options as shown (sensitive values `<masked>`); empty for an
         /// unmount.
         options: String,
-        /// The cause.
+        /// The cause (boxed: it is large, and rare).
         #[source]
-        source: NativeMountError,
+        source: Box<NativeMountError>,
     },
     /// A native mount did not finish in time (the host thread may still be in the call).
     #[error("mount on {} did not finish within {timeout:?}", .target.display())]
@@ -168,7 +168,7 @@ impl MountError {
             source => MountError::Native {
                 op,
                 options,
-                source,
+                source: Box::new(source),
             },
         }
     }

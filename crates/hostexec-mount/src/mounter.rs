@@ -363,11 +363,11 @@ impl<E: Executor, F: HostFs + NativeMount> HostMounter<E, F> {
                     Err(MountError::Native {
                         op: "mount",
                         options: String::new(),
-                        source: NativeMountError::NotBeneath {
+                        source: Box::new(NativeMountError::NotBeneath {
                             path: path.to_path_buf(),
                             base: base.clone(),
                             source: std::io::Error::from_raw_os_error(40),
-                        },
+                        }),
                     })
                 }
             }
@@ -380,10 +380,10 @@ impl<E: Executor, F: HostFs + NativeMount> HostMounter<E, F> {
                 Err(MountError::Native {
                     op: "mount",
                     options: String::new(),
-                    source: NativeMountError::Symlink {
+                    source: Box::new(NativeMountError::Symlink {
                         path: path.to_path_buf(),
                         points_to,
-                    },
+                    }),
                 })
             }
         }
@@ -555,6 +555,12 @@ impl<E: Executor, F: HostFs + NativeMount> Mount for HostMounter<E, F> {
             return Err(MountError::InvalidInput {
                 path: target.to_path_buf(),
                 reason: "the source or the filesystem type contains a NUL byte",
+            });
+        }
+        if options.contains_nul() {
+            return Err(MountError::InvalidInput {
+                path: target.to_path_buf(),
+                reason: "a mount option contains a NUL byte",
             });
         }
         if options.is_bind() || !(is_helper_fs(fstype) || self.helper_on_host(fstype).await) {

@@ -158,6 +158,16 @@ impl MountOptions {
             .any(|o| o == name)
     }
 
+    /// True if an option, sensitive option or flag holds a NUL byte (no kernel or command
+    /// interface can carry it).
+    pub(crate) fn contains_nul(&self) -> bool {
+        self.options
+            .iter()
+            .chain(&self.sensitive)
+            .chain(&self.flags)
+            .any(|o| o.as_bytes().contains(&0))
+    }
+
     /// True for a bind mount: an option is exactly `bind` (`rbind` does not count, as in
     /// mount-utils' `MakeBindOpts`).
     pub fn is_bind(&self) -> bool {

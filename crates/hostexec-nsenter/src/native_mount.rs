@@ -85,6 +85,16 @@ pub(crate) fn open_for_mount(
         .unwrap_or_default();
     let source = match req.kind() {
         MountKind::Bind { source, .. } => Some(root.open_mount_target(source, req.get_lookup())?.1),
+        MountKind::Move { source } => {
+            // The lookup crosses into what is mounted there: the fd is of that mount's root.
+            let (_, fd) = root.open_mount_target(source, &TargetLookup::FollowFinalSymlink)?;
+            if !is_mount_root(&fd).map_err(|e| PathError::from_io(source, e.into()))? {
+                return Err(NativeMountError::NotMounted {
+                    target: source.clone(),
+                });
+            }
+            Some(fd)
+        }
         _ => None,
     };
     Ok(Opened {
@@ -140,6 +150,14 @@ pub(crate) fn open_for_unmount(
     root: &RootFs,
     req: &UnmountRequest,
 ) -> Result<UnmountTarget, NativeMountError> {
+    open_for_unmount_retrying(root, req, 8)
+}
+
+fn open_for_unmount_retrying(
+    root: &RootFs,
+    req: &UnmountRequest,
+    retries: usize,
+) -> Result<UnmountTarget, NativeMountError> {
     let asked = req.target();
     let path_err = |e: Errno| NativeMountError::from(PathError::from_io(asked, e.into()));
     let (dir, name) = match split_last(asked) {
@@ -170,7 +188,15 @@ pub(crate) fn open_for_unmount(
                 e => e,
             });
         }
-        let to = rustix::fs::readlinkat(&parent, name.as_os_str(), Vec::new()).map_err(path_err)?;
+        let to = match rustix::fs::readlinkat(&parent, name.as_os_str(), Vec::new()) {
+            Ok(to) => to,
+            // No longer a symlink (swapped back meanwhile): look again, a bounded number of
+            // times.
+            Err(Errno::INVAL) if retries > 0 => {
+                return open_for_unmount_retrying(root, req, retries - 1);
+            }
+            Err(e) => return Err(path_err(e)),
+        };
         return Err(NativeMountError::Symlink {
             path: asked.to_path_buf(),
             points_to: PathBuf::from(std::ffi::OsString::from_vec(to.into_bytes())),
@@ -359,6 +385,32 @@ fn mount_new_api(
             tree
         }
         MountKind::Remount => return Ok(remount_new_api(req, opened)),
+        MountKind::Move { .. } => {
+            let Some(src) = &opened.source else {
+                return Ok(Err(kernel(
+                    "move_mount",
+                    route,
+                    target,
+                    "",
+                    vec![],
+                    Errno::BADF,
+                )));
+            };
+            return Ok(
+                match rustix::mount::move_mount(
+                    src,
+                    "",
+                    &opened.target,
+                    "",
+                    MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH
+                        | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
+                ) {
+                    Ok(()) => Ok(()),
+                    Err(e) if is_unavailable(e) => return Err(Fallback),
+                    Err(e) => Err(kernel("move_mount", route, target, "", vec![], e)),
+                },
+            );
+        }
         _ => {
             return Ok(Err(NativeMountError::Unsupported {
                 route,
@@ -378,8 +430,10 @@ fn mount_new_api(
     }
     if attrs.propagation.is_some() {
         // Propagation is changed once attached (an anonymous namespace's mounts have none).
-        let mut a = MountAttr::default();
-        a.propagation = propagation_of(attrs.propagation);
+        let a = MountAttr {
+            propagation: propagation_of(attrs.propagation),
+            ..MountAttr::default()
+        };
         if let Err(e) = hostexec_sys::mount::mount_setattr_fd(&mnt, attrs.recursive, &a) {
             return Ok(Err(io_kernel("mount_setattr", route, target, fstype, e)));
         }
@@ -709,6 +763,12 @@ fn mount2(req: &MountRequest, opened: &Opened) -> Result<(), NativeMountError> {
                 let data = CString::new(data).map_err(|_| fail(Errno::INVAL))?;
                 rustix::mount::mount_remount(t.as_str(), flags, data.as_c_str()).map_err(fail)?;
             }
+        }
+        MountKind::Move { .. } => {
+            let Some(src) = &opened.source else {
+                return Err(fail(Errno::BADF));
+            };
+            rustix::mount::mount_move(link_name(src).as_str(), t.as_str()).map_err(fail)?;
         }
         _ => return Err(unsupported(route, "this kind of mount", Errno::OPNOTSUPP)),
     }
