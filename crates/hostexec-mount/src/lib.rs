@@ -34,7 +34,7 @@
 //! use std::path::Path;
 //! use hostexec_mount::{HostMounter, Mount, MountOptions, UnmountOptions};
 //!
-//! # async fn demo<E: hostexec_api::Executor, F: hostexec_api::HostFs>(exec: E, host: F) -> Result<(), hostexec_mount::MountError> {
+//! # async fn demo<E: hostexec_api::Executor, F: hostexec_api::HostFs + hostexec_api::NativeMount>(exec: E, host: F) -> Result<(), hostexec_mount::MountError> {
 //! let mounter = HostMounter::new(exec, host);
 //! let target = Path::new("/mnt/scratch");
 //! mounter.make_dir(target).await?;
