@@ -11,7 +11,6 @@
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 
 use hostexec_api::{HostFs, NativeMountError};
 use hostexec_mount::{HostMounter, Mount, MountError, MountOptions, UnmountOptions};
@@ -75,8 +74,8 @@ fn start_swapper(sb: &SandboxHost, race: &Path) -> Swapper {
 
 struct Setup {
     sb: SandboxHost,
-    ns: Arc<NsEnter>,
-    m: HostMounter<Arc<NsEnter>, Arc<NsEnter>>,
+    ns: NsEnter,
+    m: HostMounter<NsEnter>,
     protected: PathBuf,
     race: PathBuf,
     /// `dev:inode` of the protected marker, as the host sees it.
@@ -97,8 +96,8 @@ fn setup(test: &str) -> Option<Setup> {
     let race = s.join("race");
     sb.mkdir_all(&race.join("t")).unwrap();
     sb.symlink(protected.as_os_str(), &race.join("l")).unwrap();
-    let ns = Arc::new(NsEnter::new(sb.target()).unwrap());
-    let m = HostMounter::new(ns.clone(), ns.clone());
+    let ns = NsEnter::new(sb.target()).unwrap();
+    let m = HostMounter::new(ns.clone());
     let mut st = Setup {
         sb,
         ns,
