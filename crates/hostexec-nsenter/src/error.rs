@@ -56,6 +56,16 @@ pub enum NsEnterError {
         #[source]
         source: io::Error,
     },
+    /// The target process's root or working directory could not be entered (`fchdir`,
+    /// `chroot`: needs `CAP_SYS_CHROOT`) or opened.
+    #[error("cannot enter the root directory of process {pid}: {source}")]
+    EnterRoot {
+        /// The PID.
+        pid: u32,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
     /// This launcher cannot join this namespace.
     #[error("cannot join the {ns} namespace: {reason}")]
     Unsupported {
@@ -91,6 +101,7 @@ impl NsEnterError {
             | NsEnterError::OpenProcess { source, .. }
             | NsEnterError::Join { source, .. }
             | NsEnterError::Unshare { source }
+            | NsEnterError::EnterRoot { source, .. }
             | NsEnterError::OpenRoot { source, .. } => Some(match source.raw_os_error() {
                 Some(n) => io::Error::from_raw_os_error(n),
                 None => io::Error::new(source.kind(), source.to_string()),
