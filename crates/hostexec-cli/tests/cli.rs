@@ -1364,8 +1364,13 @@ fn no_permission_to_join_is_a_clear_error() {
     assert_no_panic(&out);
     assert_eq!(code(&out), 1, "{}", stderr(&out));
     let err = stderr(&out);
+    // Reading another user's /proc/PID/root needs CAP_SYS_PTRACE: the first thing refused.
     assert_eq!(
-        err, "hostexec: cannot join the mnt namespace: Operation not permitted\n",
+        err,
+        format!(
+            "hostexec: cannot enter /proc/{pid}/root (process {pid}'s root or working \
+             directory): Permission denied\n"
+        ),
         "{err}"
     );
 }

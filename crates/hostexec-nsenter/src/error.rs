@@ -58,10 +58,12 @@ pub enum NsEnterError {
     },
     /// The target process's root or working directory could not be entered (`fchdir`,
     /// `chroot`: needs `CAP_SYS_CHROOT`) or opened.
-    #[error("cannot enter the root directory of process {pid}: {source}")]
+    #[error("cannot enter {} (process {pid}'s root or working directory): {source}", .path.display())]
     EnterRoot {
         /// The PID.
         pid: u32,
+        /// `/proc/PID/root` or `/proc/PID/cwd`.
+        path: PathBuf,
         /// The OS error.
         #[source]
         source: io::Error,

@@ -148,11 +148,14 @@ fn join(handles: Handles) -> Result<(), NsEnterError> {
 /// own `fs_struct` since `unshare(CLONE_FS)`); the commands it spawns start there, and `/`
 /// opened afterwards is the process's root.
 fn enter_root(p: &ProcessRoot) -> Result<(), NsEnterError> {
-    let err = |source: rustix::io::Errno| NsEnterError::EnterRoot {
-        pid: p.pid,
-        source: source.into(),
+    let err = |what: &'static str| {
+        move |source: rustix::io::Errno| NsEnterError::EnterRoot {
+            pid: p.pid,
+            path: format!("/proc/{}/{what}", p.pid).into(),
+            source: source.into(),
+        }
     };
-    rustix::process::fchdir(&p.root).map_err(err)?;
-    rustix::process::chroot(".").map_err(err)?;
-    rustix::process::fchdir(&p.cwd).map_err(err)
+    rustix::process::fchdir(&p.root).map_err(err("root"))?;
+    rustix::process::chroot(".").map_err(err("root"))?;
+    rustix::process::fchdir(&p.cwd).map_err(err("cwd"))
 }

@@ -243,13 +243,15 @@ fn exited(pidfd: &OwnedFd) -> bool {
 /// PID while they were made, so they are its own, never a reused PID's.
 fn open_process_root(pid: u32, pidfd: &OwnedFd) -> Result<ProcessRoot, NsEnterError> {
     let open = |what: &str| {
+        let path = PathBuf::from(format!("/proc/{pid}/{what}"));
         rustix::fs::open(
-            format!("/proc/{pid}/{what}"),
+            &path,
             OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
             Mode::empty(),
         )
         .map_err(|e| NsEnterError::EnterRoot {
             pid,
+            path,
             source: e.into(),
         })
     };
