@@ -199,6 +199,25 @@ pub enum PathError {
         #[source]
         source: Option<io::Error>,
     },
+    /// The call did not complete within its deadline: the file system it was in did not
+    /// answer (a hung NFS or FUSE mount). The thread that made the call may stay blocked in
+    /// the kernel; the backend no longer waits for it.
+    #[error("{}: no answer within {} (Connection timed out)", .path.display(), HumanDuration(*.timeout))]
+    TimedOut {
+        /// The path, as given.
+        path: PathBuf,
+        /// The deadline that ran out.
+        timeout: Duration,
+    },
+    /// The path leads into a mount on which an earlier call overran its deadline, and which
+    /// has not answered since: the call failed at once instead of blocking there too.
+    #[error("{}: the mount at {} is not responding (Connection timed out)", .path.display(), .mount.display())]
+    Unresponsive {
+        /// The path, as given.
+        path: PathBuf,
+        /// The mount point (host path) of the mount that does not answer.
+        mount: PathBuf,
+    },
 }
 
 impl PathError {
@@ -233,7 +252,9 @@ impl PathError {
             | PathError::PermissionDenied { path }
             | PathError::NameTooLong { path }
             | PathError::AlreadyExists { path }
-            | PathError::Io { path, .. } => Some(path),
+            | PathError::Io { path, .. }
+            | PathError::TimedOut { path, .. }
+            | PathError::Unresponsive { path, .. } => Some(path),
             PathError::HostUnavailable { .. } => None,
         }
     }
@@ -253,7 +274,18 @@ impl PathError {
             PathError::HostUnavailable { source, .. } => {
                 source.as_ref().and_then(io::Error::raw_os_error)
             }
+            PathError::TimedOut { .. } | PathError::Unresponsive { .. } => Some(ETIMEDOUT),
         }
+    }
+
+    /// True when the file system did not answer: [`PathError::TimedOut`] (this call waited
+    /// out its deadline) or [`PathError::Unresponsive`] (an earlier one did, and the mount has
+    /// not answered since).
+    pub fn is_unresponsive(&self) -> bool {
+        matches!(
+            self,
+            PathError::TimedOut { .. } | PathError::Unresponsive { .. }
+        )
     }
 
     /// True for [`PathError::NotFound`].
@@ -275,6 +307,8 @@ impl PathError {
             PathError::NameTooLong { .. } => PathError::NameTooLong { path: new },
             PathError::AlreadyExists { .. } => PathError::AlreadyExists { path: new },
             PathError::Io { source, .. } => PathError::Io { path: new, source },
+            PathError::TimedOut { timeout, .. } => PathError::TimedOut { path: new, timeout },
+            PathError::Unresponsive { mount, .. } => PathError::Unresponsive { path: new, mount },
             e @ PathError::HostUnavailable { .. } => e,
         }
     }
@@ -303,6 +337,7 @@ mod libc_errno {
     pub(crate) const EINVAL: i32 = 22;
     pub(crate) const ENAMETOOLONG: i32 = 36;
     pub(crate) const ELOOP: i32 = 40;
+    pub(crate) const ETIMEDOUT: i32 = 110;
 }
 
 struct DirList<'a>(&'a [PathBuf]);
@@ -398,6 +433,32 @@ mod tests {
         assert!(matches!(other, PathError::Io { .. }));
         assert_eq!(other.raw_os_error(), Some(5));
         assert!(other.to_string().starts_with("/x: Input/output error"));
+    }
+
+    #[test]
+    fn unresponsive_errors_name_the_path_and_the_mount() {
+        let t = PathError::TimedOut {
+            path: "/mnt/nfs/x".into(),
+            timeout: Duration::from_millis(250),
+        };
+        assert_eq!(
+            t.to_string(),
+            "/mnt/nfs/x: no answer within 250ms (Connection timed out)"
+        );
+        assert_eq!(t.raw_os_error(), Some(110));
+        assert!(t.is_unresponsive());
+        let u = PathError::Unresponsive {
+            path: "/mnt/nfs/x".into(),
+            mount: "/mnt/nfs".into(),
+        }
+        .with_path("/link");
+        assert_eq!(
+            u.to_string(),
+            "/link: the mount at /mnt/nfs is not responding (Connection timed out)"
+        );
+        assert_eq!(u.path(), Some(Path::new("/link")));
+        assert!(u.is_unresponsive());
+        assert!(!PathError::from_errno("/x", 2).is_unresponsive());
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! - [`Mount`], implemented by [`HostMounter`]: list the **target host's** table, check mount
 //!   points, mount and unmount through the host's mount(8) and umount(8), mount references,
 //!   cleanup, `make_rshared`, and the file helpers the `NsenterMounter` had.
+//! - [`check_mount_health`]: Go's `IsCorruptedMnt`, which also answers "hung", fast.
 //! - [`format`](mod@format): `format_and_mount`, the worked example of adding a utility without touching
 //!   the core (docs/extending-mounts.md).
 //!
@@ -54,11 +55,13 @@
 
 mod error;
 pub mod format;
+mod health;
 mod mounter;
 pub mod mountinfo;
 mod options;
 
 pub use error::{is_corrupted_mount, MountError, MountFailure};
+pub use health::{check_mount_health, MountHealth};
 #[cfg(any(test, feature = "mock"))]
 pub use mounter::MockMount;
 pub use mounter::{HostMounter, Mount, SYSTEMD_DESCRIPTION};

@@ -109,6 +109,7 @@ use std::io::Read;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use hostexec_api::path::{check_host_path, normalize, PATH_MAX};
 use hostexec_api::{CommandError, FileKind, FileStat, PathError, Resolve, MAX_SYMLINK_HOPS};
@@ -126,6 +127,24 @@ const RACE_RETRIES: usize = 8;
 #[derive(Debug)]
 pub struct RootFs {
     fd: OwnedFd,
+    guard: Option<Arc<dyn MountGuard>>,
+}
+
+/// Told about each mount a walk enters, before the walk asks that mount's file system
+/// anything that could wait for it (a backend uses it to refuse mounts that stopped answering,
+/// and to know where a call that never returned was; see [`RootFs::with_guard`]).
+///
+/// The walk learns the mount of each component it opens with
+/// `statx(fd, "", AT_EMPTY_PATH|AT_STATX_DONT_SYNC, STATX_TYPE|STATX_MNT_ID)`: opening a mount
+/// root `O_PATH` and that `statx` are answered from the kernel's caches, without a request to
+/// the file system (checked on a FUSE mount whose daemon never answers, where `fstat` blocks),
+/// so the guard hears of a mount before anything can hang in it.
+pub trait MountGuard: Send + Sync + std::fmt::Debug {
+    /// The walk is about to look inside, or at, an object on the mount `mnt_id`
+    /// (`STATX_MNT_ID`, mountinfo's first field), while working on `path` (the path the
+    /// operation was asked about). Called whenever the mount changes from one component to
+    /// the next. An error stops the walk and is the operation's error.
+    fn entering(&self, mnt_id: u64, path: &Path) -> Result<(), PathError>;
 }
 
 /// The state of one walk: what [`RootFs::walk`] found.
@@ -214,6 +233,30 @@ fn kind_of(ft: FileType) -> FileKind {
     }
 }
 
+/// The type of the object `fd` names and its mount (`STATX_MNT_ID`, where the kernel reports
+/// it), from the kernel's caches only (`AT_STATX_DONT_SYNC`: a file's type never changes, and
+/// a remote or FUSE file system is not asked); `fstat` where there is no `statx` (ENOSYS).
+fn kind_and_mount(fd: &OwnedFd) -> Result<(FileType, Option<u64>), Errno> {
+    match rustix::fs::statx(
+        fd,
+        "",
+        AtFlags::EMPTY_PATH | AtFlags::SYMLINK_NOFOLLOW | AtFlags::STATX_DONT_SYNC,
+        StatxFlags::TYPE | StatxFlags::MNT_ID,
+    ) {
+        Ok(st) => Ok((
+            FileType::from_raw_mode(u32::from(st.stx_mode)),
+            StatxFlags::from_bits_retain(st.stx_mask)
+                .contains(StatxFlags::MNT_ID)
+                .then_some(st.stx_mnt_id),
+        )),
+        Err(Errno::NOSYS) => Ok((
+            FileType::from_raw_mode(rustix::fs::fstat(fd)?.st_mode),
+            None,
+        )),
+        Err(e) => Err(e),
+    }
+}
+
 /// Whether two fds are the same file (device and inode).
 fn same_object(a: &OwnedFd, b: &OwnedFd) -> Result<bool, Errno> {
     let (sa, sb) = (rustix::fs::fstat(a)?, rustix::fs::fstat(b)?);
@@ -232,13 +275,31 @@ impl RootFs {
             OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
             Mode::empty(),
         )?;
-        Ok(RootFs { fd })
+        Ok(RootFs { fd, guard: None })
     }
 
     /// Takes `fd` as the root. The caller guarantees it is a directory fd (ideally `O_PATH`,
     /// and `O_CLOEXEC` like every fd hostexec holds).
     pub fn from_fd(fd: OwnedFd) -> RootFs {
-        RootFs { fd }
+        RootFs { fd, guard: None }
+    }
+
+    /// The same root, whose walks tell `guard` about each mount they enter (see
+    /// [`MountGuard`]); every operation of this handle, and of its clones, walks that way.
+    pub fn with_guard(self, guard: Arc<dyn MountGuard>) -> RootFs {
+        RootFs {
+            fd: self.fd,
+            guard: Some(guard),
+        }
+    }
+
+    /// Another handle on the same root without the guard (for a backend's own probes of a
+    /// mount its guard refuses).
+    pub fn try_clone_unguarded(&self) -> std::io::Result<RootFs> {
+        Ok(RootFs {
+            fd: self.fd.try_clone()?,
+            guard: None,
+        })
     }
 
     /// The root directory fd.
@@ -250,6 +311,7 @@ impl RootFs {
     pub fn try_clone(&self) -> std::io::Result<RootFs> {
         Ok(RootFs {
             fd: self.fd.try_clone()?,
+            guard: self.guard.clone(),
         })
     }
 
@@ -528,6 +590,7 @@ impl RootFs {
             .collect();
         let mut hops = 0usize;
         let mut created = 0usize;
+        let mut last_mount = None;
         while let Some(piece) = todo.pop_front() {
             // Anything after a component, even an empty piece, uses it as a directory.
             let more = !todo.is_empty();
@@ -581,7 +644,13 @@ impl RootFs {
                 }
                 (Err(e), _) => return Err(fail(e)),
             };
-            let kind = FileType::from_raw_mode(rustix::fs::fstat(&fd).map_err(fail)?.st_mode);
+            let (kind, mount) = kind_and_mount(&fd).map_err(fail)?;
+            if let (Some(guard), Some(id)) = (&self.guard, mount) {
+                if last_mount != Some(id) {
+                    guard.entering(id, path)?;
+                    last_mount = Some(id);
+                }
+            }
             match kind {
                 FileType::Directory => w.dirs.push((name, fd)),
                 FileType::Symlink if more || follow_final => {

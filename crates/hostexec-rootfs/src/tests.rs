@@ -713,3 +713,77 @@ fn deep_paths_below_path_max() {
     t.root.remove_dir(Path::new(&deep)).unwrap();
     assert!(t.err(&deep, E).is_not_found());
 }
+
+/// Records the mounts a walk enters and refuses one of them.
+#[derive(Debug, Default)]
+struct RecordingGuard {
+    seen: std::sync::Mutex<Vec<u64>>,
+    refuse: Option<u64>,
+}
+
+impl MountGuard for RecordingGuard {
+    fn entering(&self, mnt_id: u64, path: &Path) -> Result<(), PathError> {
+        self.seen.lock().unwrap().push(mnt_id);
+        match self.refuse {
+            Some(id) if id == mnt_id => Err(PathError::Unresponsive {
+                path: path.to_path_buf(),
+                mount: "/proc".into(),
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn mount_id_of(path: &str) -> u64 {
+    rustix::fs::statx(
+        rustix::fs::CWD,
+        path,
+        AtFlags::SYMLINK_NOFOLLOW,
+        StatxFlags::MNT_ID,
+    )
+    .unwrap()
+    .stx_mnt_id
+}
+
+#[test]
+fn the_guard_hears_of_each_mount_entered_and_can_stop_the_walk() {
+    let (root_mnt, proc_mnt) = (mount_id_of("/"), mount_id_of("/proc"));
+    assert_ne!(root_mnt, proc_mnt, "/proc is a mount of its own");
+    let guard = Arc::new(RecordingGuard::default());
+    let root = RootFs::open(Path::new("/"))
+        .unwrap()
+        .with_guard(guard.clone());
+    // Every component of /proc/self/.. stays on /proc once entered: one call per change.
+    assert_eq!(
+        root.resolve(Path::new("/proc/sys/kernel"), Resolve::MustExist)
+            .unwrap(),
+        Path::new("/proc/sys/kernel")
+    );
+    let seen = guard.seen.lock().unwrap().clone();
+    assert_eq!(seen.first(), Some(&proc_mnt), "{seen:?}");
+    assert!(seen.windows(2).all(|w| w[0] != w[1]), "{seen:?}");
+    // A guard that refuses /proc stops every operation that enters it, with its error.
+    let refusing = Arc::new(RecordingGuard {
+        refuse: Some(proc_mnt),
+        ..Default::default()
+    });
+    let root = root.try_clone().unwrap().with_guard(refusing);
+    for r in [
+        root.resolve(Path::new("/proc/self/../1"), Resolve::MustExist)
+            .map(drop),
+        root.stat(Path::new("/proc"), false).map(drop),
+        root.read_file(Path::new("/proc/version"), 4096).map(drop),
+    ] {
+        assert!(
+            matches!(&r, Err(PathError::Unresponsive { mount, .. }) if mount == Path::new("/proc")),
+            "{r:?}"
+        );
+    }
+    // Nothing on / alone is refused, and the unguarded clone walks into /proc.
+    assert!(root.stat(Path::new("/etc"), true).is_ok());
+    assert!(root
+        .try_clone_unguarded()
+        .unwrap()
+        .stat(Path::new("/proc/version"), true)
+        .is_ok());
+}
