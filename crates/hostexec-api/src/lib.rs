@@ -153,6 +153,9 @@ pub enum Resolve {
     /// Missing components are allowed and kept lexically (`realpath -m`), but a symlink loop is
     /// still an error.
     AllowMissing,
+    /// Every component but the last must exist (GNU `realpath` without options, `realpath -E`,
+    /// `readlink -f`): the answer names an object that exists or could be created.
+    AllButLast,
 }
 
 /// Resolves host paths as the host sees them.
@@ -175,6 +178,13 @@ pub enum Resolve {
 ///   above (`/a/missing/../b` → `/a/b`, with `b` resolved if it is a symlink; `/file/` →
 ///   `/file`). Errors other than "missing" and "not a directory" still count (a loop,
 ///   permission denied, a name too long).
+/// - [`Resolve::AllButLast`] (GNU `realpath`'s default, `readlink -f`): as
+///   [`Resolve::MustExist`], except that the last component may be missing, also when it is
+///   reached through a symlink (a dangling link resolves to where it points if that directory
+///   exists) and when only slashes follow it (`/dir/missing/` → `/dir/missing`). A missing
+///   component with anything else after it (`/missing/..`, `/missing/.`, `/missing/x`) is
+///   [`PathError::NotFound`]; a non-directory used as a directory is
+///   [`PathError::NotADirectory`].
 /// - Errors name the path that was asked about.
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]

@@ -206,11 +206,21 @@ impl NsEnterBuilder {
                     }
                 }
                 let joins_mount = target.get_namespaces().contains(&Namespace::Mount);
+                // A process's root is entered after the joins; a failure to open it is
+                // reported after them too, since a join refused for want of privileges
+                // (EPERM from setns) says more than the EACCES of /proc/PID/root.
+                let mut root_error = None;
                 if let (Some(fd), Some(pid)) = (&pidfd, target.get_pid()) {
-                    handles.root = Some(open_process_root(pid, fd)?);
+                    match open_process_root(pid, fd) {
+                        Ok(r) => handles.root = Some(r),
+                        Err(e) => root_error = Some(e),
+                    }
                 }
-                let open_root = joins_mount || handles.root.is_some();
+                let open_root = joins_mount || target.get_pid().is_some();
                 let (thread, root_fd) = HostThread::start(handles, open_root)?;
+                if let Some(e) = root_error {
+                    return Err(e);
+                }
                 let root = match root_fd {
                     Some(fd) => RootFs::from_fd(fd),
                     None => open_local_root(&target)?,

@@ -33,7 +33,10 @@
 //! - A non-directory followed by more components (`file/x`, `file/`, `file/.`, `file/..`) is
 //!   `ENOTDIR`, as for the kernel and GNU `realpath -e`.
 //!
-//! [`Resolve::MustExist`] is `realpath -e`. [`Resolve::AllowMissing`] is `realpath -m`, checked
+//! [`Resolve::MustExist`] is `realpath -e`. [`Resolve::AllButLast`] is GNU `realpath`'s default
+//! (`realpath -E`, `readlink -f`): `realpath -e`, except that the last component may be missing
+//! when nothing but slashes follows it, including the target of a dangling link.
+//! [`Resolve::AllowMissing`] is `realpath -m`, checked
 //! against GNU coreutils by experiment and by this crate's differential fuzzing: from the first
 //! component that does not exist (or that is not a directory but is used as one) the names are
 //! kept as written; a later `..` removes a kept name, and once none is left the walk goes on
@@ -169,6 +172,9 @@ enum Missing {
     Keep,
     /// Only the last component may be missing (open(2) with `O_CREAT`).
     Last,
+    /// Only the last component may be missing, and slashes may follow it
+    /// ([`Resolve::AllButLast`], GNU `realpath`'s default).
+    AllButLast,
     /// Create it as a directory and walk on (`mkdir -p`).
     Create,
 }
@@ -178,6 +184,7 @@ impl From<Resolve> for Missing {
         match mode {
             Resolve::MustExist => Missing::Fail,
             Resolve::AllowMissing => Missing::Keep,
+            Resolve::AllButLast => Missing::AllButLast,
         }
     }
 }
@@ -626,6 +633,13 @@ impl RootFs {
                 }
                 (Err(Errno::NOENT), Missing::Last) if !more => {
                     w.missing.push(name);
+                    continue;
+                }
+                // GNU canonicalize (CAN_ALL_BUT_LAST): missing is fine when nothing but
+                // slashes follows; the empty pieces left are skipped.
+                (Err(Errno::NOENT), Missing::AllButLast) if todo.iter().all(|p| p.is_empty()) => {
+                    w.missing.push(name);
+                    todo.clear();
                     continue;
                 }
                 (Err(Errno::NOENT), Missing::Create) => {
