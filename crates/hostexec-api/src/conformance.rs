@@ -13,6 +13,12 @@
 //! }
 //! ```
 //!
+//! A complete, compiled example — a backend implementing all three traits with
+//! [`async_trait`](macro@crate::async_trait), checked by these functions — is on the front page of
+//! `hostexec-fake` (it needs a backend to run commands through, which this crate does not
+//! have). Each check is also public on its own, so a backend under construction can run the
+//! ones it already keeps.
+//!
 //! What the checks need of the host: a POSIX `sh` and coreutils (`true`, `false`, `printf`,
 //! `cat`, `env`, `pwd`, `sleep`, `head`, `ls`) among [`HOST_BIN_DIRS`](crate::HOST_BIN_DIRS), and
 //! for the process checks, that the command's processes are visible in this process's `/proc`

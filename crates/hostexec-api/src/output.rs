@@ -8,7 +8,8 @@ use crate::CommandError;
 /// Bytes of stderr kept in a [`CommandError::Failed`].
 pub const STDERR_EXCERPT_BYTES: usize = 2048;
 
-/// How a command ended.
+/// How a command ended: the two outcomes wait(2) reports for a process that is gone (an exit
+/// code or a terminating signal), a closed set, so this enum is exhaustive.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ExitStatus {
     /// It exited with this code.
@@ -63,7 +64,12 @@ impl fmt::Display for ExitStatus {
 ///     "mount failed with exit status 32: mount: /x: permission denied."
 /// );
 /// ```
+///
+/// `#[non_exhaustive]`: a backend outside this crate builds one with [`Output::new`],
+/// [`Output::with_stdout`] and [`Output::with_stderr`], and sets the public truncation flags
+/// directly (`out.stdout_truncated = true`).
 #[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Output {
     /// The program, as the command named it.
     pub program: OsString,

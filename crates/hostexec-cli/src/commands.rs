@@ -6,7 +6,6 @@ use std::io::{self, IsTerminal, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use hostexec_api::{Executor, HostCommand, OutputMode, PathError, PathResolver, Resolve, Stdin};
 use hostexec_mount::mountinfo::MountInfo;
@@ -32,7 +31,7 @@ pub(crate) async fn run(cli: Cli) -> Result<u8, CliError> {
     precheck(&cli.command)?;
     let target = target(g)?;
     safety_rail(g, &target, &cli.command)?;
-    let host = Arc::new(connect(g, target)?);
+    let host = connect(g, target)?;
     match cli.command {
         // These three bound their host commands themselves (process-group kill).
         Command::Exec(a) => exec(&host, g, a).await,
@@ -271,7 +270,7 @@ where
     .await
 }
 
-async fn exec(host: &Arc<NsEnter>, g: &Global, a: ExecArgs) -> Result<u8, CliError> {
+async fn exec(host: &NsEnter, g: &Global, a: ExecArgs) -> Result<u8, CliError> {
     if a.tty {
         return crate::tty::exec_tty(host, g, a).await;
     }
@@ -324,7 +323,7 @@ async fn exec(host: &Arc<NsEnter>, g: &Global, a: ExecArgs) -> Result<u8, CliErr
     }
 }
 
-async fn realpath(host: &Arc<NsEnter>, g: &Global, a: RealpathArgs) -> Result<u8, CliError> {
+async fn realpath(host: &NsEnter, g: &Global, a: RealpathArgs) -> Result<u8, CliError> {
     let mode = if a.allow_missing {
         Resolve::AllowMissing
     } else if a.must_exist {
@@ -371,7 +370,7 @@ fn path_error_text(path: &Path, e: &PathError) -> String {
     }
 }
 
-async fn which(host: &Arc<NsEnter>, g: &Global, a: WhichArgs) -> Result<u8, CliError> {
+async fn which(host: &NsEnter, g: &Global, a: WhichArgs) -> Result<u8, CliError> {
     let mut failed = false;
     let mut rows = Vec::new();
     for name in &a.names {
@@ -406,8 +405,8 @@ async fn which(host: &Arc<NsEnter>, g: &Global, a: WhichArgs) -> Result<u8, CliE
     Ok(if failed { code::FAILURE } else { code::OK })
 }
 
-fn mounter(host: &Arc<NsEnter>) -> HostMounter<Arc<NsEnter>, Arc<NsEnter>> {
-    HostMounter::new(Arc::clone(host), Arc::clone(host))
+fn mounter(host: &NsEnter) -> HostMounter<NsEnter> {
+    HostMounter::new(host.clone())
 }
 
 /// libmount's `mnt_match_fstype`: a comma-separated list, each name optionally prefixed with
@@ -428,7 +427,7 @@ pub(crate) fn match_fstype(fstype: &[u8], pattern: &str) -> bool {
     negated
 }
 
-async fn mounts(host: &Arc<NsEnter>, g: &Global, a: MountsArgs) -> Result<u8, CliError> {
+async fn mounts(host: &NsEnter, g: &Global, a: MountsArgs) -> Result<u8, CliError> {
     let list = mounter(host)
         .list()
         .await
@@ -478,11 +477,7 @@ async fn mounts(host: &Arc<NsEnter>, g: &Global, a: MountsArgs) -> Result<u8, Cl
     })
 }
 
-async fn is_mountpoint(
-    host: &Arc<NsEnter>,
-    g: &Global,
-    a: IsMountpointArgs,
-) -> Result<u8, CliError> {
+async fn is_mountpoint(host: &NsEnter, g: &Global, a: IsMountpointArgs) -> Result<u8, CliError> {
     let is = mounter(host)
         .is_mount_point(&a.path)
         .await
@@ -519,7 +514,7 @@ fn split_options(opts: Option<&str>) -> Vec<String> {
     .unwrap_or_default()
 }
 
-async fn mount(host: &Arc<NsEnter>, g: &Global, a: MountArgs) -> Result<u8, CliError> {
+async fn mount(host: &NsEnter, g: &Global, a: MountArgs) -> Result<u8, CliError> {
     let mut options = split_options(a.options.as_deref());
     let remount = is_remount(a.options.as_deref());
     // `mount -o remount,ro TARGET`: one positional is the target (mount(8) would look the
@@ -564,7 +559,7 @@ fn unreachable_usage() -> Result<(OsString, PathBuf), CliError> {
     Err(CliError::Usage("mount: TARGET is missing".into()))
 }
 
-async fn umount(host: &Arc<NsEnter>, g: &Global, a: UmountArgs) -> Result<u8, CliError> {
+async fn umount(host: &NsEnter, g: &Global, a: UmountArgs) -> Result<u8, CliError> {
     let mut opts = UnmountOptions::new();
     if a.lazy {
         opts = opts.lazy();

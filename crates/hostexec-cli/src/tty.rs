@@ -142,7 +142,7 @@ fn write_all(fd: BorrowedFd<'_>, mut buf: &[u8]) -> io::Result<()> {
 }
 
 /// `exec -t`: runs the command on a host pty and relays between it and hostexec's streams.
-pub(crate) async fn exec_tty(host: &Arc<NsEnter>, g: &Global, a: ExecArgs) -> Result<u8, CliError> {
+pub(crate) async fn exec_tty(host: &NsEnter, g: &Global, a: ExecArgs) -> Result<u8, CliError> {
     let Some((program, args)) = a.command.split_first() else {
         return Err(CliError::Usage("exec: no command given".into()));
     };

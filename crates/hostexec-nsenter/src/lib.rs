@@ -131,7 +131,10 @@ use watch::MountWatch;
 pub const DEFAULT_FS_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How commands reach the target's namespaces.
+///
+/// `#[non_exhaustive]`: more launchers may come; match with a wildcard arm.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Launcher {
     /// Spawned from a dedicated thread that joined the namespaces once (no process per join).
     #[default]
@@ -313,7 +316,10 @@ fn open_process_root(pid: u32, pidfd: &OwnedFd) -> Result<ProcessRoot, NsEnterEr
     let root = open("root")?;
     let cwd = open("cwd")?;
     if exited(pidfd) {
-        return Err(NsEnterError::TargetGone { pid });
+        return Err(NsEnterError::TargetGone {
+            pid,
+            source: std::io::Error::from_raw_os_error(libc::ESRCH),
+        });
     }
     Ok(ProcessRoot { pid, root, cwd })
 }
@@ -474,6 +480,7 @@ impl NsEnter {
         match &self.inner.pidfd {
             Some(fd) if exited(fd) => Err(NsEnterError::TargetGone {
                 pid: self.inner.target.get_pid().unwrap_or_default(),
+                source: std::io::Error::from_raw_os_error(libc::ESRCH),
             }),
             _ => Ok(()),
         }
@@ -499,12 +506,10 @@ impl NsEnter {
                 path: path.to_path_buf(),
                 timeout: self.fs_timeout,
             }),
-            Err(RunError::Lost) => Err(PathError::HostUnavailable {
-                reason: "a file operation did not complete (it panicked, or no worker thread \
-                         could be started)"
-                    .into(),
-                source: None,
-            }),
+            Err(RunError::Lost) => Err(PathError::host_unavailable(
+                "a file operation did not complete (it panicked, or no worker thread could be \
+                 started)",
+            )),
         }
     }
 
@@ -531,10 +536,9 @@ impl NsEnter {
                 })
             }
             Err(RunError::Lost) => {
-                return Err(CommandError::HostUnavailable {
-                    reason: "a host binary lookup did not complete".into(),
-                    source: None,
-                })
+                return Err(CommandError::host_unavailable(
+                    "a host binary lookup did not complete",
+                ))
             }
         };
         if let Ok(mut c) = self.inner.bin_cache.lock() {
@@ -589,7 +593,7 @@ impl NsEnter {
             Launch::HostThread(thread) => {
                 let handle =
                     tokio::runtime::Handle::try_current().map_err(|_| NsEnterError::NoRuntime)?;
-                let mut c = run::command(program, &[], cmd);
+                let mut c = run::command(program, &[], cmd)?;
                 if let Some(fds) = run::inherited_descriptors() {
                     run::close_inherited_on_exec(&mut c, fds);
                 }
@@ -626,8 +630,8 @@ impl NsEnter {
                 match self.host_lookup(program).await {
                     Ok(true) => {}
                     Ok(false) => return Err(spawn_err(std::io::ErrorKind::NotFound.into())),
-                    Err(PathError::HostUnavailable { reason, source }) => {
-                        return Err(CommandError::HostUnavailable { reason, source })
+                    Err(PathError::HostUnavailable { source }) => {
+                        return Err(CommandError::HostUnavailable { source })
                     }
                     Err(e) => {
                         return Err(CommandError::Io {
@@ -669,7 +673,7 @@ impl NsEnter {
                     pre.extend([env.into_os_string(), chdir, "--".into()]);
                 }
                 pre.push(program.into());
-                let mut c = run::command(&bin, &pre, cmd);
+                let mut c = run::command(&bin, &pre, cmd)?;
                 if let Some(fds) = run::inherited_descriptors() {
                     run::close_inherited_on_exec(&mut c, fds);
                 }
@@ -814,10 +818,9 @@ impl HostFs for NsEnter {
                 path,
                 timeout: self.fs_timeout,
             }),
-            Err(RunError::Lost) => Err(PathError::HostUnavailable {
-                reason: "reading the mount table did not complete".into(),
-                source: None,
-            }),
+            Err(RunError::Lost) => Err(PathError::host_unavailable(
+                "reading the mount table did not complete",
+            )),
         }
     }
 }

@@ -185,6 +185,9 @@ impl From<Resolve> for Missing {
             Resolve::MustExist => Missing::Fail,
             Resolve::AllowMissing => Missing::Keep,
             Resolve::AllButLast => Missing::AllButLast,
+            // `Resolve` is non-exhaustive: a mode this walk does not know yet gets the
+            // strictest treatment, never a laxer one.
+            _ => Missing::Fail,
         }
     }
 }
@@ -383,18 +386,17 @@ impl RootFs {
         let mount_id = StatxFlags::from_bits_retain(st.stx_mask)
             .contains(StatxFlags::MNT_ID)
             .then_some(st.stx_mnt_id);
-        Ok(FileStat {
-            kind: kind_of(FileType::from_raw_mode(mode)),
-            mode,
-            uid: st.stx_uid,
-            gid: st.stx_gid,
-            size: st.stx_size,
-            dev: (st.stx_dev_major, st.stx_dev_minor),
-            rdev: (st.stx_rdev_major, st.stx_rdev_minor),
-            ino: st.stx_ino,
-            mount_root,
-            mount_id,
-        })
+        let mut stat = FileStat::new(kind_of(FileType::from_raw_mode(mode)));
+        stat.mode = mode;
+        stat.uid = st.stx_uid;
+        stat.gid = st.stx_gid;
+        stat.size = st.stx_size;
+        stat.dev = (st.stx_dev_major, st.stx_dev_minor);
+        stat.rdev = (st.stx_rdev_major, st.stx_rdev_minor);
+        stat.ino = st.stx_ino;
+        stat.mount_root = mount_root;
+        stat.mount_id = mount_id;
+        Ok(stat)
     }
 
     /// Reads the whole file at `path` (final symlink followed), at most `limit` bytes: a longer
