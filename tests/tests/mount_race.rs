@@ -238,7 +238,17 @@ async fn source_race(test: &str, options: MountOptions) {
                     st.ns.stat(&target.join("marker"), false).await.is_err(),
                     "round {round}: the protected directory was bound"
                 );
-                st.m.unmount(&target, &UnmountOptions::new()).await.unwrap();
+                // A file call of the backend may still hold the mount for an instant
+                // (EBUSY): retry briefly; it must come down.
+                let mut tries = 0;
+                while let Err(e) = st.m.unmount(&target, &UnmountOptions::new()).await {
+                    tries += 1;
+                    assert!(
+                        tries < 100 && e.raw_os_error() == Some(16),
+                        "round {round}: {e:?}"
+                    );
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
             }
             Err(e) if is_symlink_refusal(&e) => refused += 1,
             Err(e) if e.is_not_found() || e.raw_os_error() == Some(20) => {}
