@@ -237,9 +237,9 @@ impl NsEnterBuilder {
         let watch = Arc::new(MountWatch::new(probe_root, target.mountinfo_path()));
         let root = root.with_guard(Arc::clone(&watch) as Arc<dyn hostexec_rootfs::MountGuard>);
         let weak = Arc::downgrade(&watch);
-        let fs = FsPool::new(Box::new(move |mnt_id| {
+        let fs = FsPool::new(Box::new(move |mnt_id, about| {
             if let Some(w) = weak.upgrade() {
-                w.overran(mnt_id);
+                w.overran(mnt_id, about);
             }
         }));
         Ok(NsEnter {
@@ -445,7 +445,7 @@ impl NsEnter {
         match self
             .inner
             .fs
-            .run(Some(self.fs_timeout), move || f(&root))
+            .run(Some(self.fs_timeout), Some(path), move || f(&root))
             .await
         {
             Ok(r) => r,
@@ -472,7 +472,7 @@ impl NsEnter {
         let found = match self
             .inner
             .fs
-            .run(Some(self.fs_timeout), move || {
+            .run(Some(self.fs_timeout), None, move || {
                 root.look_path(&owned, HOST_BIN_DIRS)
             })
             .await
@@ -705,6 +705,15 @@ impl Executor for NsEnter {
 #[async_trait]
 impl PathResolver for NsEnter {
     async fn resolve(&self, path: &Path, mode: Resolve) -> Result<PathBuf, PathError> {
+        // No hop where none is needed: what the kernel answers from its caches alone
+        // (RESOLVE_CACHED) cannot block, so it runs on the caller's thread.
+        if mode == Resolve::MustExist {
+            check_host_path(path)?;
+            self.check_alive()?;
+            if let Some(found) = self.inner.root.resolve_cached(path)? {
+                return Ok(found);
+            }
+        }
         let p = path.to_path_buf();
         self.fs_op(path, move |r| r.resolve(&p, mode)).await
     }
@@ -752,7 +761,7 @@ impl HostFs for NsEnter {
         match self
             .inner
             .fs
-            .run(Some(self.fs_timeout), move || {
+            .run(Some(self.fs_timeout), None, move || {
                 std::fs::read(&p).map_err(|e| PathError::from_io(&p, e))
             })
             .await

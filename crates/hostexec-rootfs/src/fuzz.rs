@@ -453,6 +453,7 @@ struct Seen {
     kernel_loop: AtomicUsize,
     outside_refused: AtomicUsize,
     dirs_made: AtomicUsize,
+    fast_path: AtomicUsize,
 }
 
 fn check(case: &Case, seen: &Seen) -> Result<(), TestCaseError> {
@@ -467,6 +468,22 @@ fn check(case: &Case, seen: &Seen) -> Result<(), TestCaseError> {
         .iter()
         .map(|q| b.root.resolve_clamped(os(&q.0), M))
         .collect();
+    // The kernel fast path (resolve) against the walk (resolve_clamped): the same answer,
+    // path for path and error for error; and how often the fast path answered itself.
+    for (q, (walk, _)) in case.queries.iter().zip(&e) {
+        let fast = b.root.resolve(os(&q.0), E);
+        match (&fast, walk) {
+            (Ok(f), Ok(w)) => prop_assert_eq!(f, w, "{:?}", q),
+            (Err(f), Err(w)) => prop_assert_eq!(f.to_string(), w.to_string(), "{:?}", q),
+            _ => prop_assert!(false, "{:?}: fast path {:?}, walk {:?}", q, fast, walk),
+        }
+        if b.root
+            .resolve_by_kernel(os(&q.0))
+            .is_ok_and(|k| k.is_some())
+        {
+            seen.fast_path.fetch_add(1, Relaxed);
+        }
+    }
     let gnu = (!case.tree.absolute).then(|| {
         // Both modes at once: a diverging query costs a timeout, which is waiting, not work.
         std::thread::scope(|s| {
@@ -631,7 +648,7 @@ fn differential_against_gnu_realpath_and_the_kernel() {
         "{cases} trees: compared with GNU {} (equal paths {}, equal errors {}); intended differences: \
          loops hidden by GNU -m {}, GNU never ending {} (+{} looping queries not asked), chains > 40 followed by GNU {}, `..` clamped at the root {}; \
          kernel paths {}, kernel ELOOP {}; absolute links to the caller's side refused {}; \
-         directories made {}",
+         directories made {}; MustExist answered by the kernel fast path {}",
         n(&seen.gnu_compared),
         n(&seen.gnu_equal_ok),
         n(&seen.gnu_equal_err),
@@ -644,6 +661,11 @@ fn differential_against_gnu_realpath_and_the_kernel() {
         n(&seen.kernel_loop),
         n(&seen.outside_refused),
         n(&seen.dirs_made),
+        n(&seen.fast_path),
+    );
+    assert!(
+        n(&seen.fast_path) > 0,
+        "the kernel fast path never answered: the comparison with the walk checked nothing"
     );
     // With a real run, every rule must have been exercised (a fuzzer that never reaches a
     // loop proves nothing about loops).

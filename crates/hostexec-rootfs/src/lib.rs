@@ -54,9 +54,22 @@
 //! is `ENOTDIR` for both), as the differential fuzz tests check over random trees.
 //!
 //! With [`Resolve::MustExist`] the answer also equals the kernel's own
-//! `openat2(root, path, RESOLVE_IN_ROOT)`, which the fuzz tests use as a second oracle. This
-//! crate does not use `openat2` itself because it cannot express `-m`, and because a
-//! kernel-independent walk is what both backends need.
+//! `openat2(root, path, RESOLVE_IN_ROOT)`, which the fuzz tests use as a second oracle.
+//!
+//! ## The kernel fast path
+//!
+//! [`RootFs::resolve`] with [`Resolve::MustExist`] first asks the kernel: one
+//! `openat2(root, path, O_PATH, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)` (Linux ≥ 5.6), then
+//! the object's path as `/proc/self/fd/N` shows it (the kernel's `d_path`), mapped back into
+//! the root by taking off the root's own shown path. The answer is taken only if it is a plain
+//! path (no `.`, `..` or empty component, no ` (deleted)` suffix, shorter than `PATH_MAX`) that
+//! leads, with `RESOLVE_NO_SYMLINKS`, to the very object the first call found (same device and
+//! inode). Otherwise, and on *any* error (ENOENT, ENOTDIR, ELOOP, EACCES, `EAGAIN` from a
+//! concurrent rename, `EXDEV`, `ENOSYS` on kernels without `openat2`), the walk answers, so
+//! errors and the rare disagreements are always the walk's. The walk stays the reference: it
+//! alone does [`Resolve::AllowMissing`] (which `openat2` cannot express) and the file
+//! operations, and the differential fuzzers compare both paths query by query
+//! ([`RootFs::resolve_by_walk`], [`RootFs::resolve_by_kernel`]).
 //!
 //! Names are bytes: non-UTF-8 names round-trip byte for byte. Errors are [`PathError`]s naming
 //! the path that was asked about, never an inner component.
@@ -109,7 +122,7 @@ use std::io::Read;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use hostexec_api::path::{check_host_path, normalize, PATH_MAX};
 use hostexec_api::{CommandError, FileKind, FileStat, PathError, Resolve, MAX_SYMLINK_HOPS};
@@ -128,6 +141,8 @@ const RACE_RETRIES: usize = 8;
 pub struct RootFs {
     fd: OwnedFd,
     guard: Option<Arc<dyn MountGuard>>,
+    /// The root's own path as `/proc/self/fd` shows it (for the kernel fast path), once read.
+    shown: OnceLock<Option<Vec<u8>>>,
 }
 
 /// Told about each mount a walk enters, before the walk asks that mount's file system
@@ -145,6 +160,13 @@ pub trait MountGuard: Send + Sync + std::fmt::Debug {
     /// operation was asked about). Called whenever the mount changes from one component to
     /// the next. An error stops the walk and is the operation's error.
     fn entering(&self, mnt_id: u64, path: &Path) -> Result<(), PathError>;
+
+    /// Whether [`RootFs::resolve`] may take the kernel fast path (one `openat2`, which cannot
+    /// tell the guard about the mounts on the way until it has returned). A guard that
+    /// refuses some mount now says no, and the walk asks it at each mount. Default: yes.
+    fn allows_fast_path(&self) -> bool {
+        true
+    }
 }
 
 /// The state of one walk: what [`RootFs::walk`] found.
@@ -257,6 +279,49 @@ fn kind_and_mount(fd: &OwnedFd) -> Result<(FileType, Option<u64>), Errno> {
     }
 }
 
+/// Device, inode and mount of `fd`, from the kernel's caches (`AT_STATX_DONT_SYNC`: they
+/// never change for an open object, and a hung file system is not asked).
+fn identity(fd: &OwnedFd) -> Option<((u32, u32), u64, Option<u64>)> {
+    let st = rustix::fs::statx(
+        fd,
+        "",
+        AtFlags::EMPTY_PATH | AtFlags::SYMLINK_NOFOLLOW | AtFlags::STATX_DONT_SYNC,
+        StatxFlags::INO | StatxFlags::MNT_ID,
+    )
+    .ok()?;
+    let mnt = StatxFlags::from_bits_retain(st.stx_mask)
+        .contains(StatxFlags::MNT_ID)
+        .then_some(st.stx_mnt_id);
+    Some(((st.stx_dev_major, st.stx_dev_minor), st.stx_ino, mnt))
+}
+
+/// What `/proc/self/fd/N` shows for `fd`: the kernel's `d_path` of the object, read through
+/// a descriptor of this process's `/proc/self/fd` opened once.
+fn proc_fd_path(fd: &OwnedFd) -> Option<Vec<u8>> {
+    static FDS: OnceLock<Option<OwnedFd>> = OnceLock::new();
+    let dir = FDS
+        .get_or_init(|| {
+            rustix::fs::open(
+                "/proc/self/fd",
+                OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .ok()
+        })
+        .as_ref()?;
+    let name = itoa_fd(fd);
+    let shown = rustix::fs::readlinkat(dir, name.as_str(), Vec::with_capacity(128)).ok()?;
+    let bytes = shown.into_bytes();
+    // Not a path in a mount namespace this process can name (a pipe, an anonymous inode,
+    // an unreachable mount shown relative to nothing): no answer.
+    (bytes.first() == Some(&b'/')).then_some(bytes)
+}
+
+fn itoa_fd(fd: &OwnedFd) -> String {
+    use std::os::fd::AsRawFd;
+    fd.as_raw_fd().to_string()
+}
+
 /// Whether two fds are the same file (device and inode).
 fn same_object(a: &OwnedFd, b: &OwnedFd) -> Result<bool, Errno> {
     let (sa, sb) = (rustix::fs::fstat(a)?, rustix::fs::fstat(b)?);
@@ -275,31 +340,32 @@ impl RootFs {
             OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
             Mode::empty(),
         )?;
-        Ok(RootFs { fd, guard: None })
+        Ok(RootFs::from_fd(fd))
     }
 
     /// Takes `fd` as the root. The caller guarantees it is a directory fd (ideally `O_PATH`,
     /// and `O_CLOEXEC` like every fd hostexec holds).
     pub fn from_fd(fd: OwnedFd) -> RootFs {
-        RootFs { fd, guard: None }
+        RootFs {
+            fd,
+            guard: None,
+            shown: OnceLock::new(),
+        }
     }
 
     /// The same root, whose walks tell `guard` about each mount they enter (see
     /// [`MountGuard`]); every operation of this handle, and of its clones, walks that way.
     pub fn with_guard(self, guard: Arc<dyn MountGuard>) -> RootFs {
         RootFs {
-            fd: self.fd,
             guard: Some(guard),
+            ..self
         }
     }
 
     /// Another handle on the same root without the guard (for a backend's own probes of a
     /// mount its guard refuses).
     pub fn try_clone_unguarded(&self) -> std::io::Result<RootFs> {
-        Ok(RootFs {
-            fd: self.fd.try_clone()?,
-            guard: None,
-        })
+        Ok(RootFs::from_fd(self.fd.try_clone()?))
     }
 
     /// The root directory fd.
@@ -310,14 +376,118 @@ impl RootFs {
     /// Another handle on the same root (`F_DUPFD_CLOEXEC`).
     pub fn try_clone(&self) -> std::io::Result<RootFs> {
         Ok(RootFs {
-            fd: self.fd.try_clone()?,
             guard: self.guard.clone(),
+            ..RootFs::from_fd(self.fd.try_clone()?)
         })
     }
 
     /// The canonical host path of `path` (see the crate docs for the rules).
+    ///
+    /// [`Resolve::MustExist`] takes the kernel fast path where it can (see the crate docs,
+    /// "The kernel fast path"); the answer is the walk's ([`resolve_by_walk`](Self::resolve_by_walk)) in every case.
     pub fn resolve(&self, path: &Path, mode: Resolve) -> Result<PathBuf, PathError> {
+        if mode == Resolve::MustExist && self.guard.as_ref().is_none_or(|g| g.allows_fast_path()) {
+            check_host_path(path)?;
+            if let Some(found) = self.resolve_by_kernel(path)? {
+                return Ok(found);
+            }
+        }
+        self.resolve_by_walk(path, mode)
+    }
+
+    /// [`resolve`](Self::resolve) by the walk alone: the reference the fast path is checked
+    /// against, and its fallback.
+    pub fn resolve_by_walk(&self, path: &Path, mode: Resolve) -> Result<PathBuf, PathError> {
         Ok(self.walk(path, mode.into(), true)?.host_path())
+    }
+
+    /// The kernel fast path of [`Resolve::MustExist`] alone: `Ok(None)` whenever it cannot
+    /// answer for certain (any error, no `openat2`, a path it cannot map back), where
+    /// [`resolve`](Self::resolve) asks the walk instead. Public for differential tests and
+    /// benchmarks; an `Err` only comes from the guard.
+    pub fn resolve_by_kernel(&self, path: &Path) -> Result<Option<PathBuf>, PathError> {
+        self.kernel_path(path, rustix::fs::ResolveFlags::empty())
+    }
+
+    /// The kernel fast path from the kernel's caches alone (`RESOLVE_CACHED`, Linux ≥ 5.12):
+    /// `Ok(None)` when answering would need to ask a file system (a name not in the dentry
+    /// cache, a remote or FUSE dentry that wants revalidating) or for any reason the fast path
+    /// gives none. It never waits for a file system (the descriptor's path comes from
+    /// `d_path`, its identity from `statx(AT_STATX_DONT_SYNC)`), so a caller may run it on a
+    /// thread that must not block, and go elsewhere when it says `None`.
+    pub fn resolve_cached(&self, path: &Path) -> Result<Option<PathBuf>, PathError> {
+        check_host_path(path)?;
+        if self.guard.as_ref().is_some_and(|g| !g.allows_fast_path()) {
+            return Ok(None);
+        }
+        self.kernel_path(path, rustix::fs::ResolveFlags::CACHED)
+    }
+
+    fn kernel_path(
+        &self,
+        path: &Path,
+        extra: rustix::fs::ResolveFlags,
+    ) -> Result<Option<PathBuf>, PathError> {
+        use rustix::fs::ResolveFlags;
+        let Some(prefix) = self.shown().as_deref() else {
+            return Ok(None);
+        };
+        let in_root = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS | extra;
+        let Ok(fd) = rustix::fs::openat2(
+            &self.fd,
+            path,
+            OFlags::PATH | OFlags::CLOEXEC,
+            Mode::empty(),
+            in_root,
+        ) else {
+            return Ok(None);
+        };
+        let Some((dev, ino, mnt)) = identity(&fd) else {
+            return Ok(None);
+        };
+        if let (Some(guard), Some(mnt)) = (&self.guard, mnt) {
+            guard.entering(mnt, path)?;
+        }
+        let Some(shown) = proc_fd_path(&fd) else {
+            return Ok(None);
+        };
+        // The path below the root: the root's own shown path stripped ("/" shows as itself).
+        let rest = if prefix == b"/" {
+            &shown[..]
+        } else {
+            match shown.strip_prefix(prefix) {
+                Some(r) if r.is_empty() || r.starts_with(b"/") => r,
+                _ => return Ok(None),
+            }
+        };
+        let canonical = if rest.is_empty() { &b"/"[..] } else { rest };
+        // Trust it only if it is a plain path that leads, without any symlink, to the very
+        // object the kernel found (not e.g. a name since renamed, or shown " (deleted)").
+        let plain = canonical
+            .split(|&b| b == b'/')
+            .skip(1)
+            .all(|c| !c.is_empty() && c != b"." && c != b"..")
+            || canonical == b"/";
+        if !plain || canonical.len() >= PATH_MAX {
+            return Ok(None);
+        }
+        let canonical = Path::new(OsStr::from_bytes(canonical));
+        let again = rustix::fs::openat2(
+            &self.fd,
+            canonical,
+            OFlags::PATH | OFlags::CLOEXEC,
+            Mode::empty(),
+            in_root | ResolveFlags::NO_SYMLINKS,
+        );
+        match again.ok().as_ref().and_then(identity) {
+            Some((d, i, _)) if (d, i) == (dev, ino) => Ok(Some(canonical.to_path_buf())),
+            _ => Ok(None),
+        }
+    }
+
+    /// The root's path as `/proc/self/fd/N` shows it, read once.
+    fn shown(&self) -> &Option<Vec<u8>> {
+        self.shown.get_or_init(|| proc_fd_path(&self.fd))
     }
 
     /// [`resolve`](Self::resolve), also telling whether a `..` stayed at the root on the way

@@ -1,0 +1,53 @@
+//! No hop where none is needed: a `resolve` the kernel answers from its caches alone runs on
+//! the caller's thread (no pool worker is ever started for it), and one that would have to
+//! ask a file system (here a hung FUSE mount) still goes to the pool and ends at its deadline.
+//!
+//! Skipped, with a printed reason, only without CAP_SYS_ADMIN, and never with CI=true.
+
+use std::time::Duration;
+
+use hostexec_api::{PathError, PathResolver, Resolve};
+use hostexec_nsenter::NsEnter;
+use hostexec_testing::sandbox::{skip_without_namespaces, SandboxHost};
+
+#[tokio::test(flavor = "current_thread")]
+async fn cached_resolves_run_inline_and_hung_ones_still_hop() {
+    if skip_without_namespaces("cached_resolves_run_inline_and_hung_ones_still_hop") {
+        return;
+    }
+    let sb = SandboxHost::start().unwrap();
+    let s = sb.scratch().to_path_buf();
+    sb.mkdir_all(&s.join("real/dir")).unwrap();
+    sb.symlink("real/dir", &s.join("rel")).unwrap();
+    sb.symlink(s.join("rel"), &s.join("abs")).unwrap();
+    sb.mkdir_all(&s.join("hung")).unwrap();
+    let hung = sb.hung_fuse_mount(&s.join("hung")).unwrap();
+    let deadline = Duration::from_millis(200);
+    let ns = NsEnter::builder(sb.target())
+        .fs_timeout(deadline)
+        .build()
+        .unwrap();
+    // Warm the dentry cache through the walk (blocking, on this thread), then resolve.
+    ns.root_fs()
+        .resolve_by_walk(&s.join("abs"), Resolve::MustExist)
+        .unwrap();
+    for _ in 0..50 {
+        let r = ns.resolve(&s.join("abs/."), Resolve::MustExist).await;
+        assert_eq!(r.unwrap(), s.join("real/dir"));
+    }
+    assert_eq!(
+        ns.fs_pool_stats().workers,
+        0,
+        "a cached resolve hopped to the pool"
+    );
+    // Into the hung mount: not answerable from the caches, so it hops, and ends on time.
+    let r = tokio::time::timeout(
+        Duration::from_secs(5),
+        ns.resolve(&s.join("hung/x"), Resolve::MustExist),
+    )
+    .await
+    .expect("a resolve into a hung mount blocked the caller's thread");
+    assert!(matches!(r, Err(PathError::TimedOut { .. })), "{r:?}");
+    assert!(ns.fs_pool_stats().workers >= 1);
+    drop(hung);
+}
