@@ -207,19 +207,55 @@ impl FsPool {
         let Some(deadline) = deadline else {
             return rx.await.map_err(|_| RunError::Lost);
         };
-        match tokio::time::timeout_at(deadline.into(), rx).await {
+        // If the caller goes away first (its own timeout, a dropped future), the deadline is
+        // still watched: the job is then known to be stuck even if no other job comes along.
+        let mut watch = Abandoned {
+            shared: Some(Arc::clone(&self.shared)),
+            id,
+            deadline,
+        };
+        let r = match tokio::time::timeout_at(deadline.into(), rx).await {
             Ok(r) => r.map_err(|_| RunError::Lost),
             Err(_) => {
-                self.overran(id);
+                overran(&self.shared, id);
                 Err(RunError::Overran)
             }
+        };
+        watch.shared = None;
+        r
+    }
+}
+
+/// Dropped with its caller's future before the job answered: watches the deadline on the
+/// runtime (if there is one), then counts the job as overrun if it is still running.
+struct Abandoned {
+    shared: Option<Arc<Shared>>,
+    id: u64,
+    deadline: Instant,
+}
+
+impl Drop for Abandoned {
+    fn drop(&mut self) {
+        let Some(shared) = self.shared.take() else {
+            return;
+        };
+        let (id, deadline) = (self.id, self.deadline);
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                tokio::time::sleep_until(deadline.into()).await;
+                overran(&shared, id);
+            });
         }
     }
+}
 
-    /// The job `id` missed its deadline: drop it if it is still queued, else count its worker
-    /// as stuck and tell the hook (once), then start a worker for what is queued.
-    fn overran(&self, id: u64) {
-        let mut guard = self.shared.lock();
+impl FsPool {}
+
+/// The job `id` missed its deadline: drop it if it is still queued, else count its worker
+/// as stuck and tell the hook (once), then start a worker for what is queued.
+fn overran(shared: &Arc<Shared>, id: u64) {
+    {
+        let mut guard = shared.lock();
         let st = &mut *guard;
         st.queue.retain(|q| q.id != id);
         let mut overdue = st.reap_overdue(Instant::now());
@@ -233,13 +269,15 @@ impl FsPool {
         let start = !st.queue.is_empty() && st.idle == 0 && may_start(st);
         drop(guard);
         if start {
-            start_worker(&self.shared);
+            start_worker(shared);
         }
         for (mnt, about) in overdue {
-            (self.shared.on_overrun)(mnt, about.as_deref());
+            (shared.on_overrun)(mnt, about.as_deref());
         }
     }
+}
 
+impl FsPool {
     fn submit(
         &self,
         deadline: Option<Instant>,

@@ -110,6 +110,7 @@ use rustix::fs::{Mode, OFlags};
 
 mod error;
 mod fs_pool;
+mod fstypes;
 mod host_thread;
 mod run;
 mod target;
@@ -236,6 +237,7 @@ impl NsEnterBuilder {
             })?;
         let watch = Arc::new(MountWatch::new(probe_root, target.mountinfo_path()));
         let root = root.with_guard(Arc::clone(&watch) as Arc<dyn hostexec_rootfs::MountGuard>);
+        let fstypes = fstypes::FsTypes::open(&target.mountinfo_path());
         let weak = Arc::downgrade(&watch);
         let fs = FsPool::new(Box::new(move |mnt_id, about| {
             if let Some(w) = weak.upgrade() {
@@ -250,6 +252,7 @@ impl NsEnterBuilder {
                 launch,
                 root: Arc::new(root),
                 watch,
+                fstypes,
                 fs,
                 bin_cache: Mutex::new(HashMap::new()),
                 systemd: tokio::sync::OnceCell::new(),
@@ -301,6 +304,8 @@ struct Inner {
     root: Arc<RootFs>,
     /// The mounts that stopped answering (the guard of `root`'s walks).
     watch: Arc<MountWatch>,
+    /// Which mounts answer from memory (for calls on the caller's thread).
+    fstypes: fstypes::FsTypes,
     /// Runs the blocking file operations of the async API (see [`fs_pool`]).
     fs: FsPool,
     bin_cache: Mutex<HashMap<OsString, PathBuf>>,
@@ -730,6 +735,18 @@ impl PathResolver for NsEnter {
 #[async_trait]
 impl HostFs for NsEnter {
     async fn stat(&self, path: &Path, follow: bool) -> Result<FileStat, PathError> {
+        // On the caller's thread when the kernel answers from its caches on a local file
+        // system (see the `fstypes` rule); anything else hops to the pool.
+        check_host_path(path)?;
+        self.check_alive()?;
+        let types = &self.inner.fstypes;
+        if let Some(st) = self
+            .inner
+            .root
+            .stat_cached(path, follow, &|mnt| types.is_local(mnt))?
+        {
+            return Ok(st);
+        }
         let p = path.to_path_buf();
         self.fs_op(path, move |r| r.stat(&p, follow)).await
     }

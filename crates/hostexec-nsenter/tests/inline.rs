@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use hostexec_api::{PathError, PathResolver, Resolve};
+use hostexec_api::{FileKind, HostFs, PathError, PathResolver, Resolve};
 use hostexec_nsenter::NsEnter;
 use hostexec_testing::sandbox::{skip_without_namespaces, SandboxHost};
 
@@ -34,11 +34,20 @@ async fn cached_resolves_run_inline_and_hung_ones_still_hop() {
     for _ in 0..50 {
         let r = ns.resolve(&s.join("abs/."), Resolve::MustExist).await;
         assert_eq!(r.unwrap(), s.join("real/dir"));
+        // stat on a local (tmpfs) mount, the same answer as the walk's.
+        let st = ns.stat(&s.join("abs"), true).await.unwrap();
+        let walked = ns.root_fs().stat(&s.join("abs"), true).unwrap();
+        assert_eq!(
+            (st.ino, st.kind, st.mount_id),
+            (walked.ino, walked.kind, walked.mount_id)
+        );
+        let link = ns.stat(&s.join("abs"), false).await.unwrap();
+        assert_eq!(link.kind, FileKind::Symlink);
     }
     assert_eq!(
         ns.fs_pool_stats().workers,
         0,
-        "a cached resolve hopped to the pool"
+        "a cached resolve or a local stat hopped to the pool"
     );
     // Into the hung mount: not answerable from the caches, so it hops, and ends on time.
     let r = tokio::time::timeout(
@@ -49,5 +58,11 @@ async fn cached_resolves_run_inline_and_hung_ones_still_hop() {
     .expect("a resolve into a hung mount blocked the caller's thread");
     assert!(matches!(r, Err(PathError::TimedOut { .. })), "{r:?}");
     assert!(ns.fs_pool_stats().workers >= 1);
+    // A stat of the FUSE mount's root is in the caches but not on a local type: it hops too
+    // (and is refused at once, the mount being marked by now, or times out).
+    let r = tokio::time::timeout(Duration::from_secs(5), ns.stat(&s.join("hung"), true))
+        .await
+        .expect("a stat of a hung mount blocked the caller's thread");
+    assert!(r.as_ref().is_err_and(PathError::is_unresponsive), "{r:?}");
     drop(hung);
 }

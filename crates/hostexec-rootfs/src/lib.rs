@@ -322,6 +322,37 @@ fn itoa_fd(fd: &OwnedFd) -> String {
     fd.as_raw_fd().to_string()
 }
 
+/// The [`FileStat`] of the object `fd` names (`statx`, asking its file system).
+fn stat_fd(fd: &OwnedFd, path: &Path) -> Result<FileStat, PathError> {
+    let st = rustix::fs::statx(
+        fd,
+        "",
+        AtFlags::EMPTY_PATH | AtFlags::SYMLINK_NOFOLLOW,
+        StatxFlags::BASIC_STATS | StatxFlags::MNT_ID,
+    )
+    .map_err(|e| errno_err(path, e))?;
+    let mode = u32::from(st.stx_mode);
+    let mount_root = st
+        .stx_attributes_mask
+        .contains(StatxAttributes::MOUNT_ROOT)
+        .then(|| st.stx_attributes.contains(StatxAttributes::MOUNT_ROOT));
+    let mount_id = StatxFlags::from_bits_retain(st.stx_mask)
+        .contains(StatxFlags::MNT_ID)
+        .then_some(st.stx_mnt_id);
+    Ok(FileStat {
+        kind: kind_of(FileType::from_raw_mode(mode)),
+        mode,
+        uid: st.stx_uid,
+        gid: st.stx_gid,
+        size: st.stx_size,
+        dev: (st.stx_dev_major, st.stx_dev_minor),
+        rdev: (st.stx_rdev_major, st.stx_rdev_minor),
+        ino: st.stx_ino,
+        mount_root,
+        mount_id,
+    })
+}
+
 /// Whether two fds are the same file (device and inode).
 fn same_object(a: &OwnedFd, b: &OwnedFd) -> Result<bool, Errno> {
     let (sa, sb) = (rustix::fs::fstat(a)?, rustix::fs::fstat(b)?);
@@ -531,33 +562,50 @@ impl RootFs {
     /// `mount_id` when it does not fill `STATX_MNT_ID`.
     pub fn stat(&self, path: &Path, follow: bool) -> Result<FileStat, PathError> {
         let (_, fd) = self.open_resolved(path, follow)?;
-        let st = rustix::fs::statx(
-            &fd,
-            "",
-            AtFlags::EMPTY_PATH | AtFlags::SYMLINK_NOFOLLOW,
-            StatxFlags::BASIC_STATS | StatxFlags::MNT_ID,
-        )
-        .map_err(|e| errno_err(path, e))?;
-        let mode = u32::from(st.stx_mode);
-        let mount_root = st
-            .stx_attributes_mask
-            .contains(StatxAttributes::MOUNT_ROOT)
-            .then(|| st.stx_attributes.contains(StatxAttributes::MOUNT_ROOT));
-        let mount_id = StatxFlags::from_bits_retain(st.stx_mask)
-            .contains(StatxFlags::MNT_ID)
-            .then_some(st.stx_mnt_id);
-        Ok(FileStat {
-            kind: kind_of(FileType::from_raw_mode(mode)),
-            mode,
-            uid: st.stx_uid,
-            gid: st.stx_gid,
-            size: st.stx_size,
-            dev: (st.stx_dev_major, st.stx_dev_minor),
-            rdev: (st.stx_rdev_major, st.stx_rdev_minor),
-            ino: st.stx_ino,
-            mount_root,
-            mount_id,
-        })
+        stat_fd(&fd, path)
+    }
+
+    /// [`stat`](Self::stat) from the kernel's lookup caches, on a local file system only:
+    /// `openat2(RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS|RESOLVE_CACHED)` (a final symlink not
+    /// followed without `follow`), then, if `is_local` says the object's mount (by
+    /// `STATX_MNT_ID`, read without asking the file system) is on a file system that answers
+    /// from memory, the `statx`. `Ok(None)` whenever any of that does not hold (a name not
+    /// cached, a remote or FUSE mount, any error): the caller then takes [`stat`](Self::stat)
+    /// where a block is allowed. It never waits for a remote or FUSE file system.
+    pub fn stat_cached(
+        &self,
+        path: &Path,
+        follow: bool,
+        is_local: &dyn Fn(u64) -> bool,
+    ) -> Result<Option<FileStat>, PathError> {
+        use rustix::fs::ResolveFlags;
+        check_host_path(path)?;
+        if self.guard.as_ref().is_some_and(|g| !g.allows_fast_path()) {
+            return Ok(None);
+        }
+        let mut flags = OFlags::PATH | OFlags::CLOEXEC;
+        if !follow {
+            flags |= OFlags::NOFOLLOW;
+        }
+        let Ok(fd) = rustix::fs::openat2(
+            &self.fd,
+            path,
+            flags,
+            Mode::empty(),
+            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS | ResolveFlags::CACHED,
+        ) else {
+            return Ok(None);
+        };
+        let Some((_, _, Some(mnt))) = identity(&fd) else {
+            return Ok(None);
+        };
+        if !is_local(mnt) {
+            return Ok(None);
+        }
+        if let Some(guard) = &self.guard {
+            guard.entering(mnt, path)?;
+        }
+        Ok(stat_fd(&fd, path).ok())
     }
 
     /// Reads the whole file at `path` (final symlink followed), at most `limit` bytes: a longer
