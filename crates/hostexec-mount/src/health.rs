@@ -70,18 +70,13 @@ mod tests {
     use hostexec_api::{FileKind, FileStat};
 
     fn stat() -> FileStat {
-        FileStat {
-            kind: FileKind::Dir,
-            mode: 0o40755,
-            uid: 0,
-            gid: 0,
-            size: 0,
-            dev: (0, 1),
-            rdev: (0, 0),
-            ino: 1,
-            mount_root: Some(true),
-            mount_id: Some(1),
-        }
+        let mut st = FileStat::new(FileKind::Dir);
+        st.mode = 0o40755;
+        st.dev = (0, 1);
+        st.ino = 1;
+        st.mount_root = Some(true);
+        st.mount_id = Some(1);
+        st
     }
 
     #[tokio::test(start_paused = true)]

@@ -6,7 +6,6 @@
 //!
 //! Skipped, with a printed reason, only without CAP_SYS_ADMIN, and never with CI=true.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hostexec_api::{HostFs, PathError, PathResolver, Resolve};
@@ -49,13 +48,11 @@ async fn abandoned_calls_into_a_hung_mount_never_starve_healthy_ones() {
     let mut hung = sb.hung_fuse_mount(&hung_dir).unwrap();
 
     let deadline = Duration::from_millis(300);
-    let ns = Arc::new(
-        NsEnter::builder(sb.target())
-            .fs_timeout(deadline)
-            .build()
-            .unwrap(),
-    );
-    let mounter = HostMounter::new(ns.clone(), ns.clone());
+    let ns = NsEnter::builder(sb.target())
+        .fs_timeout(deadline)
+        .build()
+        .unwrap();
+    let mounter = HostMounter::new(ns.clone());
 
     // 100 calls into the hung mount, each abandoned by its caller's own short timeout (as
     // the old docs advised), several per name so that some wait in state D.
@@ -128,7 +125,7 @@ async fn abandoned_calls_into_a_hung_mount_never_starve_healthy_ones() {
     // The health check says hung, at once, naming the mount; a healthy mount is healthy.
     let h = prompt(
         "health",
-        check_mount_health(&*ns, &hung_dir, Duration::from_secs(1)),
+        check_mount_health(&ns, &hung_dir, Duration::from_secs(1)),
     )
     .await
     .unwrap();
@@ -138,7 +135,7 @@ async fn abandoned_calls_into_a_hung_mount_never_starve_healthy_ones() {
     );
     let h = prompt(
         "health",
-        check_mount_health(&*ns, &base, Duration::from_secs(1)),
+        check_mount_health(&ns, &base, Duration::from_secs(1)),
     )
     .await
     .unwrap();
@@ -159,7 +156,7 @@ async fn abandoned_calls_into_a_hung_mount_never_starve_healthy_ones() {
     assert_eq!(r.unwrap_err().raw_os_error(), Some(107), "ENOTCONN");
     let h = prompt(
         "health",
-        check_mount_health(&*ns, &hung_dir.join("y"), Duration::from_secs(1)),
+        check_mount_health(&ns, &hung_dir.join("y"), Duration::from_secs(1)),
     )
     .await
     .unwrap();

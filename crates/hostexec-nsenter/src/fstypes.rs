@@ -64,11 +64,9 @@ impl FsTypes {
         let Some((file, map)) = guard.as_mut() else {
             return false;
         };
-        if changed(file) || map.is_empty() {
-            if read_table(file, map).is_err() {
-                map.clear();
-                return false;
-            }
+        if (changed(file) || map.is_empty()) && read_table(file, map).is_err() {
+            map.clear();
+            return false;
         }
         map.get(&mnt_id).copied().unwrap_or(false)
     }

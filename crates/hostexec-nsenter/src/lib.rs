@@ -132,7 +132,10 @@ use watch::MountWatch;
 pub const DEFAULT_FS_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How commands reach the target's namespaces.
+///
+/// `#[non_exhaustive]`: more launchers may come; match with a wildcard arm.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Launcher {
     /// Spawned from a dedicated thread that joined the namespaces once (no process per join).
     #[default]
@@ -434,6 +437,7 @@ impl NsEnter {
             Ok(0) => Ok(()),
             _ => Err(NsEnterError::TargetGone {
                 pid: self.inner.target.get_pid().unwrap_or_default(),
+                source: std::io::Error::from_raw_os_error(libc::ESRCH),
             }),
         }
     }
@@ -458,12 +462,10 @@ impl NsEnter {
                 path: path.to_path_buf(),
                 timeout: self.fs_timeout,
             }),
-            Err(RunError::Lost) => Err(PathError::HostUnavailable {
-                reason: "a file operation did not complete (it panicked, or no worker thread \
-                         could be started)"
-                    .into(),
-                source: None,
-            }),
+            Err(RunError::Lost) => Err(PathError::host_unavailable(
+                "a file operation did not complete (it panicked, or no worker thread could be \
+                 started)",
+            )),
         }
     }
 
@@ -490,10 +492,9 @@ impl NsEnter {
                 })
             }
             Err(RunError::Lost) => {
-                return Err(CommandError::HostUnavailable {
-                    reason: "a host binary lookup did not complete".into(),
-                    source: None,
-                })
+                return Err(CommandError::host_unavailable(
+                    "a host binary lookup did not complete",
+                ))
             }
         };
         if let Ok(mut c) = self.inner.bin_cache.lock() {
@@ -548,7 +549,7 @@ impl NsEnter {
             Launch::HostThread(thread) => {
                 let handle =
                     tokio::runtime::Handle::try_current().map_err(|_| NsEnterError::NoRuntime)?;
-                let mut c = run::command(program, &[], cmd);
+                let mut c = run::command(program, &[], cmd)?;
                 if let Some(fds) = run::inherited_descriptors() {
                     run::close_inherited_on_exec(&mut c, fds);
                 }
@@ -585,8 +586,8 @@ impl NsEnter {
                 match self.host_lookup(program).await {
                     Ok(true) => {}
                     Ok(false) => return Err(spawn_err(std::io::ErrorKind::NotFound.into())),
-                    Err(PathError::HostUnavailable { reason, source }) => {
-                        return Err(CommandError::HostUnavailable { reason, source })
+                    Err(PathError::HostUnavailable { source }) => {
+                        return Err(CommandError::HostUnavailable { source })
                     }
                     Err(e) => {
                         return Err(CommandError::Io {
@@ -622,7 +623,7 @@ impl NsEnter {
                     pre.extend([env.into_os_string(), chdir, "--".into()]);
                 }
                 pre.push(program.into());
-                let mut c = run::command(&bin, &pre, cmd);
+                let mut c = run::command(&bin, &pre, cmd)?;
                 if let Some(fds) = run::inherited_descriptors() {
                     run::close_inherited_on_exec(&mut c, fds);
                 }
@@ -788,10 +789,9 @@ impl HostFs for NsEnter {
                 path,
                 timeout: self.fs_timeout,
             }),
-            Err(RunError::Lost) => Err(PathError::HostUnavailable {
-                reason: "reading the mount table did not complete".into(),
-                source: None,
-            }),
+            Err(RunError::Lost) => Err(PathError::host_unavailable(
+                "reading the mount table did not complete",
+            )),
         }
     }
 }

@@ -33,7 +33,10 @@
 //! - A non-directory followed by more components (`file/x`, `file/`, `file/.`, `file/..`) is
 //!   `ENOTDIR`, as for the kernel and GNU `realpath -e`.
 //!
-//! [`Resolve::MustExist`] is `realpath -e`. [`Resolve::AllowMissing`] is `realpath -m`, checked
+//! [`Resolve::MustExist`] is `realpath -e`. [`Resolve::AllButLast`] is GNU `realpath`'s default
+//! (`realpath -E`, `readlink -f`): `realpath -e`, except that the last component may be missing
+//! when nothing but slashes follows it, including the target of a dangling link.
+//! [`Resolve::AllowMissing`] is `realpath -m`, checked
 //! against GNU coreutils by experiment and by this crate's differential fuzzing: from the first
 //! component that does not exist (or that is not a directory but is used as one) the names are
 //! kept as written; a later `..` removes a kept name, and once none is left the walk goes on
@@ -191,6 +194,9 @@ enum Missing {
     Keep,
     /// Only the last component may be missing (open(2) with `O_CREAT`).
     Last,
+    /// Only the last component may be missing, and slashes may follow it
+    /// ([`Resolve::AllButLast`], GNU `realpath`'s default).
+    AllButLast,
     /// Create it as a directory and walk on (`mkdir -p`).
     Create,
 }
@@ -200,6 +206,10 @@ impl From<Resolve> for Missing {
         match mode {
             Resolve::MustExist => Missing::Fail,
             Resolve::AllowMissing => Missing::Keep,
+            Resolve::AllButLast => Missing::AllButLast,
+            // `Resolve` is non-exhaustive: a mode this walk does not know yet gets the
+            // strictest treatment, never a laxer one.
+            _ => Missing::Fail,
         }
     }
 }
@@ -339,18 +349,17 @@ fn stat_fd(fd: &OwnedFd, path: &Path) -> Result<FileStat, PathError> {
     let mount_id = StatxFlags::from_bits_retain(st.stx_mask)
         .contains(StatxFlags::MNT_ID)
         .then_some(st.stx_mnt_id);
-    Ok(FileStat {
-        kind: kind_of(FileType::from_raw_mode(mode)),
-        mode,
-        uid: st.stx_uid,
-        gid: st.stx_gid,
-        size: st.stx_size,
-        dev: (st.stx_dev_major, st.stx_dev_minor),
-        rdev: (st.stx_rdev_major, st.stx_rdev_minor),
-        ino: st.stx_ino,
-        mount_root,
-        mount_id,
-    })
+    let mut stat = FileStat::new(kind_of(FileType::from_raw_mode(mode)));
+    stat.mode = mode;
+    stat.uid = st.stx_uid;
+    stat.gid = st.stx_gid;
+    stat.size = st.stx_size;
+    stat.dev = (st.stx_dev_major, st.stx_dev_minor);
+    stat.rdev = (st.stx_rdev_major, st.stx_rdev_minor);
+    stat.ino = st.stx_ino;
+    stat.mount_root = mount_root;
+    stat.mount_id = mount_id;
+    Ok(stat)
 }
 
 /// Whether two fds are the same file (device and inode).
@@ -844,6 +853,13 @@ impl RootFs {
                 }
                 (Err(Errno::NOENT), Missing::Last) if !more => {
                     w.missing.push(name);
+                    continue;
+                }
+                // GNU canonicalize (CAN_ALL_BUT_LAST): missing is fine when nothing but
+                // slashes follows; the empty pieces left are skipped.
+                (Err(Errno::NOENT), Missing::AllButLast) if todo.iter().all(|p| p.is_empty()) => {
+                    w.missing.push(name);
+                    todo.clear();
                     continue;
                 }
                 (Err(Errno::NOENT), Missing::Create) => {

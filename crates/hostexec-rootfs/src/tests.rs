@@ -105,6 +105,79 @@ fn table_both_modes() {
     }
 }
 
+/// [`Resolve::AllButLast`] against GNU `readlink -f` and GNU `realpath` (no option), both run
+/// on the tree's directory itself (relative links only, no `..` above the root, where the two
+/// must agree byte for byte, errors included).
+#[test]
+fn all_but_last_is_readlink_f() {
+    let t = Tree::new();
+    t.link("d/nothere", "dang_ok");
+    t.link("dang_ok", "dang_ok2");
+    t.link("d/missing/x", "dang_deep");
+    // (query, answer or errno)
+    let cases: &[(&str, Result<&str, i32>)] = &[
+        ("/", Ok("/")),
+        ("/f", Ok("/f")),
+        ("/d/.", Ok("/d")),
+        ("/dl/x", Ok("/d/x")),
+        ("/missing", Ok("/missing")),
+        ("/d/missing", Ok("/d/missing")),
+        ("/d/missing/", Ok("/d/missing")),
+        ("/d/missing//", Ok("/d/missing")),
+        ("/dl/missing", Ok("/d/missing")),
+        ("/dang_ok", Ok("/d/nothere")),
+        ("/dang_ok/", Ok("/d/nothere")),
+        ("/dang_ok2", Ok("/d/nothere")),
+        ("/dang", Err(2)),
+        ("/dang_deep", Err(2)),
+        ("/missing/..", Err(2)),
+        ("/missing/.", Err(2)),
+        ("/d/missing/x", Err(2)),
+        ("/f/", Err(20)),
+        ("/f/x", Err(20)),
+        ("/f/..", Err(20)),
+        ("/fl/", Err(20)),
+        ("/loop", Err(40)),
+        ("/ping/x", Err(40)),
+    ];
+    let errno = |msg: &str| match msg.trim_end() {
+        "No such file or directory" => 2,
+        "Not a directory" => 20,
+        "Too many levels of symbolic links" => 40,
+        other => panic!("unexpected message {other:?}"),
+    };
+    let top = t.dir.path().canonicalize().unwrap();
+    for (q, want) in cases {
+        let ours = match t.root.resolve(Path::new(q), Resolve::AllButLast) {
+            Ok(p) => Ok(p.to_str().unwrap().to_owned()),
+            Err(e) => Err(e.raw_os_error().unwrap()),
+        };
+        assert_eq!(ours.as_deref().map_err(|e| *e), *want, "{q}");
+        let local = format!("{}{q}", top.display());
+        for tool in [&["realpath", "--"][..], &["readlink", "-fv", "--"][..]] {
+            let out = std::process::Command::new(tool[0])
+                .args(&tool[1..])
+                .arg(&local)
+                .output()
+                .unwrap();
+            let gnu = if out.status.success() {
+                let text = String::from_utf8(out.stdout).unwrap();
+                let host = text.trim_end().strip_prefix(top.to_str().unwrap()).unwrap();
+                Ok(if host.is_empty() {
+                    "/".to_owned()
+                } else {
+                    host.to_owned()
+                })
+            } else {
+                let err = String::from_utf8_lossy(&out.stderr).into_owned();
+                let (_, msg) = err.trim_end().rsplit_once(": ").unwrap();
+                Err(errno(msg))
+            };
+            assert_eq!(gnu, ours, "{q}: GNU {} disagrees", tool[0]);
+        }
+    }
+}
+
 /// A chain `c0 -> c1 -> … -> c{n-1} -> d`: n hops.
 fn chain(t: &Tree, prefix: &str, n: usize) {
     for i in 0..n {
