@@ -442,13 +442,16 @@ mod tests {
         let (release, hang) = std::sync::mpsc::channel::<()>();
         let hang = Arc::new(Mutex::new(hang));
         let started = Arc::new(AtomicU64::new(0));
+        // Long enough for a loaded machine to start a wave's threads before the callers'
+        // deadline drops their still-queued jobs.
+        const LIMIT: Duration = Duration::from_millis(500);
         let waves = 3;
         for wave in 1..=waves {
             let mut callers = Vec::new();
             for _ in 0..MAX_WORKERS {
                 let (p, h, s) = (Arc::clone(&pool), Arc::clone(&hang), Arc::clone(&started));
                 callers.push(tokio::spawn(async move {
-                    p.run(Some(Duration::from_millis(20)), None, move || {
+                    p.run(Some(LIMIT), None, move || {
                         note_mount(67);
                         s.fetch_add(1, Ordering::SeqCst);
                         // Each waits for a release of its own (one message each).
@@ -466,7 +469,7 @@ mod tests {
             for c in callers {
                 c.abort();
             }
-            tokio::time::sleep(Duration::from_millis(25)).await;
+            tokio::time::sleep(LIMIT + Duration::from_millis(50)).await;
         }
         // All are overdue now; a healthy job finds a healthy worker at once.
         let t = Instant::now();

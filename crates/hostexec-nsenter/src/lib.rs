@@ -711,15 +711,6 @@ impl Executor for NsEnter {
 #[async_trait]
 impl PathResolver for NsEnter {
     async fn resolve(&self, path: &Path, mode: Resolve) -> Result<PathBuf, PathError> {
-        // No hop where none is needed: what the kernel answers from its caches alone
-        // (RESOLVE_CACHED) cannot block, so it runs on the caller's thread.
-        if mode == Resolve::MustExist {
-            check_host_path(path)?;
-            self.check_alive()?;
-            if let Some(found) = self.inner.root.resolve_cached(path)? {
-                return Ok(found);
-            }
-        }
         let p = path.to_path_buf();
         self.fs_op(path, move |r| r.resolve(&p, mode)).await
     }

@@ -9,11 +9,12 @@
 //! a bind mount leading to the same mount is refused too, and a new mount at the same place
 //! is not.
 //!
-//! The kernel fast path of `resolve` (one `openat2`) tells the guard nothing until it
-//! returns, so it is taken only while no mount is marked; a fast-path call that overran is
-//! *located*: the same path is walked on a thread of its own, and if that walk has not
-//! returned after [`LOCATE_WAIT`], the mount it was last seen entering is marked. One locate
-//! at a time; the locating thread stays in the kernel with the calls it stands for.
+//! A call on the caller's thread (a `stat` answered from the kernel's caches, see `fstypes`)
+//! is taken only while no mount is marked. A call that overran before the walk told the
+//! guard of any mount is *located*: the same path is walked on a thread of its own, and if
+//! that walk has not returned after [`LOCATE_WAIT`], the mount it was last seen entering is
+//! marked. One locate at a time; the locating thread stays in the kernel with the calls it
+//! stands for.
 //!
 //! One probe thread per marked mount opens the mount point (`O_PATH`, which does not ask the
 //! file system) and then waits in a `statx` with `AT_STATX_FORCE_SYNC` that does ask it. When

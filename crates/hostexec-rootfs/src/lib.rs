@@ -59,20 +59,19 @@
 //! With [`Resolve::MustExist`] the answer also equals the kernel's own
 //! `openat2(root, path, RESOLVE_IN_ROOT)`, which the fuzz tests use as a second oracle.
 //!
-//! ## The kernel fast path
+//! ## The kernel's answer
 //!
-//! [`RootFs::resolve`] with [`Resolve::MustExist`] first asks the kernel: one
+//! [`RootFs::resolve_by_kernel`] asks the kernel instead: one
 //! `openat2(root, path, O_PATH, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)` (Linux ≥ 5.6), then
 //! the object's path as `/proc/self/fd/N` shows it (the kernel's `d_path`), mapped back into
-//! the root by taking off the root's own shown path. The answer is taken only if it is a plain
-//! path (no `.`, `..` or empty component, no ` (deleted)` suffix, shorter than `PATH_MAX`) that
-//! leads, with `RESOLVE_NO_SYMLINKS`, to the very object the first call found (same device and
-//! inode). Otherwise, and on *any* error (ENOENT, ENOTDIR, ELOOP, EACCES, `EAGAIN` from a
-//! concurrent rename, `EXDEV`, `ENOSYS` on kernels without `openat2`), the walk answers, so
-//! errors and the rare disagreements are always the walk's. The walk stays the reference: it
-//! alone does [`Resolve::AllowMissing`] (which `openat2` cannot express) and the file
-//! operations, and the differential fuzzers compare both paths query by query
-//! ([`RootFs::resolve_by_walk`], [`RootFs::resolve_by_kernel`]).
+//! the root, trusted only if it is a plain path that leads with `RESOLVE_NO_SYMLINKS` to the
+//! same object; any error gives `None`. It costs about half the walk, and the differential
+//! fuzzers check, query by query, that it equals the walk. [`RootFs::resolve`] nevertheless
+//! keeps the walk: under a concurrent rename of a directory or link on the path, the kernel's
+//! answer is the object's name *after* the rename, which can be a name no resolution of the
+//! query ever gave at any instant (seen in the `RENAME_EXCHANGE` race test), where the walk's
+//! answer is always one the query had. There is no cheap way to tell that a rename happened
+//! in between (the kernel's rename sequence count is not exposed, only `EAGAIN` for `..`).
 //!
 //! Names are bytes: non-UTF-8 names round-trip byte for byte. Errors are [`PathError`]s naming
 //! the path that was asked about, never an inner component.
@@ -421,46 +420,22 @@ impl RootFs {
         })
     }
 
-    /// The canonical host path of `path` (see the crate docs for the rules).
-    ///
-    /// [`Resolve::MustExist`] takes the kernel fast path where it can (see the crate docs,
-    /// "The kernel fast path"); the answer is the walk's ([`resolve_by_walk`](Self::resolve_by_walk)) in every case.
+    /// The canonical host path of `path` (see the crate docs for the rules), by the walk.
     pub fn resolve(&self, path: &Path, mode: Resolve) -> Result<PathBuf, PathError> {
-        if mode == Resolve::MustExist && self.guard.as_ref().is_none_or(|g| g.allows_fast_path()) {
-            check_host_path(path)?;
-            if let Some(found) = self.resolve_by_kernel(path)? {
-                return Ok(found);
-            }
-        }
         self.resolve_by_walk(path, mode)
     }
 
-    /// [`resolve`](Self::resolve) by the walk alone: the reference the fast path is checked
-    /// against, and its fallback.
+    /// [`resolve`](Self::resolve) by the walk alone (the reference the kernel's answer,
+    /// [`resolve_by_kernel`](Self::resolve_by_kernel), is compared with).
     pub fn resolve_by_walk(&self, path: &Path, mode: Resolve) -> Result<PathBuf, PathError> {
         Ok(self.walk(path, mode.into(), true)?.host_path())
     }
 
-    /// The kernel fast path of [`Resolve::MustExist`] alone: `Ok(None)` whenever it cannot
-    /// answer for certain (any error, no `openat2`, a path it cannot map back), where
-    /// [`resolve`](Self::resolve) asks the walk instead. Public for differential tests and
-    /// benchmarks; an `Err` only comes from the guard.
+    /// The kernel's answer to [`Resolve::MustExist`] (see the crate docs, "The kernel's
+    /// answer"): `Ok(None)` whenever it cannot answer for certain (any error, no `openat2`, a
+    /// path it cannot map back). An `Err` only comes from the guard.
     pub fn resolve_by_kernel(&self, path: &Path) -> Result<Option<PathBuf>, PathError> {
         self.kernel_path(path, rustix::fs::ResolveFlags::empty())
-    }
-
-    /// The kernel fast path from the kernel's caches alone (`RESOLVE_CACHED`, Linux ≥ 5.12):
-    /// `Ok(None)` when answering would need to ask a file system (a name not in the dentry
-    /// cache, a remote or FUSE dentry that wants revalidating) or for any reason the fast path
-    /// gives none. It never waits for a file system (the descriptor's path comes from
-    /// `d_path`, its identity from `statx(AT_STATX_DONT_SYNC)`), so a caller may run it on a
-    /// thread that must not block, and go elsewhere when it says `None`.
-    pub fn resolve_cached(&self, path: &Path) -> Result<Option<PathBuf>, PathError> {
-        check_host_path(path)?;
-        if self.guard.as_ref().is_some_and(|g| !g.allows_fast_path()) {
-            return Ok(None);
-        }
-        self.kernel_path(path, rustix::fs::ResolveFlags::CACHED)
     }
 
     fn kernel_path(
