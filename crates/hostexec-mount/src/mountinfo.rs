@@ -1098,6 +1098,7 @@ pub fn mount_refs(mounts: &[MountInfo], path: &Path) -> Vec<PathBuf> {
 
 /// Why [`consistent_read`] gave up.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConsistentReadError<E> {
     /// A read failed.
     #[error(transparent)]
