@@ -907,7 +907,7 @@ impl NsEnter {
         match self
             .inner
             .fs
-            .run(Some(self.fs_timeout), move || f(&root))
+            .run(Some(self.fs_timeout), Some(path), move || f(&root))
             .await
         {
             Ok(r) => r,
