@@ -84,6 +84,7 @@ mod error;
 mod forward;
 #[cfg(any(test, feature = "mock"))]
 mod mocks;
+mod mount;
 mod output;
 pub mod path;
 
@@ -97,6 +98,12 @@ pub use command::{
 pub use error::{BoxError, CommandError, Lingering, PathError};
 #[cfg(any(test, feature = "mock"))]
 pub use mocks::{MockExecutor, MockHostFs, MockPathResolver};
+#[cfg(any(test, feature = "mock"))]
+pub use mount::MockNativeMount;
+pub use mount::{
+    Atime, FsOption, MountAttrs, MountKind, MountRequest, MountRoute, NativeMount,
+    NativeMountError, Propagation, TargetLookup, UnmountRequest,
+};
 pub use output::{stderr_excerpt, ExitStatus, Output, STDERR_EXCERPT_BYTES};
 
 /// The most symlinks one resolution follows, as the kernel (`MAXSYMLINKS`); one more is
@@ -126,6 +133,10 @@ pub const HOST_BIN_DIRS: &[&str] = &[
 ///   default `PATH=`[`HOST_PATH`] alone; the caller's variables only through
 ///   [`HostCommand::env_from_caller`] or [`HostCommand::inherit_env`]. Masked values
 ///   ([`HostCommand::env_masked`]) reach the program and never a log, an error or `Debug`.
+/// - **One tree for commands and paths.** A command's `/`, its working directory
+///   ([`HostCommand::current_dir`]; by default the host's `/`, or a target process's own
+///   working directory where the backend targets a process, as `nsenter -r -w`) and the bare
+///   name lookup are in the same tree that [`PathResolver`] resolves in.
 /// - **Arguments arrive byte for byte.** No shell ever interprets the program, an argument or an
 ///   environment value; `$(id)` and `a b` arrive literally, non-UTF-8 bytes unchanged.
 /// - **A bare program name is looked up on the host** (in [`HOST_BIN_DIRS`] order, in the host's

@@ -100,8 +100,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use hostexec_api::{
-    path::check_host_path, CommandError, Executor, FileStat, HostCommand, HostFs, Output,
-    PathError, PathResolver, Resolve, HOST_BIN_DIRS,
+    path::check_host_path, CommandError, Executor, FileStat, HostCommand, HostFs, MountRequest,
+    MountRoute, NativeMount, NativeMountError, Output, PathError, PathResolver, Resolve,
+    UnmountRequest, HOST_BIN_DIRS,
 };
 use hostexec_rootfs::RootFs;
 use hostexec_supervise::{Engine, EngineConfig, Launch as Start, RunError as EngineError};
@@ -109,7 +110,9 @@ use rustix::fs::{Mode, OFlags};
 
 mod error;
 mod fs_pool;
+mod fstypes;
 mod host_thread;
+mod native_mount;
 mod target;
 mod watch;
 
@@ -119,7 +122,7 @@ pub use hostexec_supervise::Containment;
 pub use target::{Namespace, Target, UnknownNamespace};
 
 use fs_pool::{FsPool, RunError};
-use host_thread::{Handles, HostThread};
+use host_thread::{Handles, HostThread, ProcessRoot};
 use target::Source;
 use watch::MountWatch;
 
@@ -148,6 +151,7 @@ pub struct NsEnterBuilder {
     target: Target,
     launcher: Launcher,
     nsenter_binary: Option<PathBuf>,
+    new_mount_api: bool,
     fs_timeout: Duration,
     containment: Option<Containment>,
 }
@@ -182,6 +186,15 @@ impl NsEnterBuilder {
         self
     }
 
+    /// Whether native mounts may use the new mount API (`fsopen`, `open_tree`, `move_mount`,
+    /// `mount_setattr`; default `true`). With `false` they take the `mount(2)` route, as on a
+    /// kernel without the new API or under a seccomp profile that denies it (tests of that
+    /// fallback use this switch).
+    pub fn new_mount_api(mut self, enabled: bool) -> Self {
+        self.new_mount_api = enabled;
+        self
+    }
+
     /// Opens the target's namespaces and root and, for [`Launcher::HostThread`], starts the
     /// host thread and joins them. Fails with an error naming the namespace and the OS error.
     pub fn build(self) -> Result<NsEnter, NsEnterError> {
@@ -195,6 +208,7 @@ impl NsEnterBuilder {
         if target.get_namespaces().contains(&Namespace::Mount) {
             config = config.mount_ns(target.ns_file(Namespace::Mount));
         }
+        let mut proc_fds = None;
         let (launch, root) = match self.launcher {
             Launcher::HostThread => {
                 if target.get_namespaces().contains(&Namespace::Time) {
@@ -223,7 +237,28 @@ impl NsEnterBuilder {
                     }
                 }
                 let joins_mount = target.get_namespaces().contains(&Namespace::Mount);
-                // Each spawner thread joins the namespaces as the host thread does.
+                // Opened in this process's view before any join: the native mounts reach
+                // their descriptors through it (see `native_mount`).
+                if joins_mount {
+                    proc_fds = Some(Arc::new(native_mount::open_proc_fds().map_err(|e| {
+                        NsEnterError::OpenRoot {
+                            path: "/proc/self/fd".into(),
+                            source: e,
+                        }
+                    })?));
+                }
+                // A process's root is entered after the joins; a failure to open it is
+                // reported after them too, since a join refused for want of privileges
+                // (EPERM from setns) says more than the EACCES of /proc/PID/root.
+                let mut root_error = None;
+                if let (Some(fd), Some(pid)) = (&pidfd, target.get_pid()) {
+                    match open_process_root(pid, fd) {
+                        Ok(r) => handles.root = Some(r),
+                        Err(e) => root_error = Some(e),
+                    }
+                }
+                // Each spawner thread joins the namespaces (and enters the root) as the host
+                // thread does.
                 let spawner_handles =
                     handles
                         .try_clone()
@@ -234,7 +269,11 @@ impl NsEnterBuilder {
                 config = config.init(Arc::new(move || {
                     host_thread::join(&spawner_handles).map_err(std::io::Error::other)
                 }));
-                let (thread, root_fd) = HostThread::start(handles, joins_mount)?;
+                let open_root = joins_mount || target.get_pid().is_some();
+                let (thread, root_fd) = HostThread::start(handles, open_root)?;
+                if let Some(e) = root_error {
+                    return Err(e);
+                }
                 let root = match root_fd {
                     Some(fd) => RootFs::from_fd(fd),
                     None => open_local_root(&target)?,
@@ -247,12 +286,17 @@ impl NsEnterBuilder {
                 for &ns in target.get_namespaces() {
                     drop(open_ns_file(&target, ns)?);
                 }
+                // For a process, its root as nsenter's --root will enter it.
+                let root = match (&pidfd, target.get_pid()) {
+                    (Some(fd), Some(pid)) => RootFs::from_fd(open_process_root(pid, fd)?.root),
+                    _ => open_local_root(&target)?,
+                };
                 (
                     Launch::Binary {
                         nsenter: self.nsenter_binary,
                         found: OnceLock::new(),
                     },
-                    open_local_root(&target)?,
+                    root,
                 )
             }
         };
@@ -264,10 +308,11 @@ impl NsEnterBuilder {
             })?;
         let watch = Arc::new(MountWatch::new(probe_root, target.mountinfo_path()));
         let root = root.with_guard(Arc::clone(&watch) as Arc<dyn hostexec_rootfs::MountGuard>);
+        let fstypes = fstypes::FsTypes::open(&target.mountinfo_path());
         let weak = Arc::downgrade(&watch);
-        let fs = FsPool::new(Box::new(move |mnt_id| {
+        let fs = FsPool::new(Box::new(move |mnt_id, about| {
             if let Some(w) = weak.upgrade() {
-                w.overran(mnt_id);
+                w.overran(mnt_id, about);
             }
         }));
         Ok(NsEnter {
@@ -279,9 +324,12 @@ impl NsEnterBuilder {
                 root: Arc::new(root),
                 engine: Engine::new(config),
                 watch,
+                fstypes,
                 fs,
                 bin_cache: Mutex::new(HashMap::new()),
                 systemd: tokio::sync::OnceCell::new(),
+                proc_fds,
+                new_mount_api: self.new_mount_api,
             }),
         })
     }
@@ -294,6 +342,41 @@ fn open_pidfd(pid: u32) -> Result<OwnedFd, NsEnterError> {
         .ok_or_else(|| err(std::io::Error::from_raw_os_error(3)))?;
     // pidfds are always close-on-exec.
     rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).map_err(|e| err(e.into()))
+}
+
+/// True once the process of `pidfd` has exited (its pidfd is readable).
+fn exited(pidfd: &OwnedFd) -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+    !matches!(poll(&mut fds, PollTimeout::ZERO), Ok(0))
+}
+
+/// `/proc/PID/root` and `/proc/PID/cwd` as `O_PATH` directory descriptors. They are opened
+/// through the PID, then the pidfd is asked: a process still alive after the opens held the
+/// PID while they were made, so they are its own, never a reused PID's.
+fn open_process_root(pid: u32, pidfd: &OwnedFd) -> Result<ProcessRoot, NsEnterError> {
+    let open = |what: &str| {
+        let path = PathBuf::from(format!("/proc/{pid}/{what}"));
+        rustix::fs::open(
+            &path,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| NsEnterError::EnterRoot {
+            pid,
+            path,
+            source: e.into(),
+        })
+    };
+    let root = open("root")?;
+    let cwd = open("cwd")?;
+    if exited(pidfd) {
+        return Err(NsEnterError::TargetGone {
+            pid,
+            source: std::io::Error::from_raw_os_error(rustix::io::Errno::SRCH.raw_os_error()),
+        });
+    }
+    Ok(ProcessRoot { pid, root, cwd })
 }
 
 fn open_ns_file(target: &Target, ns: Namespace) -> Result<OwnedFd, NsEnterError> {
@@ -333,10 +416,16 @@ struct Inner {
     engine: Engine,
     /// The mounts that stopped answering (the guard of `root`'s walks).
     watch: Arc<MountWatch>,
+    /// Which mounts answer from memory (for calls on the caller's thread).
+    fstypes: fstypes::FsTypes,
     /// Runs the blocking file operations of the async API (see [`fs_pool`]).
     fs: FsPool,
     bin_cache: Mutex<HashMap<OsString, PathBuf>>,
     systemd: tokio::sync::OnceCell<bool>,
+    /// This process's `/proc/PID/fd`, for native mounts (host thread joined to the mount
+    /// namespace only).
+    proc_fds: Option<Arc<OwnedFd>>,
+    new_mount_api: bool,
 }
 
 /// Runs commands, resolves paths and does file operations on a [`Target`] host.
@@ -371,6 +460,7 @@ impl NsEnter {
             target,
             launcher: Launcher::default(),
             nsenter_binary: None,
+            new_mount_api: true,
             fs_timeout: DEFAULT_FS_TIMEOUT,
             containment: None,
         }
@@ -453,17 +543,12 @@ impl NsEnter {
     /// For a [`Target::pid`] target: fails if the process has exited (its pidfd is readable),
     /// so that a reused PID is never taken for the target.
     fn check_alive(&self) -> Result<(), NsEnterError> {
-        let Some(fd) = &self.inner.pidfd else {
-            return Ok(());
-        };
-        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-        let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
-        match poll(&mut fds, PollTimeout::ZERO) {
-            Ok(0) => Ok(()),
-            _ => Err(NsEnterError::TargetGone {
+        match &self.inner.pidfd {
+            Some(fd) if exited(fd) => Err(NsEnterError::TargetGone {
                 pid: self.inner.target.get_pid().unwrap_or_default(),
                 source: std::io::Error::from_raw_os_error(rustix::io::Errno::SRCH.raw_os_error()),
             }),
+            _ => Ok(()),
         }
     }
 
@@ -479,7 +564,7 @@ impl NsEnter {
         match self
             .inner
             .fs
-            .run(Some(self.fs_timeout), move || f(&root))
+            .run(Some(self.fs_timeout), Some(path), move || f(&root))
             .await
         {
             Ok(r) => r,
@@ -504,7 +589,7 @@ impl NsEnter {
         let found = match self
             .inner
             .fs
-            .run(Some(self.fs_timeout), move || {
+            .run(Some(self.fs_timeout), None, move || {
                 root.look_path(&owned, HOST_BIN_DIRS)
             })
             .await
@@ -619,6 +704,12 @@ impl NsEnter {
                     opt.push("=");
                     opt.push(self.inner.target.ns_file(ns));
                     argv.push(opt);
+                }
+                if let Some(pid) = self.inner.target.get_pid() {
+                    // nsenter -r -w: the process's root and working directory, opened by
+                    // nsenter before it joins (in this process's view, where these name them).
+                    argv.push(format!("--root=/proc/{pid}/root").into());
+                    argv.push(format!("--wd=/proc/{pid}/cwd").into());
                 }
                 argv.push("--".into());
                 if let Some(dir) = cmd.get_current_dir() {
@@ -780,6 +871,18 @@ impl PathResolver for NsEnter {
 #[async_trait]
 impl HostFs for NsEnter {
     async fn stat(&self, path: &Path, follow: bool) -> Result<FileStat, PathError> {
+        // On the caller's thread when the kernel answers from its caches on a local file
+        // system (see the `fstypes` rule); anything else hops to the pool.
+        check_host_path(path)?;
+        self.check_alive()?;
+        let types = &self.inner.fstypes;
+        if let Some(st) = self
+            .inner
+            .root
+            .stat_cached(path, follow, &|mnt| types.is_local(mnt))?
+        {
+            return Ok(st);
+        }
         let p = path.to_path_buf();
         self.fs_op(path, move |r| r.stat(&p, follow)).await
     }
@@ -811,7 +914,7 @@ impl HostFs for NsEnter {
         match self
             .inner
             .fs
-            .run(Some(self.fs_timeout), move || {
+            .run(Some(self.fs_timeout), None, move || {
                 std::fs::read(&p).map_err(|e| PathError::from_io(&p, e))
             })
             .await
@@ -825,5 +928,119 @@ impl HostFs for NsEnter {
                 "reading the mount table did not complete",
             )),
         }
+    }
+}
+
+impl NsEnter {
+    /// The host thread and the descriptors native mounts need, or why there are none.
+    fn native_parts(&self) -> Result<(&HostThread, Arc<OwnedFd>), NativeMountError> {
+        let unsupported = |reason: &str| NativeMountError::Unsupported {
+            route: MountRoute::NewApi,
+            reason: reason.into(),
+            source: None,
+        };
+        let Launch::HostThread(thread) = &self.inner.launch else {
+            return Err(unsupported(
+                "the nsenter-binary launcher has no thread in the host's mount namespace",
+            ));
+        };
+        let Some(proc_fds) = &self.inner.proc_fds else {
+            return Err(unsupported("the target's mount namespace is not joined"));
+        };
+        self.check_alive()
+            .map_err(|e| NativeMountError::Unsupported {
+                route: MountRoute::NewApi,
+                reason: e.to_string(),
+                source: None,
+            })?;
+        Ok((thread, Arc::clone(proc_fds)))
+    }
+
+    /// Runs a blocking walk on the file pool for a native mount, under the file-call deadline.
+    async fn mount_walk<T, F>(&self, path: &Path, f: F) -> Result<T, NativeMountError>
+    where
+        F: FnOnce(&RootFs) -> Result<T, NativeMountError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let root = Arc::clone(&self.inner.root);
+        match self
+            .inner
+            .fs
+            .run(Some(self.fs_timeout), Some(path), move || f(&root))
+            .await
+        {
+            Ok(r) => r,
+            Err(RunError::Overran) => Err(PathError::TimedOut {
+                path: path.to_path_buf(),
+                timeout: self.fs_timeout,
+            }
+            .into()),
+            Err(RunError::Lost) => Err(PathError::HostUnavailable {
+                source: "opening a mount target did not complete".into(),
+            }
+            .into()),
+        }
+    }
+}
+
+fn host_thread_lost(e: NsEnterError) -> NativeMountError {
+    NativeMountError::from(PathError::HostUnavailable {
+        source: Box::new(e),
+    })
+}
+
+/// Native mounts on the host thread: see the `native_mount` module docs for the routes. A
+/// target held by descriptor from the walk (on the file pool) to the mount call (on the host
+/// thread).
+#[async_trait]
+impl NativeMount for NsEnter {
+    async fn mount_native(&self, request: &MountRequest) -> Result<MountRoute, NativeMountError> {
+        let (thread, proc_fds) = self.native_parts()?;
+        let req = request.clone();
+        let opened = self
+            .mount_walk(request.target(), move |root| {
+                native_mount::open_for_mount(root, &req)
+            })
+            .await?;
+        let root = Arc::clone(&self.inner.root);
+        let new_api = self.inner.new_mount_api;
+        let req = request.clone();
+        thread
+            .call(move || {
+                let host = native_mount::HostSide {
+                    proc_fds: proc_fds.as_fd(),
+                    root: root.as_fd(),
+                    new_api,
+                };
+                native_mount::mount(&host, &req, &opened)
+            })
+            .await
+            .map_err(host_thread_lost)?
+    }
+
+    async fn unmount_native(
+        &self,
+        request: &UnmountRequest,
+    ) -> Result<MountRoute, NativeMountError> {
+        let (thread, proc_fds) = self.native_parts()?;
+        let req = request.clone();
+        let target = self
+            .mount_walk(request.target(), move |root| {
+                native_mount::open_for_unmount(root, &req)
+            })
+            .await?;
+        let root = Arc::clone(&self.inner.root);
+        let req = request.clone();
+        thread
+            .call(move || {
+                let host = native_mount::HostSide {
+                    proc_fds: proc_fds.as_fd(),
+                    root: root.as_fd(),
+                    new_api: true,
+                };
+                native_mount::unmount(&host, &req, &target)
+            })
+            .await
+            .map_err(host_thread_lost)?
     }
 }

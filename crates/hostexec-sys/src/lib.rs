@@ -8,4 +8,5 @@
 //! lack.
 #![allow(unsafe_code)]
 
+pub mod mount;
 pub mod spawn;
