@@ -52,12 +52,14 @@
 //!   decoded as findmnt `--json` prints them; non-UTF-8 bytes become U+FFFD, where findmnt
 //!   writes invalid JSON).
 
+mod consistent;
 mod error;
 pub mod format;
 mod mounter;
 pub mod mountinfo;
 mod options;
 
+pub use consistent::{consistent_read, ConsistentReadError};
 pub use error::{is_corrupted_mount, MountError, MountFailure};
 #[cfg(any(test, feature = "mock"))]
 pub use mounter::MockMount;
