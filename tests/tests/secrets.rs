@@ -55,7 +55,7 @@ fn text(c: &Capture) -> String {
 
 /// Every way an error can be shown: Display, Debug, pretty Debug, each source's Display and
 /// Debug, and the message of a panic from `unwrap()` on it.
-fn every_rendering(err: MountError) -> String {
+fn every_rendering<E: std::error::Error + 'static>(err: E) -> String {
     let mut out = format!("{err}\n{err:?}\n{err:#?}\n");
     let mut src: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(&err);
     while let Some(s) = src {
@@ -64,7 +64,7 @@ fn every_rendering(err: MountError) -> String {
     }
     let payload = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
         // What a caller's `.unwrap()` on the mount result prints.
-        let r: Result<(), MountError> = std::hint::black_box(Err(err));
+        let r: Result<(), E> = std::hint::black_box(Err(err));
         r.unwrap();
     }))
     .unwrap_err();
@@ -347,4 +347,91 @@ async fn a_secret_cut_by_the_capture_limit_is_still_scrubbed() {
     let part = &SECRET[..SHOWN_PART];
     assert!(!shown.contains(part), "{part} in an error:\n{shown}");
     assert!(!logs.contains(part), "{part} in a log line");
+}
+
+/// A value set with `HostCommand::env_masked` (mount.cifs' `PASSWD`) reaches the program, through
+/// both launchers and the fake's passthrough, and nothing that shows the command or its errors:
+/// `Debug`, `Display`, a caller's TRACE log of either, errors of commands that are missing,
+/// time out, fail or cannot start in their directory, and panics from `unwrap()` on those.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn masked_environment_values_reach_no_log_error_debug_or_panic() {
+    use hostexec_api::{CommandError, Executor};
+    use hostexec_nsenter::Launcher;
+    let (logs, panics) = capture();
+    if skip_without_namespaces("masked_environment_values_reach_no_log_error_debug_or_panic") {
+        return;
+    }
+    const SECRET: &str = "env-s3cret-5ea1";
+    let sb = SandboxHost::start().unwrap();
+    let mut backends: Vec<(&str, Box<dyn Executor>)> = Vec::new();
+    for (name, launcher) in [
+        ("host thread", Launcher::HostThread),
+        ("nsenter binary", Launcher::NsenterBinary),
+    ] {
+        let ns = NsEnter::builder(sb.target())
+            .launcher(launcher)
+            .build()
+            .unwrap();
+        backends.push((name, Box::new(ns)));
+    }
+    backends.push((
+        "passthrough",
+        Box::new(hostexec_fake::FakeExecutor::passthrough()),
+    ));
+    let mut shown = String::new();
+    for (name, exec) in &backends {
+        let with_secret = |cmd: HostCommand| cmd.env_masked("PASSWD", SECRET);
+        // It arrives (shown transformed, so that the output itself never holds it).
+        let cmd =
+            with_secret(HostCommand::new("sh").args(["-c", r#"printf %s "$PASSWD" | tr a-z A-Z"#]));
+        tracing::trace!(command = ?cmd, display = %cmd, "running");
+        shown.push_str(&format!("{cmd}\n{cmd:?}\n{cmd:#?}\n{:?}\n", cmd.get_env()));
+        let out = exec.run(cmd).await.unwrap();
+        assert_eq!(
+            out.stdout_text(),
+            SECRET.to_uppercase(),
+            "{name}: the value arrives"
+        );
+        let failing = [
+            HostCommand::new("hostexec-no-such-program"),
+            HostCommand::new("true").current_dir("/nonexistent-hostexec-dir"),
+            HostCommand::new("sleep")
+                .arg("5")
+                .timeout(std::time::Duration::from_millis(100))
+                .kill_grace(std::time::Duration::from_millis(100)),
+            HostCommand::new("sh").args(["-c", "echo failing >&2; exit 3"]),
+        ];
+        for cmd in failing {
+            let cmd = with_secret(cmd);
+            tracing::trace!(command = ?cmd, "running");
+            shown.push_str(&format!("{cmd}\n{cmd:?}\n{cmd:#?}\n"));
+            let err: CommandError = match exec.run(cmd).await {
+                Ok(out) => out.check().map(|_| ()).expect_err("the command fails"),
+                Err(e) => e,
+            };
+            tracing::trace!(error = ?err, display = %err, "failed");
+            shown.push_str(&every_rendering(err));
+        }
+    }
+    let logs = text(logs);
+    let panics = text(panics);
+    assert!(
+        logs.contains("running") && logs.contains("<masked>"),
+        "nothing was captured: {logs}"
+    );
+    assert!(panics.contains("called `Result::unwrap()`"), "{panics}");
+    for error in [
+        "command not found on the host",
+        "timed out after 100ms",
+        "failed with exit status 3",
+    ] {
+        assert!(shown.contains(error), "no {error:?} among:\n{shown}");
+    }
+    for (what, t) in [
+        ("a log line", &logs),
+        ("a panic message", &panics),
+        ("an error or Debug output", &shown),
+    ] {
+        assert!(!t.contains(SECRET), "the masked value reached {what}:\n{t}");
+    }
 }

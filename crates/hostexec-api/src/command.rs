@@ -57,13 +57,187 @@ struct Arg {
     shown: Option<String>,
 }
 
-/// Changes to the environment the command inherits from the caller.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// The `PATH` of a host command unless the caller sets one: the host's standard binary
+/// directories, as `sudo`'s `secure_path` and systemd's default `PATH` on a merged or split
+/// `/usr`. The same directories as [`HOST_BIN_DIRS`](crate::HOST_BIN_DIRS) without `/`.
+pub const HOST_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// What a command's environment starts from, before the variables of [`EnvChanges`] apply.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum EnvBase {
+    /// Only `PATH=`[`HOST_PATH`]: nothing of the caller's (the default).
+    #[default]
+    Minimal,
+    /// Nothing at all ([`HostCommand::env_clear`]).
+    Empty,
+    /// The caller's whole environment ([`HostCommand::inherit_env`]).
+    Caller,
+}
+
+/// What [`EnvChanges`] does to one variable.
+#[non_exhaustive]
+#[derive(Clone, PartialEq, Eq)]
+pub enum EnvVar {
+    /// Set to this value.
+    Set(OsString),
+    /// Set to this value, a secret: `Debug` shows `<masked>` ([`HostCommand::env_masked`]).
+    Masked(OsString),
+    /// The caller's value, when the caller has the variable; else unset
+    /// ([`HostCommand::env_from_caller`]).
+    FromCaller,
+    /// Removed ([`HostCommand::env_remove`]).
+    Removed,
+}
+
+impl EnvVar {
+    /// The value set ([`EnvVar::Set`] or [`EnvVar::Masked`]), secrets included.
+    pub fn value(&self) -> Option<&OsStr> {
+        match self {
+            EnvVar::Set(v) | EnvVar::Masked(v) => Some(v),
+            EnvVar::FromCaller | EnvVar::Removed => None,
+        }
+    }
+}
+
+impl fmt::Debug for EnvVar {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EnvVar::Set(v) => write!(f, "{v:?}"),
+            EnvVar::Masked(_) => f.write_str(MASKED),
+            EnvVar::FromCaller => f.write_str("<from caller>"),
+            EnvVar::Removed => f.write_str("<removed>"),
+        }
+    }
+}
+
+/// What `Debug` shows for a masked environment value.
+const MASKED: &str = "<masked>";
+
+/// A command's environment: what it starts from ([`EnvBase`]) and the variables set, masked,
+/// taken from the caller or removed on top of that. Built with [`HostCommand::env`] and its
+/// siblings; [`EnvChanges::apply`] computes the final environment.
+///
+/// `Debug` shows masked values as `<masked>`:
+///
+/// ```
+/// use hostexec_api::{EnvBase, EnvVar, HostCommand};
+///
+/// let cmd = HostCommand::new("mount.cifs").env("LC_ALL", "C").env_masked("PASSWD", "hunter2");
+/// let env = cmd.get_env();
+/// assert_eq!(env.base(), EnvBase::Minimal);
+/// assert_eq!(env.get("PASSWD"), Some(&EnvVar::Masked("hunter2".into())));
+/// assert!(!format!("{env:?}").contains("hunter2"));
+/// ```
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct EnvChanges {
-    /// Start from an empty environment instead of the caller's.
-    pub clear: bool,
-    /// `Some(value)` sets a variable, `None` removes it. Applied after `clear`.
-    pub vars: BTreeMap<OsString, Option<OsString>>,
+    base: EnvBase,
+    vars: BTreeMap<OsString, EnvVar>,
+}
+
+impl EnvChanges {
+    /// What the environment starts from.
+    pub fn base(&self) -> EnvBase {
+        self.base
+    }
+
+    /// The change to the variable `name`, if any.
+    pub fn get(&self, name: impl AsRef<OsStr>) -> Option<&EnvVar> {
+        self.vars.get(name.as_ref())
+    }
+
+    /// Every change, sorted by name.
+    pub fn iter(&self) -> impl Iterator<Item = (&OsStr, &EnvVar)> + '_ {
+        self.vars.iter().map(|(k, v)| (k.as_os_str(), v))
+    }
+
+    /// True if a value was set with [`HostCommand::env_masked`].
+    pub fn has_masked(&self) -> bool {
+        self.vars.values().any(|v| matches!(v, EnvVar::Masked(_)))
+    }
+
+    /// True if the final environment depends on the caller's ([`EnvBase::Caller`] or an
+    /// [`EnvVar::FromCaller`] variable).
+    pub fn reads_caller(&self) -> bool {
+        self.base == EnvBase::Caller || self.vars.values().any(|v| *v == EnvVar::FromCaller)
+    }
+
+    /// The environment the command gets, sorted by name: the base ([`EnvBase`]), then each
+    /// change. `caller` gives the caller's environment (pass [`std::env::vars_os`]); it is
+    /// called only when [`EnvChanges::reads_caller`], and this function does nothing else
+    /// outside its arguments: every backend computes a command's environment here, so they
+    /// all agree.
+    ///
+    /// ```
+    /// use std::ffi::OsString;
+    /// use hostexec_api::{HostCommand, HOST_PATH};
+    ///
+    /// let caller = || vec![
+    ///     (OsString::from("LD_PRELOAD"), OsString::from("/tmp/evil.so")),
+    ///     (OsString::from("HOME"), OsString::from("/root")),
+    /// ];
+    /// let env = |cmd: HostCommand| cmd.get_env().apply(caller);
+    /// let pairs = |v: &[(&str, &str)]| -> Vec<(OsString, OsString)> {
+    ///     v.iter().map(|(k, v)| (k.into(), v.into())).collect()
+    /// };
+    /// // By default: PATH only, nothing of the caller's.
+    /// assert_eq!(env(HostCommand::new("true")), pairs(&[("PATH", HOST_PATH)]));
+    /// // Chosen variables of the caller, and set ones.
+    /// assert_eq!(
+    ///     env(HostCommand::new("true").env_from_caller("HOME").env_from_caller("TERM").env("LC_ALL", "C")),
+    ///     pairs(&[("HOME", "/root"), ("LC_ALL", "C"), ("PATH", HOST_PATH)]),
+    /// );
+    /// // Everything of the caller's, when asked for.
+    /// assert_eq!(
+    ///     env(HostCommand::new("true").inherit_env().env_remove("HOME")),
+    ///     pairs(&[("LD_PRELOAD", "/tmp/evil.so")]),
+    /// );
+    /// ```
+    pub fn apply<I>(&self, caller: impl FnOnce() -> I) -> Vec<(OsString, OsString)>
+    where
+        I: IntoIterator<Item = (OsString, OsString)>,
+    {
+        let caller_env: Option<BTreeMap<OsString, OsString>> =
+            self.reads_caller().then(|| caller().into_iter().collect());
+        // With the caller's environment as the base, a variable taken from the caller is
+        // already there; otherwise it is looked up in `from_caller`.
+        let (mut env, mut from_caller) = match self.base {
+            EnvBase::Minimal => (
+                BTreeMap::from([(OsString::from("PATH"), OsString::from(HOST_PATH))]),
+                caller_env,
+            ),
+            EnvBase::Empty => (BTreeMap::new(), caller_env),
+            EnvBase::Caller => (caller_env.unwrap_or_default(), None),
+        };
+        for (k, v) in &self.vars {
+            match v {
+                EnvVar::Set(v) | EnvVar::Masked(v) => {
+                    env.insert(k.clone(), v.clone());
+                }
+                EnvVar::Removed => {
+                    env.remove(k);
+                }
+                EnvVar::FromCaller => {
+                    if let Some(c) = from_caller.as_mut() {
+                        match c.remove(k) {
+                            Some(v) => env.insert(k.clone(), v),
+                            None => env.remove(k),
+                        };
+                    }
+                }
+            }
+        }
+        env.into_iter().collect()
+    }
+}
+
+impl fmt::Debug for EnvChanges {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EnvChanges")
+            .field("base", &self.base)
+            .field("vars", &self.vars)
+            .finish()
+    }
 }
 
 /// A command to run on the host: program, arguments, environment, working directory,
@@ -112,8 +286,8 @@ pub struct HostCommand {
 }
 
 impl HostCommand {
-    /// A command that runs `program` with no arguments, the caller's environment, the host's
-    /// `/` as working directory, stdin from `/dev/null`, stdout and stderr captured, no timeout.
+    /// A command that runs `program` with no arguments, the minimal environment
+    /// (`PATH=`[`HOST_PATH`], nothing of the caller's), the host's `/` as working directory, stdin from `/dev/null`, stdout and stderr captured, no timeout.
     pub fn new(program: impl Into<OsString>) -> Self {
         HostCommand {
             program: program.into(),
@@ -163,21 +337,63 @@ impl HostCommand {
     }
 
     /// Sets an environment variable.
+    ///
+    /// A command's environment starts from `PATH=`[`HOST_PATH`] alone, never from the caller's
+    /// (see [`EnvChanges::apply`]): as `sudo` and `systemd-run` do, nothing of the container's
+    /// environment (`LD_PRELOAD`, `LD_LIBRARY_PATH`, a `PATH` of container directories) reaches
+    /// a host program unless asked for with [`HostCommand::env_from_caller`] or
+    /// [`HostCommand::inherit_env`].
     pub fn env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Self {
-        self.env.vars.insert(key.into(), Some(value.into()));
+        self.env.vars.insert(key.into(), EnvVar::Set(value.into()));
         self
     }
 
-    /// Removes an environment variable.
+    /// Sets an environment variable that carries a secret (`PASSWD` for `mount.cifs`). The
+    /// program receives `value`; `Debug`, errors and logs show `<masked>` (and `Display`
+    /// shows no environment at all).
+    ///
+    /// ```
+    /// use hostexec_api::HostCommand;
+    ///
+    /// let cmd = HostCommand::new("mount.cifs").env_masked("PASSWD", "hunter2");
+    /// assert!(!format!("{cmd:?}").contains("hunter2"));
+    /// assert_eq!(cmd.get_env().get("PASSWD").and_then(|v| v.value()), Some("hunter2".as_ref()));
+    /// ```
+    pub fn env_masked(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Self {
+        self.env
+            .vars
+            .insert(key.into(), EnvVar::Masked(value.into()));
+        self
+    }
+
+    /// Passes the caller's value of `key` on (nothing, when the caller does not have it),
+    /// as `sudo`'s `env_keep`. The value is read when the command runs.
+    pub fn env_from_caller(mut self, key: impl Into<OsString>) -> Self {
+        self.env.vars.insert(key.into(), EnvVar::FromCaller);
+        self
+    }
+
+    /// Starts from the caller's whole environment instead of the minimal one; variables set,
+    /// removed or masked still apply. The caller's `PATH`, `LD_PRELOAD`, `LD_LIBRARY_PATH` and
+    /// paths name files in the *caller's* view, which the host reads as host paths: pass only
+    /// an environment meant for the host.
+    pub fn inherit_env(mut self) -> Self {
+        self.env.base = EnvBase::Caller;
+        self
+    }
+
+    /// Removes an environment variable (from the minimal `PATH`, or from the caller's
+    /// environment with [`HostCommand::inherit_env`]).
     pub fn env_remove(mut self, key: impl Into<OsString>) -> Self {
-        self.env.vars.insert(key.into(), None);
+        self.env.vars.insert(key.into(), EnvVar::Removed);
         self
     }
 
-    /// Starts from an empty environment; variables set with [`HostCommand::env`] still apply.
+    /// Starts from an empty environment, without even `PATH`; variables set, masked or taken
+    /// from the caller still apply.
     pub fn env_clear(mut self) -> Self {
-        self.env.clear = true;
-        self.env.vars.retain(|_, v| v.is_some());
+        self.env.base = EnvBase::Empty;
+        self.env.vars.retain(|_, v| *v != EnvVar::Removed);
         self
     }
 
@@ -258,9 +474,19 @@ impl HostCommand {
         self.args.iter().any(|a| a.shown.is_some())
     }
 
-    /// The environment changes.
+    /// The environment: its base and changes (see [`HostCommand::final_env`] for the result).
     pub fn get_env(&self) -> &EnvChanges {
         &self.env
+    }
+
+    /// The environment the command gets: [`EnvChanges::apply`] with the caller's environment
+    /// from `caller` (pass [`std::env::vars_os`]). Every backend builds a command's
+    /// environment with this and nothing else.
+    pub fn final_env<I>(&self, caller: impl FnOnce() -> I) -> Vec<(OsString, OsString)>
+    where
+        I: IntoIterator<Item = (OsString, OsString)>,
+    {
+        self.env.apply(caller)
     }
 
     /// The working directory in the host's view, if set.
@@ -349,9 +575,7 @@ impl HostCommand {
                     k.to_string_lossy()
                 ));
             }
-            if v.as_ref()
-                .is_some_and(|v| v.as_encoded_bytes().contains(&0))
-            {
+            if v.value().is_some_and(|v| v.as_encoded_bytes().contains(&0)) {
                 return bad(format!(
                     "environment variable {} contains a NUL byte",
                     k.to_string_lossy()
@@ -389,7 +613,8 @@ impl fmt::Debug for HostCommand {
 
 impl fmt::Display for HostCommand {
     /// The command line as it may be shown in a log: program and shown arguments, each quoted
-    /// when it holds a space or a quote.
+    /// when it holds a space or a quote. The environment is not shown (`Debug` shows it, with
+    /// masked values as `<masked>`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", quote(&self.program.to_string_lossy()))?;
         for a in self.display_args() {
@@ -433,9 +658,9 @@ mod tests {
             cmd.get_args().collect::<Vec<_>>(),
             vec![OsStr::new("a b"), OsStr::new("$(id)"), OsStr::new("")]
         );
-        assert_eq!(cmd.get_env().vars[OsStr::new("K")], Some("V".into()));
-        assert_eq!(cmd.get_env().vars[OsStr::new("PATH")], None);
-        assert!(!cmd.get_env().clear);
+        assert_eq!(cmd.get_env().get("K"), Some(&EnvVar::Set("V".into())));
+        assert_eq!(cmd.get_env().get("PATH"), Some(&EnvVar::Removed));
+        assert_eq!(cmd.get_env().base(), EnvBase::Minimal);
         assert_eq!(cmd.get_current_dir(), Some(Path::new("/var")));
         assert_eq!(cmd.get_stdin(), &Stdin::Bytes(b"in".to_vec()));
         assert_eq!(cmd.get_stdout(), OutputMode::Inherit);
@@ -465,9 +690,110 @@ mod tests {
             .env_remove("B")
             .env_clear()
             .env("C", "3");
-        assert!(cmd.get_env().clear);
-        assert_eq!(cmd.get_env().vars.len(), 2);
-        assert!(!cmd.get_env().vars.contains_key(OsStr::new("B")));
+        assert_eq!(cmd.get_env().base(), EnvBase::Empty);
+        assert_eq!(cmd.get_env().iter().count(), 2);
+        assert_eq!(cmd.get_env().get("B"), None);
+        let env = cmd.final_env(Vec::new);
+        assert_eq!(
+            env,
+            [("A".into(), "1".into()), ("C".into(), "3".into())] as [(OsString, OsString); 2]
+        );
+    }
+
+    fn caller() -> Vec<(OsString, OsString)> {
+        [
+            ("LD_PRELOAD", "/evil.so"),
+            ("PATH", "/container/bin"),
+            ("TERM", "xterm"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.into(), v.into()))
+        .collect()
+    }
+
+    fn pairs(v: &[(&str, &str)]) -> Vec<(OsString, OsString)> {
+        v.iter().map(|(k, v)| (k.into(), v.into())).collect()
+    }
+
+    #[test]
+    fn the_default_environment_is_path_alone_and_never_reads_the_caller() {
+        let env = HostCommand::new("true").final_env(|| -> Vec<(OsString, OsString)> {
+            panic!("the caller's environment was read")
+        });
+        assert_eq!(env, pairs(&[("PATH", HOST_PATH)]));
+        let env = HostCommand::new("true").env("PATH", "/x").final_env(caller);
+        assert_eq!(env, pairs(&[("PATH", "/x")]));
+        let env = HostCommand::new("true")
+            .env_remove("PATH")
+            .final_env(caller);
+        assert_eq!(env, pairs(&[]));
+    }
+
+    #[test]
+    fn the_caller_environment_only_when_asked() {
+        let chosen = HostCommand::new("true")
+            .env_from_caller("TERM")
+            .env_from_caller("NOT_SET")
+            .final_env(caller);
+        assert_eq!(chosen, pairs(&[("PATH", HOST_PATH), ("TERM", "xterm")]));
+        // A chosen variable the caller lacks removes the base's.
+        let chosen = HostCommand::new("true")
+            .env_from_caller("PATH")
+            .final_env(Vec::new);
+        assert_eq!(chosen, pairs(&[]));
+        let all = HostCommand::new("true")
+            .inherit_env()
+            .env_remove("LD_PRELOAD")
+            .env_masked("PASSWD", "s3cr3t")
+            .env_from_caller("TERM")
+            .final_env(caller);
+        assert_eq!(
+            all,
+            pairs(&[
+                ("PASSWD", "s3cr3t"),
+                ("PATH", "/container/bin"),
+                ("TERM", "xterm")
+            ])
+        );
+        let cleared = HostCommand::new("true")
+            .inherit_env()
+            .env_remove("X")
+            .env_clear()
+            .env_from_caller("TERM")
+            .final_env(caller);
+        assert_eq!(cleared, pairs(&[("TERM", "xterm")]));
+    }
+
+    #[test]
+    fn masked_env_values_never_shown() {
+        let cmd = HostCommand::new("mount.cifs")
+            .env("LC_ALL", "C")
+            .env_masked("PASSWD", "s3cr3t-pw")
+            .env_from_caller("TERM")
+            .env_remove("X");
+        for shown in [format!("{cmd:?}"), format!("{cmd:#?}"), cmd.to_string()] {
+            assert!(!shown.contains("s3cr3t"), "{shown}");
+        }
+        let dbg = format!("{cmd:?}");
+        assert!(dbg.contains(r#""PASSWD": <masked>"#), "{dbg}");
+        assert!(dbg.contains(r#""LC_ALL": "C""#), "{dbg}");
+        assert!(dbg.contains(r#""TERM": <from caller>"#), "{dbg}");
+        assert!(cmd.get_env().has_masked());
+        let bad = cmd.clone().env_masked("PASSWD", "s3cr3t\0x");
+        let err = bad
+            .validate()
+            .map(|()| String::new())
+            .unwrap_or_else(|e| format!("{e} {e:?}"));
+        assert!(err.contains("PASSWD") && !err.contains("s3cr3t"), "{err}");
+        assert_eq!(
+            cmd.final_env(caller),
+            pairs(&[
+                ("LC_ALL", "C"),
+                ("PASSWD", "s3cr3t-pw"),
+                ("PATH", HOST_PATH),
+                ("TERM", "xterm")
+            ])
+        );
     }
 
     #[test]

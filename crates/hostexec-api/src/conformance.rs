@@ -17,12 +17,13 @@
 //! `cat`, `env`, `pwd`, `sleep`, `head`, `ls`) among [`HOST_BIN_DIRS`](crate::HOST_BIN_DIRS), and
 //! for the process checks, that the command's processes are visible in this process's `/proc`
 //! (true for every backend that runs on the same machine, pid namespaces included, since a
-//! parent namespace sees its children's processes). The resolver and file checks need an empty
+//! parent namespace sees its children's processes). The environment checks need GNU `env -0`
+//! and a variable besides `PATH` in this process's environment. The resolver and file checks need an empty
 //! host directory that this process can write through [`PathResolver::local_path`].
 //!
 //! Not a stable API: checks are added as the contract is sharpened.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -30,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use crate::{
     CommandError, Executor, ExitStatus, FileKind, HostCommand, HostFs, OutputMode, PathError,
-    PathResolver, Resolve, Stdin, MAX_SYMLINK_HOPS,
+    PathResolver, Resolve, Stdin, HOST_PATH, MAX_SYMLINK_HOPS,
 };
 
 async fn run_ok<E: Executor + ?Sized>(exec: &E, cmd: HostCommand) -> crate::Output {
@@ -279,6 +280,143 @@ pub async fn environment<E: Executor + ?Sized>(exec: &E) {
     );
 }
 
+/// The environment a command sees, from `env -0` (so that values may hold newlines).
+async fn env_of<E: Executor + ?Sized>(exec: &E, cmd: HostCommand) -> BTreeMap<OsString, OsString> {
+    let out = run_ok(exec, cmd).await;
+    assert!(out.success(), "contract: `env -0` runs: {out:?}");
+    out.stdout
+        .split(|&b| b == 0)
+        .filter(|e| !e.is_empty())
+        .map(|e| {
+            let (k, v) = match e.iter().skip(1).position(|&b| b == b'=') {
+                Some(i) => (&e[..=i], &e[i + 2..]),
+                None => (e, &[][..]),
+            };
+            (
+                OsStr::from_bytes(k).to_owned(),
+                OsStr::from_bytes(v).to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// A variable of this process's environment other than `PATH`, to tell whether it leaks.
+fn a_caller_variable() -> (OsString, OsString) {
+    std::env::vars_os()
+        .find(|(k, _)| k != "PATH")
+        .unwrap_or_else(|| {
+            panic!(
+                "the environment checks need a variable besides PATH in this process's \
+                 environment (cargo test sets several)"
+            )
+        })
+}
+
+/// By default a command gets `PATH=`[`HOST_PATH`] and nothing else: no variable of the
+/// caller's (`LD_PRELOAD`, the caller's `PATH`, …) reaches the host.
+pub async fn environment_is_minimal_by_default<E: Executor + ?Sized>(exec: &E) {
+    let (name, _) = a_caller_variable();
+    let env = env_of(exec, HostCommand::new("env").arg("-0")).await;
+    let want = BTreeMap::from([(OsString::from("PATH"), OsString::from(HOST_PATH))]);
+    assert_eq!(
+        env, want,
+        "contract: the default environment is PATH={HOST_PATH} alone, nothing of the caller's \
+         (this process has {name:?})"
+    );
+    // What the command then finds through PATH is the host's.
+    let out = run_ok(exec, HostCommand::new("sh").args(["-c", "command -v env"])).await;
+    let found = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(
+        HOST_PATH
+            .split(':')
+            .any(|d| Path::new(&found).parent() == Some(Path::new(d))),
+        "contract: a host command finds programs in the host's PATH: {found:?}"
+    );
+}
+
+/// The caller's variables reach a command only when asked for: one by one
+/// ([`HostCommand::env_from_caller`]) or all ([`HostCommand::inherit_env`]).
+pub async fn caller_environment_only_on_request<E: Executor + ?Sized>(exec: &E) {
+    let (name, value) = a_caller_variable();
+    let missing = "HOSTEXEC_CONFORMANCE_SURELY_UNSET";
+    assert!(std::env::var_os(missing).is_none());
+    let env = env_of(
+        exec,
+        HostCommand::new("env")
+            .arg("-0")
+            .env_from_caller(&name)
+            .env_from_caller(missing),
+    )
+    .await;
+    let want = BTreeMap::from([
+        (OsString::from("PATH"), OsString::from(HOST_PATH)),
+        (name.clone(), value.clone()),
+    ]);
+    assert_eq!(
+        env, want,
+        "contract: env_from_caller({name:?}) passes that variable alone (and a variable the \
+         caller lacks stays unset)"
+    );
+    let env = env_of(
+        exec,
+        HostCommand::new("env")
+            .arg("-0")
+            .inherit_env()
+            .env("HOSTEXEC_SET", "1")
+            .env_remove(&name),
+    )
+    .await;
+    let mut want: BTreeMap<OsString, OsString> = std::env::vars_os().collect();
+    want.remove(&name);
+    want.insert("HOSTEXEC_SET".into(), "1".into());
+    assert_eq!(
+        env, want,
+        "contract: inherit_env() passes the caller's whole environment, with the changes applied"
+    );
+}
+
+/// A value set with [`HostCommand::env_masked`] reaches the program and never `Debug`,
+/// `Display` or an error of the backend.
+pub async fn masked_environment_values_never_shown<E: Executor + ?Sized>(exec: &E) {
+    let secret = "hostexec-conformance-s3cr3t";
+    let env = env_of(
+        exec,
+        HostCommand::new("env")
+            .arg("-0")
+            .env_masked("HOSTEXEC_SECRET", secret),
+    )
+    .await;
+    assert_eq!(
+        env.get(OsStr::new("HOSTEXEC_SECRET")),
+        Some(&OsString::from(secret)),
+        "contract: a masked value reaches the program"
+    );
+    let failing = [
+        HostCommand::new("hostexec-no-such-program"),
+        HostCommand::new("/nonexistent-hostexec/prog"),
+        HostCommand::new("true").current_dir("/nonexistent-hostexec-dir"),
+        HostCommand::new("sleep")
+            .arg("5")
+            .timeout(Duration::from_millis(100))
+            .kill_grace(Duration::from_millis(100)),
+        HostCommand::new("a\0b"),
+    ];
+    for cmd in failing {
+        let cmd = cmd.env_masked("HOSTEXEC_SECRET", secret);
+        let shown = [format!("{cmd:?}"), cmd.to_string()];
+        let errors = match exec.run(cmd).await {
+            Ok(out) => [format!("{out:?}"), String::new()],
+            Err(e) => [format!("{e:?}"), e.to_string()],
+        };
+        for text in shown.iter().chain(&errors) {
+            assert!(
+                !text.contains(secret),
+                "contract: a masked environment value is never shown: {text}"
+            );
+        }
+    }
+}
+
 /// The working directory is a host path; by default it is the host's `/`.
 pub async fn working_directory<E: Executor + ?Sized>(exec: &E) {
     let out = run_ok(exec, HostCommand::new("pwd").current_dir("/usr")).await;
@@ -522,6 +660,9 @@ pub async fn executor_contract<E: Executor + ?Sized>(exec: &E) {
     arguments_arrive_literally(exec).await;
     standard_streams(exec).await;
     environment(exec).await;
+    environment_is_minimal_by_default(exec).await;
+    caller_environment_only_on_request(exec).await;
+    masked_environment_values_never_shown(exec).await;
     working_directory(exec).await;
     missing_programs(exec).await;
     capture_is_capped(exec).await;
@@ -795,6 +936,61 @@ mod tests {
     #[should_panic(expected = "gives TimedOut")]
     async fn timeout_check_catches_an_executor_without_timeouts() {
         timeout_kills_the_group(&always(ExitStatus::Code(0))).await;
+    }
+
+    /// `env -0` output of the caller's own environment: a backend that passes it through.
+    fn leaky() -> MockExecutor {
+        let mut m = MockExecutor::new();
+        m.expect_run().returning(|c| {
+            let mut out = Vec::new();
+            for (k, v) in c
+                .final_env(std::env::vars_os)
+                .into_iter()
+                .chain(std::env::vars_os())
+            {
+                out.extend_from_slice(k.as_bytes());
+                out.push(b'=');
+                out.extend_from_slice(v.as_bytes());
+                out.push(0);
+            }
+            Ok(Output::new(c.get_program(), ExitStatus::Code(0)).with_stdout(out))
+        });
+        m
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "nothing of the caller's")]
+    async fn environment_check_catches_a_backend_that_passes_the_callers_environment() {
+        environment_is_minimal_by_default(&leaky()).await;
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "passes that variable alone")]
+    async fn caller_check_catches_a_backend_that_passes_the_callers_environment() {
+        caller_environment_only_on_request(&leaky()).await;
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "a masked environment value is never shown")]
+    async fn masked_check_catches_a_backend_that_prints_the_environment_in_errors() {
+        let mut m = MockExecutor::new();
+        m.expect_run().returning(|c| {
+            if c.get_program() == "env" {
+                let mut out = Vec::new();
+                for (k, v) in c.final_env(Vec::new) {
+                    out.extend_from_slice(k.as_bytes());
+                    out.push(b'=');
+                    out.extend_from_slice(v.as_bytes());
+                    out.push(0);
+                }
+                return Ok(Output::new(c.get_program(), ExitStatus::Code(0)).with_stdout(out));
+            }
+            Err(CommandError::Spawn {
+                program: c.get_program().to_owned(),
+                source: std::io::Error::other(format!("env {:?}", c.final_env(Vec::new))),
+            })
+        });
+        masked_environment_values_never_shown(&m).await;
     }
 
     #[tokio::test]

@@ -74,8 +74,8 @@ pub mod path;
 pub mod conformance;
 
 pub use command::{
-    EnvChanges, HostCommand, OutputMode, Stdin, DEFAULT_CAPTURE_LIMIT, DEFAULT_KILL_GRACE,
-    DEFAULT_WAIT_DELAY,
+    EnvBase, EnvChanges, EnvVar, HostCommand, OutputMode, Stdin, DEFAULT_CAPTURE_LIMIT,
+    DEFAULT_KILL_GRACE, DEFAULT_WAIT_DELAY, HOST_PATH,
 };
 pub use error::{CommandError, PathError};
 pub use output::{stderr_excerpt, ExitStatus, Output, STDERR_EXCERPT_BYTES};
@@ -102,6 +102,11 @@ pub const HOST_BIN_DIRS: &[&str] = &[
 ///
 /// Every implementation guarantees:
 ///
+/// - **The environment is what the command says, and nothing of the caller's.** The command
+///   gets exactly [`HostCommand::final_env`] computed from this process's environment: by
+///   default `PATH=`[`HOST_PATH`] alone; the caller's variables only through
+///   [`HostCommand::env_from_caller`] or [`HostCommand::inherit_env`]. Masked values
+///   ([`HostCommand::env_masked`]) reach the program and never a log, an error or `Debug`.
 /// - **Arguments arrive byte for byte.** No shell ever interprets the program, an argument or an
 ///   environment value; `$(id)` and `a b` arrive literally, non-UTF-8 bytes unchanged.
 /// - **A bare program name is looked up on the host** (in [`HOST_BIN_DIRS`] order, in the host's

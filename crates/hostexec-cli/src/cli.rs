@@ -115,9 +115,19 @@ pub(crate) enum Command {
 /// `exec`.
 #[derive(Debug, Args)]
 pub(crate) struct ExecArgs {
-    /// Set an environment variable for the command (repeatable)
+    /// Set an environment variable for the command (repeatable). The command's environment
+    /// is otherwise PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin alone
     #[arg(long = "env", value_name = "K=V", value_parser = parse_env)]
     pub(crate) env: Vec<(OsString, OsString)>,
+
+    /// Pass this variable of hostexec's own environment on to the command, if set (repeatable)
+    #[arg(long = "env-from-caller", value_name = "K", value_parser = parse_env_name)]
+    pub(crate) env_from_caller: Vec<OsString>,
+
+    /// Pass hostexec's whole environment on to the command (its paths name files in the
+    /// container, which the host reads as host paths)
+    #[arg(long)]
+    pub(crate) inherit_env: bool,
 
     /// The command's working directory, a host path [default: /]
     #[arg(long, value_name = "DIR")]
@@ -240,6 +250,16 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(secs).map_err(|_| format!("{text:?}: the duration is too long"))
 }
 
+/// A variable name for `exec --env-from-caller`: not empty, no `=`.
+fn parse_env_name(text: &str) -> Result<OsString, String> {
+    if text.is_empty() || text.contains('=') {
+        return Err(format!(
+            "{text:?} is not a variable name (expected K, without '=')"
+        ));
+    }
+    Ok(text.into())
+}
+
 /// Parses `K=V` for `exec --env`: the name is what comes before the first `=`.
 fn parse_env(text: &str) -> Result<(OsString, OsString), String> {
     match text.split_once('=') {
@@ -285,6 +305,9 @@ mod tests {
         assert_eq!(parse_env("A="), Ok(("A".into(), "".into())));
         assert!(parse_env("=x").is_err());
         assert!(parse_env("A").is_err());
+        assert_eq!(parse_env_name("TERM"), Ok("TERM".into()));
+        assert!(parse_env_name("A=b").is_err());
+        assert!(parse_env_name("").is_err());
     }
 
     #[test]
@@ -296,6 +319,9 @@ mod tests {
             "exec",
             "--env",
             "A=1",
+            "--env-from-caller",
+            "TERM",
+            "--inherit-env",
             "--",
             "ls",
             "-l",
@@ -308,6 +334,8 @@ mod tests {
             Command::Exec(e) => {
                 assert_eq!(e.command, ["ls", "-l", "--json"]);
                 assert_eq!(e.env, [("A".into(), "1".into())]);
+                assert_eq!(e.env_from_caller, ["TERM"]);
+                assert!(e.inherit_env);
             }
             other => panic!("{other:?}"),
         }

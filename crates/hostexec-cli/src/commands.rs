@@ -181,6 +181,13 @@ async fn exec(host: &Arc<NsEnter>, g: &Global, a: ExecArgs) -> Result<u8, CliErr
         .stdin(Stdin::Inherit)
         .stdout(OutputMode::Inherit)
         .stderr(OutputMode::Inherit);
+    // Nothing of hostexec's own environment reaches the host unless asked for.
+    if a.inherit_env {
+        cmd = cmd.inherit_env();
+    }
+    for k in a.env_from_caller {
+        cmd = cmd.env_from_caller(k);
+    }
     for (k, v) in a.env {
         cmd = cmd.env(k, v);
     }

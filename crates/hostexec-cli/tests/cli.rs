@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use hostexec_testing::preload::MarkingLibrary;
 use hostexec_testing::sandbox::{skip_without_namespaces, SandboxHost};
 
 const BIN: &str = env!("CARGO_BIN_EXE_hostexec");
@@ -149,6 +150,120 @@ fn exec_env_and_cwd_are_the_hosts() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let want = format!("a=b\n{}\nhost-view\n", sb.scratch().display());
     assert_eq!(String::from_utf8_lossy(&out.stdout), want);
+}
+
+/// `env -0` output as sorted `K=V` entries.
+fn env_entries(stdout: &[u8]) -> Vec<String> {
+    let mut v: Vec<String> = stdout
+        .split(|&b| b == 0)
+        .filter(|e| !e.is_empty())
+        .map(|e| String::from_utf8_lossy(e).into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn exec_environment_is_path_alone_unless_asked_and_a_host_only_ld_preload_never_loads() {
+    let Some(sb) = sandbox(
+        "exec_environment_is_path_alone_unless_asked_and_a_host_only_ld_preload_never_loads",
+    ) else {
+        return;
+    };
+    // A library that exists only in the host's view, as a container's LD_PRELOAD could name.
+    let lib = MarkingLibrary::in_sandbox(&sb, &sb.scratch().join("lib")).unwrap();
+    let so = lib.so.to_str().unwrap().to_owned();
+    let libdir = sb.scratch().join("lib").to_str().unwrap().to_owned();
+    let mount_point = sb.scratch().join("mnt");
+    sb.mkdir_all(&mount_point).unwrap();
+    let caller: [(&str, &str); 4] = [
+        ("LD_PRELOAD", &so),
+        ("LD_LIBRARY_PATH", &libdir),
+        ("PATH", "/container/bin:/usr/bin:/bin"),
+        ("HOSTEXEC_CALLER_ONLY", "from the container"),
+    ];
+    let path = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    for launcher in ["host-thread", "nsenter"] {
+        // `hostexec --target-pid P --launcher L <sub> <rest…>` with the caller's environment.
+        let hostexec = |sub: &str, rest: &[&OsStr]| {
+            let mut args = on(&sb, &[os("--launcher"), os(launcher), os(sub)]);
+            args.extend(rest.iter().map(|a| a.to_os_string()));
+            let refs: Vec<&OsStr> = args.iter().map(OsString::as_os_str).collect();
+            let out = run_with(&refs, &caller, b"");
+            assert_eq!(code(&out), 0, "{launcher} {sub} {rest:?}: {}", stderr(&out));
+            out
+        };
+        let exec = |flags: &[&str], cmd: &[&str]| {
+            let rest: Vec<&OsStr> = flags
+                .iter()
+                .chain(&["--"])
+                .chain(cmd)
+                .map(|a| os(a))
+                .collect();
+            hostexec("exec", &rest)
+        };
+        exec(&[], &["true"]);
+        exec(&[], &["sh", "-c", "true"]);
+        let target = mount_point.as_os_str();
+        hostexec(
+            "mount",
+            &[os("-t"), os("tmpfs"), os("hostexec-env"), target],
+        );
+        hostexec("umount", &[target]);
+        assert_eq!(
+            lib.pids(),
+            Vec::<u32>::new(),
+            "{launcher}: the host loaded the caller's LD_PRELOAD"
+        );
+        let out = exec(&[], &["env", "-0"]);
+        assert_eq!(
+            env_entries(&out.stdout),
+            [path],
+            "{launcher}: env shows PATH alone"
+        );
+        let out = exec(
+            &[
+                "--env-from-caller",
+                "HOSTEXEC_CALLER_ONLY",
+                "--env-from-caller",
+                "UNSET_HERE",
+                "--env",
+                "K=V",
+            ],
+            &["env", "-0"],
+        );
+        assert_eq!(
+            env_entries(&out.stdout),
+            ["HOSTEXEC_CALLER_ONLY=from the container", "K=V", path],
+            "{launcher}: --env-from-caller passes that variable alone"
+        );
+        assert_eq!(lib.pids(), Vec::<u32>::new(), "{launcher}");
+        // Asked for, the caller's environment does reach the host, LD_PRELOAD included.
+        let out = exec(&["--inherit-env"], &["env", "-0"]);
+        let entries = env_entries(&out.stdout);
+        assert!(
+            entries
+                .iter()
+                .any(|e| e == "HOSTEXEC_CALLER_ONLY=from the container")
+                && entries
+                    .iter()
+                    .any(|e| e == "PATH=/container/bin:/usr/bin:/bin"),
+            "{launcher}: --inherit-env: {entries:?}"
+        );
+        assert_eq!(
+            lib.pids().len(),
+            1,
+            "{launcher}: --inherit-env passes LD_PRELOAD"
+        );
+        lib.clear().unwrap();
+        exec(&["--env-from-caller", "LD_PRELOAD"], &["true"]);
+        assert_eq!(
+            lib.pids().len(),
+            1,
+            "{launcher}: --env-from-caller LD_PRELOAD"
+        );
+        lib.clear().unwrap();
+    }
 }
 
 #[test]

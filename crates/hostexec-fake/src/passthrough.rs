@@ -155,16 +155,8 @@ pub(crate) async fn run(cmd: &HostCommand) -> Result<Output, CommandError> {
     };
     let mut command = Command::new(&program);
     command.args(cmd.get_args());
-    let env = cmd.get_env();
-    if env.clear {
-        command.env_clear();
-    }
-    for (k, v) in &env.vars {
-        match v {
-            Some(v) => command.env(k, v),
-            None => command.env_remove(k),
-        };
-    }
+    // The same environment as the real backend's: HostCommand::final_env, nothing more.
+    command.env_clear().envs(cmd.final_env(std::env::vars_os));
     // The contract's default working directory is the host's `/`, not the caller's.
     command.current_dir(cmd.get_current_dir().unwrap_or(Path::new("/")));
     command.stdin(match cmd.get_stdin() {

@@ -381,10 +381,13 @@ async fn every_received_command_is_recorded_in_full() {
     // The received command, secrets and all: not the scripted argv (Go's FakeCmd logged that).
     assert_eq!(c.get_args().nth(2).unwrap(), "--key-file=/run/secret");
     assert_eq!(
-        c.get_env().vars[OsStr::new("LC_ALL")].as_deref(),
+        c.get_env().get("LC_ALL").and_then(|v| v.value()),
         Some(OsStr::new("C"))
     );
-    assert_eq!(c.get_env().vars[OsStr::new("HOME")], None);
+    assert_eq!(
+        c.get_env().get("HOME"),
+        Some(&hostexec_api::EnvVar::Removed)
+    );
     assert_eq!(c.get_current_dir(), Some(Path::new("/var/lib")));
     assert_eq!(c.get_stdin(), &Stdin::Bytes(b"passphrase".to_vec()));
     assert_eq!(c.get_timeout(), Some(Duration::from_secs(5)));

@@ -60,8 +60,8 @@ async fn plain_mount_argv() {
     exec.verify().unwrap();
     let call = &exec.calls()[0];
     assert_eq!(
-        call.get_env().vars[OsStr::new("LC_ALL")],
-        Some("C".into()),
+        call.get_env().get("LC_ALL").and_then(|v| v.value()),
+        Some(OsStr::new("C")),
         "English messages, so 'not mounted' can be recognised"
     );
     assert!(call.get_timeout().is_some(), "every mount is bounded");

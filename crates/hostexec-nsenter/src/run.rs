@@ -13,8 +13,8 @@ use nix::unistd::Pid;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
 
-/// A `tokio::process::Command` for `program` with `hc`'s stdio, environment and process
-/// group; `args` come first (the nsenter options), then `hc`'s arguments.
+/// A `tokio::process::Command` for `program` with `hc`'s stdio, environment
+/// ([`HostCommand::final_env`]) and process group; `args` come first (the nsenter options), then `hc`'s arguments.
 ///
 /// No `pre_exec` is set here (only by [`close_inherited_on_exec`], when this process holds
 /// inheritable descriptors): std then spawns with `posix_spawn` (vfork-like), whose cost does
@@ -26,16 +26,10 @@ use tokio::process::{Child, Command};
 pub(crate) fn command(program: &Path, pre_args: &[OsString], hc: &HostCommand) -> Command {
     let mut cmd = Command::new(program);
     cmd.args(pre_args).args(hc.get_args());
-    let env = hc.get_env();
-    if env.clear {
-        cmd.env_clear();
-    }
-    for (k, v) in &env.vars {
-        match v {
-            Some(v) => cmd.env(k, v),
-            None => cmd.env_remove(k),
-        };
-    }
+    // Exactly the environment the command says (by default PATH alone): nothing of this
+    // process's reaches the host unless asked for. For the nsenter launcher, nsenter itself
+    // runs with it too, so a caller's LD_PRELOAD never loads into it either.
+    cmd.env_clear().envs(hc.final_env(std::env::vars_os));
     cmd.stdin(match hc.get_stdin() {
         Stdin::Null => Stdio::null(),
         Stdin::Bytes(_) => Stdio::piped(),

@@ -5,6 +5,8 @@
 //!   [`sandbox::skip_without_namespaces`] for tests that need `CAP_SYS_ADMIN`.
 //! - [`hung`]: a FUSE mount in a sandbox whose daemon never answers, standing for a dead NFS
 //!   server, and a waiter process that makes later lookups block in state `D`.
+//! - [`preload`]: a shared library that marks every process that loads it, built in a
+//!   sandbox's view or this process's, to prove that `LD_PRELOAD` does not reach a command.
 //! - [`fds`]: this process's open and inheritable descriptors.
 //! - [`logs`]: a shared capture buffer for tracing output and panic messages.
 //! - [`unescape_findmnt`]: findmnt's `\xHH` escapes decoded.
@@ -15,6 +17,7 @@
 pub mod fds;
 pub mod hung;
 pub mod logs;
+pub mod preload;
 pub mod sandbox;
 
 /// Decodes findmnt's `\xHH` escapes (`--raw` and `--list` output) to the bytes they stand for;
