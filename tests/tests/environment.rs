@@ -152,7 +152,7 @@ fn child(args: &OsStr) {
                 assert!(out.success(), "{launcher:?} {cmd}: {out:?}");
             }
             // mount(8) and umount(8) through HostMounter.
-            let m = HostMounter::new(host.clone(), host.clone());
+            let m = HostMounter::new(host.clone());
             m.mount(
                 OsStr::new("hostexec-env"),
                 &mount_point,

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use common::{show, Tree};
 use hostexec_api::{CommandError, Executor, HostCommand, HostFs, PathError, PathResolver, Resolve};
-use hostexec_mount::{HostMounter, Mount, MountError, MountOptions, UnmountOptions};
+use hostexec_mount::{HostMounter, Mount, MountError, MountExt, MountOptions, UnmountOptions};
 use hostexec_nsenter::{Launcher, NsEnter, Target};
 use hostexec_testing::sandbox::{skip_without_namespaces, SandboxHost};
 
@@ -42,10 +42,10 @@ fn join(base: &Path, rel: &[u8]) -> PathBuf {
     PathBuf::from(OsString::from_vec(v))
 }
 
-type Mounter = HostMounter<Arc<NsEnter>, Arc<NsEnter>>;
+type Mounter = HostMounter<NsEnter>;
 
-fn mounter(ns: &Arc<NsEnter>) -> Mounter {
-    HostMounter::new(ns.clone(), ns.clone())
+fn mounter(ns: &NsEnter) -> Mounter {
+    HostMounter::new(ns.clone())
 }
 
 /// The sandbox's mount table through the oracle (what changed, if anything).
@@ -80,7 +80,7 @@ async fn nul_bytes_are_a_typed_error_from_every_api_and_change_nothing() {
     let sb = SandboxHost::start().unwrap();
     let tree = Tree::scratch(&sb);
     tree.mkdir_all("d");
-    let ns = Arc::new(NsEnter::new(sb.target()).unwrap());
+    let ns = NsEnter::new(sb.target()).unwrap();
     let m = mounter(&ns);
     let good = tree.host_path("d");
     let bad = tree.host_path(b"d\0/../../etc");
@@ -174,10 +174,19 @@ async fn nul_bytes_are_a_typed_error_from_every_api_and_change_nothing() {
             m.cleanup_mount_point(&bad, &UnmountOptions::new()).await,
         ),
         ("make_rshared", m.make_rshared(&bad).await),
-        ("file_type", m.file_type(&bad).await.map(drop)),
-        ("make_dir", m.make_dir(&bad).await),
-        ("make_file", m.make_file(&bad).await),
-        ("exists", m.exists(&bad).await.map(drop)),
+        // The host's files, through the mounter's HostFs.
+        (
+            "stat",
+            m.stat(&bad, true).await.map(drop).map_err(MountError::from),
+        ),
+        (
+            "create_dir_all",
+            m.create_dir_all(&bad).await.map_err(MountError::from),
+        ),
+        (
+            "create_file",
+            m.create_file(&bad).await.map_err(MountError::from),
+        ),
     ];
     for (what, r) in mount_checks {
         let e = r.unwrap_err();
@@ -221,7 +230,7 @@ async fn non_utf8_names_round_trip_byte_for_byte() {
         [tree.host.as_os_str().as_bytes(), b"/", &dir[..]].concat(),
         b"abs\xfd",
     );
-    let ns = Arc::new(NsEnter::new(sb.target()).unwrap());
+    let ns = NsEnter::new(sb.target()).unwrap();
     let m = mounter(&ns);
     let want = tree.host_path(&dir);
 
@@ -328,7 +337,7 @@ async fn paths_of_path_max_and_more_are_name_too_long() {
     let sb = SandboxHost::start().unwrap();
     let tree = Tree::scratch(&sb);
     tree.mkdir_all("d");
-    let ns = Arc::new(NsEnter::new(sb.target()).unwrap());
+    let ns = NsEnter::new(sb.target()).unwrap();
     let m = mounter(&ns);
     let base = tree.host_path("d");
     // A path of exactly `len` bytes: base, then 200-byte components.
@@ -381,8 +390,14 @@ async fn paths_of_path_max_and_more_are_name_too_long() {
         assert!(too_long(&ns.remove_dir(&p).await.unwrap_err()));
         for (what, r) in [
             ("is_mount_point", m.is_mount_point(&p).await.map(drop)),
-            ("exists", m.exists(&p).await.map(drop)),
-            ("make_dir", m.make_dir(&p).await),
+            (
+                "stat",
+                m.stat(&p, true).await.map(drop).map_err(MountError::from),
+            ),
+            (
+                "create_dir_all",
+                m.create_dir_all(&p).await.map_err(MountError::from),
+            ),
             ("unmount", m.unmount(&p, &UnmountOptions::new()).await),
             (
                 "mount",
@@ -442,7 +457,7 @@ async fn escaped_mount_point_names_agree_with_findmnt_and_mountpoint() {
         tree.mkdir_all(a);
         tree.mkdir_all(b);
     }
-    let ns = Arc::new(NsEnter::new(sb.target()).unwrap());
+    let ns = NsEnter::new(sb.target()).unwrap();
     let m = mounter(&ns);
     for (a, _) in pairs {
         m.mount(
@@ -910,7 +925,7 @@ fn pid_reuse_child() {
                 gone_path(&ns.read_mountinfo().await.unwrap_err()),
                 "{l} read_mountinfo"
             );
-            let m = HostMounter::new(ns.clone(), ns.clone());
+            let m = HostMounter::new(ns.clone());
             assert!(m.list().await.is_err(), "{l} list");
             assert!(m.is_mount_point(&dir).await.is_err(), "{l} is_mount_point");
             assert!(

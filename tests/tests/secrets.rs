@@ -15,7 +15,7 @@ mod common;
 use std::ffi::OsStr;
 use std::os::fd::AsFd;
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use common::Tree;
 use hostexec_api::HostCommand;
@@ -126,8 +126,8 @@ async fn sensitive_options_reach_no_log_error_debug_or_panic() {
     for d in ["ok", "src", "bind", "refused", "helper"] {
         tree.mkdir_all(d);
     }
-    let ns = Arc::new(NsEnter::new(sb.target()).unwrap());
-    let m = HostMounter::new(ns.clone(), ns.clone());
+    let ns = NsEnter::new(sb.target()).unwrap();
+    let m = HostMounter::new(ns.clone());
     let mut shown = String::new();
 
     // 1. Succeeds: tmpfs takes gid=, and the kernel really got it (findmnt in the sandbox).
@@ -269,8 +269,8 @@ async fn a_sensitive_value_with_a_comma_is_scrubbed_part_by_part() {
         "mount.hxcomma",
         b"#!/bin/sh\necho \"$4\" | tr , '\\n' | while read -r o; do echo \"mount.hxcomma: bad option $o\" >&2; done\nexit 32\n",
     );
-    let ns = Arc::new(NsEnter::new(sb.target()).unwrap());
-    let m = HostMounter::new(ns.clone(), ns);
+    let ns = NsEnter::new(sb.target()).unwrap();
+    let m = HostMounter::new(ns);
     let err = m
         .mount(
             "server:/x".as_ref(),
@@ -324,8 +324,8 @@ async fn a_secret_cut_by_the_capture_limit_is_still_scrubbed() {
         )
         .as_bytes(),
     );
-    let ns = Arc::new(NsEnter::new(sb.target()).unwrap());
-    let m = HostMounter::new(ns.clone(), ns);
+    let ns = NsEnter::new(sb.target()).unwrap();
+    let m = HostMounter::new(ns);
     let err = m
         .mount(
             "server:/x".as_ref(),

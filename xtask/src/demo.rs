@@ -237,6 +237,7 @@ impl Demo<'_> {
         let missing = s.join("app/missing.toml");
         let out = self.hostexec(&[
             OsStr::new("realpath"),
+            OsStr::new("-e"),
             query.as_os_str(),
             missing.as_os_str(),
         ])?;

@@ -109,7 +109,7 @@ async fn steps() -> Result<(), String> {
     exec.expect("umount")
         .times_any()
         .answer_with(host.mount_handler());
-    let mounter = HostMounter::new(exec.clone(), host.clone());
+    let mounter = HostMounter::with_parts(exec.clone(), host.clone());
     host.dir("/mnt/demo").map_err(e)?;
     let target = Path::new("/mnt/demo");
     check(

@@ -7,6 +7,8 @@
 //!   CAP_SYS_ADMIN).
 //! - `cargo xtask bench [--quick] [FILTER]`: runs the criterion benchmarks of hostexec-nsenter
 //!   and hostexec-mount and writes the benchmark table, docs/BENCHMARKS.md.
+//! - `cargo xtask man [DIR]`: the man pages of `hostexec` and its subcommands (clap_mangen),
+//!   into DIR (default `target/man`).
 //! - `cargo xtask fuzz [--long]`: the property-based fuzzers (resolvers against GNU realpath
 //!   and the kernel, the mountinfo parser) with large case counts; not part of `ci`.
 
@@ -17,6 +19,7 @@ mod ci;
 mod demo;
 mod fake_demo;
 mod fuzz;
+mod man;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -34,9 +37,10 @@ fn main() -> ExitCode {
         },
         Some("bench") => bench::bench(&args[1..]),
         Some("fuzz") => fuzz::fuzz(&args[1..]),
+        Some("man") => man::man(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci|demo [--fake]|bench [--quick] [FILTER]|fuzz [--long]>"
+                "usage: cargo xtask <ci|demo [--fake]|bench [--quick] [FILTER]|fuzz [--long]|man [DIR]>"
             );
             return ExitCode::from(2);
         }

@@ -17,7 +17,11 @@ pub const DEFAULT_KILL_GRACE: Duration = Duration::from_secs(2);
 pub const DEFAULT_WAIT_DELAY: Duration = Duration::from_secs(1);
 
 /// Where a command's standard input comes from.
+///
+/// `#[non_exhaustive]`: more sources may come (a terminal, a descriptor); a backend that meets
+/// one it does not support refuses the command with [`CommandError::InvalidInput`](crate::CommandError::InvalidInput).
 #[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Stdin {
     /// `/dev/null` (the default).
     Null,
@@ -39,7 +43,11 @@ impl fmt::Debug for Stdin {
 }
 
 /// Where a command's standard output or standard error goes.
+///
+/// `#[non_exhaustive]`: more destinations may come; a backend that meets one it does not
+/// support refuses the command with [`CommandError::InvalidInput`](crate::CommandError::InvalidInput).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum OutputMode {
     /// Captured into [`Output`](crate::Output), up to the capture limit (the default).
     Capture,

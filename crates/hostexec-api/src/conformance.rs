@@ -13,6 +13,12 @@
 //! }
 //! ```
 //!
+//! A complete, compiled example — a backend implementing all three traits with
+//! [`async_trait`](macro@crate::async_trait), checked by these functions — is on the front page of
+//! `hostexec-fake` (it needs a backend to run commands through, which this crate does not
+//! have). Each check is also public on its own, so a backend under construction can run the
+//! ones it already keeps.
+//!
 //! What the checks need of the host: a POSIX `sh` and coreutils (`true`, `false`, `printf`,
 //! `cat`, `env`, `pwd`, `sleep`, `head`, `ls`) among [`HOST_BIN_DIRS`](crate::HOST_BIN_DIRS), and
 //! for the process checks, that the command's processes are visible in this process's `/proc`
@@ -730,7 +736,7 @@ pub async fn resolver_contract<R: PathResolver + ?Sized>(res: &R, base: &Path) {
         }
     };
     use Resolve::*;
-    for mode in [MustExist, AllowMissing] {
+    for mode in [MustExist, AllowMissing, AllButLast] {
         assert_eq!(ok(b("dir/file"), mode).await, b("dir/file"));
         assert_eq!(
             ok(b("rel/file"), mode).await,
@@ -787,6 +793,23 @@ pub async fn resolver_contract<R: PathResolver + ?Sized>(res: &R, base: &Path) {
     assert_eq!(ok(b("dangling"), AllowMissing).await, b("missing"));
     assert_eq!(ok(b("rel/x/y"), AllowMissing).await, b("dir/x/y"));
     assert_eq!(ok(b("dir/nope/../file"), AllowMissing).await, b("dir/file"));
+    // AllButLast (`readlink -f`): the last component may be missing, nothing before it.
+    assert_eq!(ok(b("dangling"), AllButLast).await, b("missing"));
+    assert_eq!(ok(b("rel/nope/"), AllButLast).await, b("dir/nope"));
+    for (bad, not_dir) in [
+        ("rel/x/y", false),
+        ("dir/nope/../file", false),
+        ("dir/nope/.", false),
+        ("dir/file/", true),
+        ("dir/file/x", true),
+    ] {
+        let e = err(b(bad), AllButLast).await;
+        if not_dir {
+            assert!(matches!(e, PathError::NotADirectory { .. }), "{bad}: {e}");
+        } else {
+            assert!(matches!(e, PathError::NotFound { .. }), "{bad}: {e}");
+        }
+    }
     let long = base.join("x".repeat(300));
     let e = err(long, MustExist).await;
     assert!(matches!(e, PathError::NameTooLong { .. }), "{e}");

@@ -1,5 +1,10 @@
 //! Typed errors: [`CommandError`] for running commands, [`PathError`] for resolving host paths
 //! and for file operations in the host's view.
+//!
+//! A backend's own errors are not flattened into text: they travel as the boxed `source` of
+//! [`CommandError::Backend`] and of the `HostUnavailable` variants ([`BoxError`]), so the
+//! caller can downcast to the backend's type, and [`CommandError::raw_os_error`] finds the OS
+//! error anywhere in that chain.
 
 use std::ffi::OsString;
 use std::fmt;
@@ -8,6 +13,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::ExitStatus;
+
+/// A backend's own error, boxed, as the `source` of [`CommandError::Backend`] and of the
+/// `HostUnavailable` variants. A `String` or `&str` converts into it too.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Why a host command could not be run, or did not succeed.
 #[derive(Debug, thiserror::Error)]
@@ -57,14 +66,13 @@ pub enum CommandError {
         stderr: String,
     },
     /// The host cannot be reached: its namespaces cannot be joined, the target process is
-    /// gone, the backend's worker has stopped.
-    #[error("host unavailable: {reason}")]
+    /// gone, the backend's worker has stopped. The source is the backend's own error (for
+    /// `hostexec-nsenter`, its `NsEnterError`), or a message.
+    #[error("host unavailable: {source}")]
     HostUnavailable {
-        /// What happened, naming the namespace or target.
-        reason: String,
-        /// The OS error, where there is one.
+        /// What happened, as the backend's error (downcast it to the backend's type).
         #[source]
-        source: Option<io::Error>,
+        source: BoxError,
     },
     /// An I/O error while running the command (pipes, waiting).
     #[error("{}: {source}", .program.to_string_lossy())]
@@ -75,30 +83,46 @@ pub enum CommandError {
         #[source]
         source: io::Error,
     },
-    /// A test double (`hostexec-fake`'s `FakeExecutor`) received a command that none of its
-    /// expectations accepts. Real backends never return it.
-    #[error("unexpected command `{command}`; expected {}", ExpectedList(.expected))]
-    Unexpected {
+    /// An error of the backend itself that no other variant describes, with the backend's own
+    /// error as the source: for instance `hostexec-fake`'s `UnexpectedCommand`, which its
+    /// `FakeExecutor` returns for a command it was not scripted to accept. Real backends map
+    /// what the contract names to the other variants.
+    #[error("{}: {source}", .program.to_string_lossy())]
+    Backend {
         /// The program, as given.
         program: OsString,
-        /// The command as it may be shown (masked arguments masked).
-        command: String,
-        /// Why it was refused and what was expected instead, one entry per expectation.
-        expected: Vec<String>,
+        /// The backend's error (downcast it to the backend's type).
+        #[source]
+        source: BoxError,
     },
 }
 
 impl CommandError {
-    /// The OS error number behind this error, where there is one.
+    /// [`CommandError::HostUnavailable`] with this cause (the backend's error, or a message).
+    pub fn host_unavailable(source: impl Into<BoxError>) -> Self {
+        CommandError::HostUnavailable {
+            source: source.into(),
+        }
+    }
+
+    /// [`CommandError::Backend`] for `program`, with the backend's error as the cause.
+    pub fn backend(program: impl Into<OsString>, source: impl Into<BoxError>) -> Self {
+        CommandError::Backend {
+            program: program.into(),
+            source: source.into(),
+        }
+    }
+
+    /// The OS error number behind this error, where there is one: the first [`io::Error`]
+    /// with an errno in the chain of sources, for boxed backend errors too.
     pub fn raw_os_error(&self) -> Option<i32> {
         match self {
             CommandError::Spawn { source, .. } | CommandError::Io { source, .. } => {
                 source.raw_os_error()
             }
-            CommandError::HostUnavailable {
-                source: Some(source),
-                ..
-            } => source.raw_os_error(),
+            CommandError::HostUnavailable { source } | CommandError::Backend { source, .. } => {
+                errno_in_chain(source.as_ref())
+            }
             CommandError::NotFound { .. } => Some(libc_errno::ENOENT),
             _ => None,
         }
@@ -191,17 +215,41 @@ pub enum PathError {
         source: io::Error,
     },
     /// The host cannot be reached (see [`CommandError::HostUnavailable`]).
-    #[error("host unavailable: {reason}")]
+    #[error("host unavailable: {source}")]
     HostUnavailable {
-        /// What happened.
-        reason: String,
-        /// The OS error, where there is one.
+        /// What happened, as the backend's error (downcast it to the backend's type).
         #[source]
-        source: Option<io::Error>,
+        source: BoxError,
+    },
+    /// The call did not complete within its deadline: the file system it was in did not
+    /// answer (a hung NFS or FUSE mount). The thread that made the call may stay blocked in
+    /// the kernel; the backend no longer waits for it.
+    #[error("{}: no answer within {} (Connection timed out)", .path.display(), HumanDuration(*.timeout))]
+    TimedOut {
+        /// The path, as given.
+        path: PathBuf,
+        /// The deadline that ran out.
+        timeout: Duration,
+    },
+    /// The path leads into a mount on which an earlier call overran its deadline, and which
+    /// has not answered since: the call failed at once instead of blocking there too.
+    #[error("{}: the mount at {} is not responding (Connection timed out)", .path.display(), .mount.display())]
+    Unresponsive {
+        /// The path, as given.
+        path: PathBuf,
+        /// The mount point (host path) of the mount that does not answer.
+        mount: PathBuf,
     },
 }
 
 impl PathError {
+    /// [`PathError::HostUnavailable`] with this cause (the backend's error, or a message).
+    pub fn host_unavailable(source: impl Into<BoxError>) -> Self {
+        PathError::HostUnavailable {
+            source: source.into(),
+        }
+    }
+
     /// The error for `errno` on `path`, mapped to the typed variant where there is one.
     pub fn from_errno(path: impl Into<PathBuf>, errno: i32) -> Self {
         Self::from_io(path, io::Error::from_raw_os_error(errno))
@@ -233,7 +281,9 @@ impl PathError {
             | PathError::PermissionDenied { path }
             | PathError::NameTooLong { path }
             | PathError::AlreadyExists { path }
-            | PathError::Io { path, .. } => Some(path),
+            | PathError::Io { path, .. }
+            | PathError::TimedOut { path, .. }
+            | PathError::Unresponsive { path, .. } => Some(path),
             PathError::HostUnavailable { .. } => None,
         }
     }
@@ -250,10 +300,19 @@ impl PathError {
             PathError::NameTooLong { .. } => Some(ENAMETOOLONG),
             PathError::AlreadyExists { .. } => Some(EEXIST),
             PathError::Io { source, .. } => source.raw_os_error(),
-            PathError::HostUnavailable { source, .. } => {
-                source.as_ref().and_then(io::Error::raw_os_error)
-            }
+            PathError::HostUnavailable { source } => errno_in_chain(source.as_ref()),
+            PathError::TimedOut { .. } | PathError::Unresponsive { .. } => Some(ETIMEDOUT),
         }
+    }
+
+    /// True when the file system did not answer: [`PathError::TimedOut`] (this call waited
+    /// out its deadline) or [`PathError::Unresponsive`] (an earlier one did, and the mount has
+    /// not answered since).
+    pub fn is_unresponsive(&self) -> bool {
+        matches!(
+            self,
+            PathError::TimedOut { .. } | PathError::Unresponsive { .. }
+        )
     }
 
     /// True for [`PathError::NotFound`].
@@ -275,6 +334,8 @@ impl PathError {
             PathError::NameTooLong { .. } => PathError::NameTooLong { path: new },
             PathError::AlreadyExists { .. } => PathError::AlreadyExists { path: new },
             PathError::Io { source, .. } => PathError::Io { path: new, source },
+            PathError::TimedOut { timeout, .. } => PathError::TimedOut { path: new, timeout },
+            PathError::Unresponsive { mount, .. } => PathError::Unresponsive { path: new, mount },
             e @ PathError::HostUnavailable { .. } => e,
         }
     }
@@ -293,6 +354,21 @@ impl From<PathError> for io::Error {
     }
 }
 
+/// The errno of the first [`io::Error`] that has one, in `err` and its chain of sources.
+fn errno_in_chain(err: &(dyn std::error::Error + 'static)) -> Option<i32> {
+    let mut next = Some(err);
+    while let Some(e) = next {
+        if let Some(n) = e
+            .downcast_ref::<io::Error>()
+            .and_then(io::Error::raw_os_error)
+        {
+            return Some(n);
+        }
+        next = e.source();
+    }
+    None
+}
+
 /// Linux errno values used for the mapping (this crate has no libc dependency).
 mod libc_errno {
     pub(crate) const EPERM: i32 = 1;
@@ -303,6 +379,7 @@ mod libc_errno {
     pub(crate) const EINVAL: i32 = 22;
     pub(crate) const ENAMETOOLONG: i32 = 36;
     pub(crate) const ELOOP: i32 = 40;
+    pub(crate) const ETIMEDOUT: i32 = 110;
 }
 
 struct DirList<'a>(&'a [PathBuf]);
@@ -317,23 +394,6 @@ impl fmt::Display for DirList<'_> {
                 f.write_str(", ")?;
             }
             write!(f, "{}", d.display())?;
-        }
-        Ok(())
-    }
-}
-
-struct ExpectedList<'a>(&'a [String]);
-
-impl fmt::Display for ExpectedList<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0.is_empty() {
-            return f.write_str("no command");
-        }
-        for (i, e) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str("; ")?;
-            }
-            write!(f, "[{}] {e}", i + 1)?;
         }
         Ok(())
     }
@@ -401,6 +461,32 @@ mod tests {
     }
 
     #[test]
+    fn unresponsive_errors_name_the_path_and_the_mount() {
+        let t = PathError::TimedOut {
+            path: "/mnt/nfs/x".into(),
+            timeout: Duration::from_millis(250),
+        };
+        assert_eq!(
+            t.to_string(),
+            "/mnt/nfs/x: no answer within 250ms (Connection timed out)"
+        );
+        assert_eq!(t.raw_os_error(), Some(110));
+        assert!(t.is_unresponsive());
+        let u = PathError::Unresponsive {
+            path: "/mnt/nfs/x".into(),
+            mount: "/mnt/nfs".into(),
+        }
+        .with_path("/link");
+        assert_eq!(
+            u.to_string(),
+            "/link: the mount at /mnt/nfs is not responding (Connection timed out)"
+        );
+        assert_eq!(u.path(), Some(Path::new("/link")));
+        assert!(u.is_unresponsive());
+        assert!(!PathError::from_errno("/x", 2).is_unresponsive());
+    }
+
+    #[test]
     fn with_path_keeps_the_kind() {
         let e = PathError::from_errno("/a/b/c", 40).with_path("/a");
         assert!(matches!(e, PathError::Loop { ref path } if path == Path::new("/a")));
@@ -438,26 +524,35 @@ mod tests {
     }
 
     #[test]
-    fn unexpected_lists_what_was_expected() {
-        let e = CommandError::Unexpected {
-            program: "mount".into(),
-            command: "mount -o <masked> a /b".into(),
-            expected: vec!["umount /b (called 0 of 1 times)".into(), "true".into()],
-        };
+    fn boxed_backend_errors_keep_their_cause() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("cannot join the mnt namespace: {source}")]
+        struct JoinError {
+            #[source]
+            source: io::Error,
+        }
+        let e = CommandError::host_unavailable(JoinError {
+            source: io::Error::from_raw_os_error(1),
+        });
+        assert!(e.to_string().starts_with(
+            "host unavailable: cannot join the mnt namespace: Operation not permitted"
+        ));
+        // The errno is found in the chain, and the backend's type is still there.
+        assert_eq!(e.raw_os_error(), Some(1));
+        let cause = std::error::Error::source(&e).expect("a source");
+        assert!(cause.downcast_ref::<JoinError>().is_some());
+
+        let msg = PathError::host_unavailable("the worker pool has stopped");
         assert_eq!(
-            e.to_string(),
-            "unexpected command `mount -o <masked> a /b`; expected [1] umount /b (called 0 of 1 times); [2] true"
+            msg.to_string(),
+            "host unavailable: the worker pool has stopped"
         );
-        assert_eq!(e.exit_code(), None);
-        let none = CommandError::Unexpected {
-            program: "ls".into(),
-            command: "ls".into(),
-            expected: vec![],
-        };
-        assert_eq!(
-            none.to_string(),
-            "unexpected command `ls`; expected no command"
-        );
+        assert_eq!(msg.raw_os_error(), None);
+        assert_eq!(msg.path(), None);
+
+        let b = CommandError::backend("mount", "refused by policy");
+        assert_eq!(b.to_string(), "mount: refused by policy");
+        assert_eq!(b.exit_code(), None);
     }
 
     #[test]

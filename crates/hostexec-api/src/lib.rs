@@ -25,7 +25,19 @@
 //!   reading a bounded file, mkdir -p, touch, rmdir, the target's mount table) that mount
 //!   utilities build on.
 //!
-//! Errors are typed, one enum per concern: [`CommandError`] and [`PathError`].
+//! Errors are typed, one enum per concern: [`CommandError`] and [`PathError`]. A backend's own
+//! error is kept whole as the boxed source of [`CommandError::Backend`] or of a
+//! `HostUnavailable` variant, never flattened into text.
+//!
+//! ## Implementing a backend
+//!
+//! Implement the traits with the [`async_trait`](macro@async_trait) attribute re-exported here
+//! (`#[hostexec_api::async_trait]`), honour each trait's **Contract** section, and run the
+//! [`conformance`] suite against the backend (feature `conformance`); `hostexec-fake`'s front
+//! page has a complete compiled example. The traits are also implemented for `&T`, `Box<T>`
+//! and `Arc<T>` of any implementation (trait objects included), and the structs a backend
+//! returns are built through constructors ([`Output::new`], [`FileStat::new`]) because they
+//! are `#[non_exhaustive]`.
 //!
 //! ## Mocking downstream code
 //!
@@ -63,10 +75,15 @@
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
-use async_trait::async_trait;
+/// The `async_trait` attribute the traits are declared with: implement them with
+/// `#[hostexec_api::async_trait]` (no direct dependency on the `async-trait` crate needed).
+pub use async_trait::async_trait;
 
 mod command;
 mod error;
+mod forward;
+#[cfg(any(test, feature = "mock"))]
+mod mocks;
 mod output;
 pub mod path;
 
@@ -77,7 +94,9 @@ pub use command::{
     EnvBase, EnvChanges, EnvVar, HostCommand, OutputMode, Stdin, DEFAULT_CAPTURE_LIMIT,
     DEFAULT_KILL_GRACE, DEFAULT_WAIT_DELAY, HOST_PATH,
 };
-pub use error::{CommandError, PathError};
+pub use error::{BoxError, CommandError, PathError};
+#[cfg(any(test, feature = "mock"))]
+pub use mocks::{MockExecutor, MockHostFs, MockPathResolver};
 pub use output::{stderr_excerpt, ExitStatus, Output, STDERR_EXCERPT_BYTES};
 
 /// The most symlinks one resolution follows, as the kernel (`MAXSYMLINKS`); one more is
@@ -125,7 +144,16 @@ pub const HOST_BIN_DIRS: &[&str] = &[
 ///   for at most [`HostCommand::wait_delay`] more (a daemon it started may keep the pipes open).
 /// - A command that runs and fails is **not** an error of `run`: it is an [`Output`] whose
 ///   status says so; [`Output::check`] turns it into [`CommandError::Failed`].
-#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+/// - **systemd is probed, not guessed.** [`Executor::supports_systemd`] is `true` only if
+///   `systemd-run --scope` really ran on the host. The provided method runs [`probe_systemd`]
+///   through [`Executor::run`] on every call; a backend that is asked often overrides it to
+///   probe once and cache the answer (both backends of this workspace do), and a test double
+///   overrides it to answer as scripted. An override must never answer `true` without a probe
+///   or a script saying so.
+///
+/// Errors of the backend itself that no variant of [`CommandError`] describes travel as
+/// [`CommandError::Backend`] (or [`CommandError::HostUnavailable`] when the host cannot be
+/// reached), with the backend's own error as the `source`, so callers can downcast to it.
 #[async_trait]
 pub trait Executor: Send + Sync {
     /// Runs `cmd` on the host to completion.
@@ -136,19 +164,31 @@ pub trait Executor: Send + Sync {
     async fn look_path(&self, name: &OsStr) -> Result<PathBuf, CommandError>;
 
     /// True only if `systemd-run --scope` really works on the host (probed, not guessed from
-    /// the binary's presence, and cached by the implementation). Mount utilities wrap mounts in
-    /// a systemd scope only when this says so.
-    async fn supports_systemd(&self) -> bool;
+    /// the binary's presence). Mount utilities wrap mounts in a systemd scope only when this
+    /// says so.
+    ///
+    /// Provided: runs [`probe_systemd`] through [`Executor::run`] each time it is called.
+    /// Override it to cache the answer (see the trait's contract).
+    async fn supports_systemd(&self) -> bool {
+        probe_systemd(self).await
+    }
 }
 
 /// How [`PathResolver::resolve`] treats missing components.
+///
+/// `#[non_exhaustive]`: more modes may come (GNU `realpath -E`, all but the last component
+/// must exist); match with a wildcard arm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Resolve {
     /// Every component must exist (`realpath -e`).
     MustExist,
     /// Missing components are allowed and kept lexically (`realpath -m`), but a symlink loop is
     /// still an error.
     AllowMissing,
+    /// Every component but the last must exist (GNU `realpath` without options, `realpath -E`,
+    /// `readlink -f`): the answer names an object that exists or could be created.
+    AllButLast,
 }
 
 /// Resolves host paths as the host sees them.
@@ -171,8 +211,14 @@ pub enum Resolve {
 ///   above (`/a/missing/../b` → `/a/b`, with `b` resolved if it is a symlink; `/file/` →
 ///   `/file`). Errors other than "missing" and "not a directory" still count (a loop,
 ///   permission denied, a name too long).
+/// - [`Resolve::AllButLast`] (GNU `realpath`'s default, `readlink -f`): as
+///   [`Resolve::MustExist`], except that the last component may be missing, also when it is
+///   reached through a symlink (a dangling link resolves to where it points if that directory
+///   exists) and when only slashes follow it (`/dir/missing/` → `/dir/missing`). A missing
+///   component with anything else after it (`/missing/..`, `/missing/.`, `/missing/x`) is
+///   [`PathError::NotFound`]; a non-directory used as a directory is
+///   [`PathError::NotADirectory`].
 /// - Errors name the path that was asked about.
-#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
 pub trait PathResolver: Send + Sync {
     /// The canonical host path of `path`.
@@ -184,7 +230,8 @@ pub trait PathResolver: Send + Sync {
     fn local_path(&self, host_path: &Path) -> Result<PathBuf, PathError>;
 }
 
-/// The kind of a file.
+/// The kind of a file: the seven file types of POSIX `st_mode` (`S_IFMT`), a closed set, so
+/// this enum is exhaustive.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum FileKind {
     /// A regular file.
@@ -204,7 +251,22 @@ pub enum FileKind {
 }
 
 /// What a stat in the host's view tells.
+///
+/// `#[non_exhaustive]` (more statx fields may be added): a backend outside this crate builds
+/// one with [`FileStat::new`] and sets the public fields it knows.
+///
+/// ```
+/// use hostexec_api::{FileKind, FileStat};
+///
+/// let mut st = FileStat::new(FileKind::File);
+/// st.mode = 0o100644;
+/// st.size = 3;
+/// st.mount_root = Some(false);
+/// assert_eq!(st.kind, FileKind::File);
+/// assert_eq!(st.mount_id, None);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FileStat {
     /// The kind of file.
     pub kind: FileKind,
@@ -227,6 +289,25 @@ pub struct FileStat {
     pub mount_root: Option<bool>,
     /// The mount ID (statx `STATX_MNT_ID`, the first field of mountinfo), where known.
     pub mount_id: Option<u64>,
+}
+
+impl FileStat {
+    /// A stat of a file of this kind with every other field zero, and `mount_root` and
+    /// `mount_id` unknown (`None`). Set the fields the backend knows.
+    pub fn new(kind: FileKind) -> Self {
+        FileStat {
+            kind,
+            mode: 0,
+            uid: 0,
+            gid: 0,
+            size: 0,
+            dev: (0, 0),
+            rdev: (0, 0),
+            ino: 0,
+            mount_root: None,
+            mount_id: None,
+        }
+    }
 }
 
 /// File operations in the host's view, on top of path resolution: what mount utilities need
@@ -260,76 +341,10 @@ pub trait HostFs: PathResolver {
     async fn read_mountinfo(&self) -> Result<Vec<u8>, PathError>;
 }
 
-#[cfg(any(test, feature = "mock"))]
-mockall::mock! {
-    /// A mockall mock of [`HostFs`] and its [`PathResolver`] supertrait (`mock` feature).
-    pub HostFs {}
-
-    #[async_trait]
-    impl PathResolver for HostFs {
-        async fn resolve(&self, path: &Path, mode: Resolve) -> Result<PathBuf, PathError>;
-        fn local_path(&self, host_path: &Path) -> Result<PathBuf, PathError>;
-    }
-
-    #[async_trait]
-    impl HostFs for HostFs {
-        async fn stat(&self, path: &Path, follow: bool) -> Result<FileStat, PathError>;
-        async fn read_file(&self, path: &Path, limit: usize) -> Result<Vec<u8>, PathError>;
-        async fn create_dir_all(&self, path: &Path) -> Result<(), PathError>;
-        async fn create_file(&self, path: &Path) -> Result<(), PathError>;
-        async fn remove_dir(&self, path: &Path) -> Result<(), PathError>;
-        async fn read_mountinfo(&self) -> Result<Vec<u8>, PathError>;
-    }
-}
-
-#[async_trait]
-impl<T: Executor + ?Sized> Executor for std::sync::Arc<T> {
-    async fn run(&self, cmd: HostCommand) -> Result<Output, CommandError> {
-        (**self).run(cmd).await
-    }
-    async fn look_path(&self, name: &OsStr) -> Result<PathBuf, CommandError> {
-        (**self).look_path(name).await
-    }
-    async fn supports_systemd(&self) -> bool {
-        (**self).supports_systemd().await
-    }
-}
-
-#[async_trait]
-impl<T: PathResolver + ?Sized> PathResolver for std::sync::Arc<T> {
-    async fn resolve(&self, path: &Path, mode: Resolve) -> Result<PathBuf, PathError> {
-        (**self).resolve(path, mode).await
-    }
-    fn local_path(&self, host_path: &Path) -> Result<PathBuf, PathError> {
-        (**self).local_path(host_path)
-    }
-}
-
-#[async_trait]
-impl<T: HostFs + ?Sized> HostFs for std::sync::Arc<T> {
-    async fn stat(&self, path: &Path, follow: bool) -> Result<FileStat, PathError> {
-        (**self).stat(path, follow).await
-    }
-    async fn read_file(&self, path: &Path, limit: usize) -> Result<Vec<u8>, PathError> {
-        (**self).read_file(path, limit).await
-    }
-    async fn create_dir_all(&self, path: &Path) -> Result<(), PathError> {
-        (**self).create_dir_all(path).await
-    }
-    async fn create_file(&self, path: &Path) -> Result<(), PathError> {
-        (**self).create_file(path).await
-    }
-    async fn remove_dir(&self, path: &Path) -> Result<(), PathError> {
-        (**self).remove_dir(path).await
-    }
-    async fn read_mountinfo(&self) -> Result<Vec<u8>, PathError> {
-        (**self).read_mountinfo().await
-    }
-}
-
 /// The probe behind [`Executor::supports_systemd`]: runs
 /// `systemd-run --description=hostexec systemd probe --scope -- true` through `exec` and says
-/// whether it succeeded. Backends call it once and cache the answer.
+/// whether it succeeded. It is what [`Executor::supports_systemd`] runs unless a backend
+/// overrides it; backends that override it to cache call it once.
 pub async fn probe_systemd<E: Executor + ?Sized>(exec: &E) -> bool {
     let cmd = HostCommand::new("systemd-run")
         .args([
@@ -382,21 +397,63 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn arc_forwards() {
-        let mut m = MockPathResolver::new();
-        m.expect_resolve().returning(|p, _| Ok(path::normalize(p)));
+    async fn references_boxes_and_arcs_forward() {
+        async fn resolve_b<R: PathResolver>(r: R) -> PathBuf {
+            r.resolve(Path::new("/a/../b"), Resolve::MustExist)
+                .await
+                .unwrap()
+        }
+        let mock = || {
+            let mut m = MockPathResolver::new();
+            m.expect_resolve()
+                .times(1)
+                .returning(|p, _| Ok(path::normalize(p)));
+            m
+        };
+        let m = mock();
+        assert_eq!(resolve_b(&m).await, Path::new("/b"));
+        let boxed: Box<dyn PathResolver> = Box::new(mock());
+        assert_eq!(resolve_b(boxed).await, Path::new("/b"));
+        let mut m = mock();
         m.expect_local_path()
             .returning(|p| path::host_to_local(Path::new("/rootfs"), p));
         let a: std::sync::Arc<dyn PathResolver> = std::sync::Arc::new(m);
         assert_eq!(
-            a.resolve(Path::new("/a/../b"), Resolve::MustExist)
-                .await
-                .unwrap(),
-            Path::new("/b")
-        );
-        assert_eq!(
             a.local_path(Path::new("/x")).unwrap(),
             Path::new("/rootfs/x")
         );
+        assert_eq!(resolve_b(a).await, Path::new("/b"));
+
+        let mut e = MockExecutor::new();
+        e.expect_supports_systemd().times(1).return_const(true);
+        async fn systemd<E: Executor>(e: E) -> bool {
+            e.supports_systemd().await
+        }
+        // A reference to a box of a trait object: two forwarding layers.
+        let e: Box<dyn Executor> = Box::new(e);
+        assert!(systemd(&e).await);
+    }
+
+    /// An executor that implements only the required methods gets the probe.
+    #[tokio::test]
+    async fn supports_systemd_is_provided_over_the_probe() {
+        struct Counting(std::sync::atomic::AtomicUsize, i32);
+        #[async_trait]
+        impl Executor for Counting {
+            async fn run(&self, cmd: HostCommand) -> Result<Output, CommandError> {
+                self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                assert_eq!(cmd.get_program(), "systemd-run");
+                Ok(Output::new(cmd.get_program(), ExitStatus::Code(self.1)))
+            }
+            async fn look_path(&self, name: &OsStr) -> Result<PathBuf, CommandError> {
+                Ok(Path::new("/usr/bin").join(name))
+            }
+        }
+        let yes = Counting(Default::default(), 0);
+        assert!(yes.supports_systemd().await);
+        assert!(yes.supports_systemd().await);
+        // Not cached by default: each call probes.
+        assert_eq!(yes.0.load(std::sync::atomic::Ordering::SeqCst), 2);
+        assert!(!Counting(Default::default(), 1).supports_systemd().await);
     }
 }

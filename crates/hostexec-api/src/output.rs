@@ -63,7 +63,12 @@ impl fmt::Display for ExitStatus {
 ///     "mount failed with exit status 32: mount: /x: permission denied."
 /// );
 /// ```
+///
+/// `#[non_exhaustive]`: a backend outside this crate builds one with [`Output::new`],
+/// [`Output::with_stdout`] and [`Output::with_stderr`], and sets the public truncation flags
+/// directly (`out.stdout_truncated = true`).
 #[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Output {
     /// The program, as the command named it.
     pub program: OsString,

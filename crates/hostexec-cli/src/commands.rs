@@ -1,29 +1,37 @@
 //! The subcommands, each on top of the hostexec traits: [`Executor`] for `exec` and `which`,
 //! [`PathResolver`] for `realpath`, [`Mount`] (from hostexec-mount) for the mount commands.
 
-use std::io::{self, Write};
+use std::ffi::{OsStr, OsString};
+use std::io::{self, IsTerminal, Write};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use hostexec_api::{Executor, HostCommand, OutputMode, PathError, PathResolver, Resolve, Stdin};
+use hostexec_mount::mountinfo::MountInfo;
 use hostexec_mount::{HostMounter, Mount, MountOptions, UnmountOptions};
 use hostexec_nsenter::{Launcher, Namespace, NsEnter, Target};
 
 use crate::cli::{
-    Cli, Command, ExecArgs, Global, IsMountpointArgs, LauncherArg, MountArgs, RealpathArgs,
-    UmountArgs, WhichArgs, DEFAULT_HOST_ROOT,
+    Cli, Column, Command, CompletionsArgs, ExecArgs, Global, IsMountpointArgs, LauncherArg,
+    MountArgs, MountsArgs, RealpathArgs, ShellArg, UmountArgs, WhichArgs, DEFAULT_HOST_ROOT,
 };
 use crate::error::{code, CliError};
 use crate::output;
 
 /// Runs the subcommand and returns the exit code.
 pub(crate) async fn run(cli: Cli) -> Result<u8, CliError> {
+    if let Command::Completions(a) = &cli.command {
+        return completions(a);
+    }
     // A SOURCE starting with '-' (`-oremount,ro`) is safe to pass on: HostMounter ends
     // mount(8)'s options with `--` and keeps such a source from mount.TYPE helpers
     // (`--internal-only`), so it is mounted as the literal source it is.
-    let host = Arc::new(connect(&cli.global)?);
     let g = &cli.global;
+    precheck(&cli.command)?;
+    let target = target(g)?;
+    safety_rail(g, &target, &cli.command)?;
+    let host = connect(g, target)?;
     match cli.command {
         // These three bound their host commands themselves (process-group kill).
         Command::Exec(a) => exec(&host, g, a).await,
@@ -33,9 +41,50 @@ pub(crate) async fn run(cli: Cli) -> Result<u8, CliError> {
         // which a hung mount (dead NFS server, stalled FUSE daemon) can block forever.
         Command::Realpath(a) => bounded("realpath", g, realpath(&host, g, a)).await,
         Command::Which(a) => bounded("which", g, which(&host, g, a)).await,
-        Command::Mounts => bounded("mounts", g, mounts(&host, g)).await,
+        Command::Mounts(a) => bounded("mounts", g, mounts(&host, g, a)).await,
         Command::IsMountpoint(a) => bounded("is-mountpoint", g, is_mountpoint(&host, g, a)).await,
+        Command::Completions(_) => Ok(code::OK),
     }
+}
+
+/// The usage errors that clap cannot see, found before the host is touched.
+fn precheck(command: &Command) -> Result<(), CliError> {
+    match command {
+        Command::Mount(a) if a.target.is_none() && !is_remount(a.options.as_deref()) => {
+            Err(CliError::Usage(
+                "mount: TARGET is missing (give SOURCE TARGET; one argument only with -o \
+                 remount,...)"
+                    .into(),
+            ))
+        }
+        Command::Exec(a) if a.interactive && !a.tty && io::stdin().is_terminal() => {
+            Err(CliError::Usage(
+                "exec -i: standard input is a terminal, which a host command can only read \
+                 through a pty: use -it (or redirect standard input)"
+                    .into(),
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn is_remount(options: Option<&str>) -> bool {
+    split_options(options).iter().any(|o| o == "remount")
+}
+
+/// `hostexec completions SHELL`: the script clap_complete generates from the definition.
+fn completions(a: &CompletionsArgs) -> Result<u8, CliError> {
+    use clap::CommandFactory;
+    use clap_complete::Shell;
+    let shell = match a.shell {
+        ShellArg::Bash => Shell::Bash,
+        ShellArg::Zsh => Shell::Zsh,
+        ShellArg::Fish => Shell::Fish,
+    };
+    let mut buf = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "hostexec", &mut buf);
+    io::stdout().lock().write_all(&buf).map_err(out_err)?;
+    Ok(code::OK)
 }
 
 /// Applies `--timeout` to an in-process operation. A system call blocked in the kernel cannot
@@ -54,10 +103,49 @@ async fn bounded(
     }
 }
 
+/// Whether the namespace file `theirs` is the namespace `/proc/self/ns/<name>` (same nsfs
+/// device and inode, as `stat -L` compares them); `None` when either cannot be stat'ed.
+fn same_namespace(theirs: &Path, name: &str) -> Option<bool> {
+    let theirs = std::fs::metadata(theirs).ok()?;
+    let ours = std::fs::metadata(format!("/proc/self/ns/{name}")).ok()?;
+    Some(theirs.dev() == ours.dev() && theirs.ino() == ours.ino())
+}
+
+/// The safety rail: a mount namespace that is our own is not the host's (`--target-pid 1` in
+/// a pod without hostPID names the container's own init). mount and umount refuse it unless
+/// `--allow-own-namespace`; exec warns.
+fn safety_rail(g: &Global, target: &Target, command: &Command) -> Result<(), CliError> {
+    let own = if target.get_namespaces().contains(&Namespace::Mount) {
+        same_namespace(&target.ns_file(Namespace::Mount), "mnt").unwrap_or(false)
+    } else {
+        true
+    };
+    if !own || g.allow_own_namespace {
+        return Ok(());
+    }
+    let why = "the target's mount namespace is hostexec's own, not the host's (without hostPID, \
+               --target-pid 1 is this container's init; or --ns leaves out mnt)";
+    match command {
+        Command::Mount(_) | Command::Umount(_) => Err(CliError::Refused(format!(
+            "{}: refusing: {why}; give --allow-own-namespace to do it anyway",
+            command.name()
+        ))),
+        Command::Exec(_) => {
+            eprintln!("hostexec: warning: {why}; the command runs in this mount namespace");
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
 /// The target the global options describe. Every check that can be made before touching the
 /// host is made here, so that a typo is a clear message rather than an OS error.
 pub(crate) fn target(g: &Global) -> Result<Target, CliError> {
-    let namespaces = parse_namespaces(&g.namespaces)?;
+    let namespaces = if g.all {
+        Vec::new()
+    } else {
+        parse_namespaces(&g.namespaces)?
+    };
     let target = match &g.target_pid {
         Some(text) => Target::pid(parse_pid(text)?),
         None => {
@@ -82,22 +170,33 @@ pub(crate) fn target(g: &Global) -> Result<Target, CliError> {
     if let Some(ns) = &g.mount_ns {
         target = target.ns_path(Namespace::Mount, ns);
     }
+    if g.all {
+        // nsenter -a: every namespace whose file differs from ours (the user namespace is not
+        // among hostexec's: joining it would drop the capabilities the rest needs).
+        let differ: Vec<Namespace> = Namespace::JOIN_ORDER
+            .into_iter()
+            .filter(|&ns| same_namespace(&target.ns_file(ns), ns.proc_name()) == Some(false))
+            .collect();
+        tracing::info!(?differ, "--all");
+        target = target.namespaces(&differ);
+    }
     Ok(target)
 }
+
+const NS_LIST: &str = "expected a comma-separated list of mnt, uts, ipc, net, pid, cgroup, time";
 
 /// `--ns mnt,net`: names as in `/proc/PID/ns/`.
 fn parse_namespaces(list: &str) -> Result<Vec<Namespace>, CliError> {
     let mut out = Vec::new();
     for name in list.split(',').map(str::trim) {
         if name.is_empty() {
-            return Err(CliError::BadInput(format!(
-                "--ns {list:?}: empty namespace name (expected a comma-separated list of mnt, \
-                 uts, ipc, net, pid, cgroup, time)"
+            return Err(CliError::Usage(format!(
+                "--ns {list:?}: empty namespace name ({NS_LIST})"
             )));
         }
         let ns = name
             .parse::<Namespace>()
-            .map_err(|e| CliError::BadInput(format!("--ns: {e}")))?;
+            .map_err(|e| CliError::Usage(format!("--ns: {e}")))?;
         out.push(ns);
     }
     Ok(out)
@@ -107,20 +206,19 @@ fn parse_namespaces(list: &str) -> Result<Vec<Namespace>, CliError> {
 fn parse_pid(text: &str) -> Result<u32, CliError> {
     match text.trim().parse::<u32>() {
         Ok(pid) if pid > 0 => Ok(pid),
-        _ => Err(CliError::BadInput(format!(
+        _ => Err(CliError::Usage(format!(
             "--target-pid {text:?}: not a process ID (a positive number)"
         ))),
     }
 }
 
 /// Opens the host the options name.
-fn connect(g: &Global) -> Result<NsEnter, CliError> {
-    let target = target(g)?;
+fn connect(g: &Global, target: Target) -> Result<NsEnter, CliError> {
     let launcher = match g.launcher {
         LauncherArg::HostThread => Launcher::HostThread,
         LauncherArg::Nsenter => Launcher::NsenterBinary,
     };
-    tracing::info!(?target, ?launcher, "reaching the host");
+    tracing::info!(?target, launcher = g.launcher.flag(), "reaching the host");
     Ok(NsEnter::builder(target).launcher(launcher).build()?)
 }
 
@@ -130,7 +228,7 @@ fn out_err(e: io::Error) -> CliError {
 
 /// Waits for SIGINT, SIGTERM or SIGHUP and returns its number; never returns if the handlers
 /// cannot be installed (then the default action applies, as without them).
-async fn termination_signal() -> i32 {
+pub(crate) async fn termination_signal() -> i32 {
     use tokio::signal::unix::{signal, SignalKind};
     let kinds = [
         (SignalKind::interrupt(), 2),
@@ -172,13 +270,24 @@ where
     .await
 }
 
-async fn exec(host: &Arc<NsEnter>, g: &Global, a: ExecArgs) -> Result<u8, CliError> {
+async fn exec(host: &NsEnter, g: &Global, a: ExecArgs) -> Result<u8, CliError> {
+    if a.tty {
+        return crate::tty::exec_tty(host, g, a).await;
+    }
     let Some((program, args)) = a.command.split_first() else {
         return Err(CliError::Usage("exec: no command given".into()));
     };
+    // A command in its own process group that reads a terminal is stopped (SIGTTIN) and the
+    // run would hang: a terminal is passed on only when asked for, and then needs a pty.
+    // (`-i` with a terminal was refused by `precheck`.)
+    let stdin = if io::stdin().is_terminal() {
+        Stdin::Null
+    } else {
+        Stdin::Inherit
+    };
     let mut cmd = HostCommand::new(program)
         .args(args)
-        .stdin(Stdin::Inherit)
+        .stdin(stdin)
         .stdout(OutputMode::Inherit)
         .stderr(OutputMode::Inherit);
     // Nothing of hostexec's own environment reaches the host unless asked for.
@@ -214,19 +323,27 @@ async fn exec(host: &Arc<NsEnter>, g: &Global, a: ExecArgs) -> Result<u8, CliErr
     }
 }
 
-async fn realpath(host: &Arc<NsEnter>, g: &Global, a: RealpathArgs) -> Result<u8, CliError> {
+async fn realpath(host: &NsEnter, g: &Global, a: RealpathArgs) -> Result<u8, CliError> {
     let mode = if a.allow_missing {
         Resolve::AllowMissing
-    } else {
+    } else if a.must_exist {
         Resolve::MustExist
+    } else {
+        Resolve::AllButLast
     };
+    let end: &[u8] = if a.zero { b"\0" } else { b"\n" };
     let stdout = io::stdout();
     let mut failed = false;
     let mut rows = Vec::new();
     for path in &a.paths {
         match host.resolve(path, mode).await {
             Ok(real) if g.json => rows.push(output::RealpathJson::resolved(path, &real)),
-            Ok(real) => output::os_line(&mut stdout.lock(), real.as_os_str()).map_err(out_err)?,
+            Ok(real) => {
+                let mut out = stdout.lock();
+                out.write_all(real.as_os_str().as_bytes())
+                    .and_then(|()| out.write_all(end))
+                    .map_err(out_err)?;
+            }
             Err(e) => {
                 failed = true;
                 let text = path_error_text(path, &e);
@@ -253,32 +370,64 @@ fn path_error_text(path: &Path, e: &PathError) -> String {
     }
 }
 
-async fn which(host: &Arc<NsEnter>, g: &Global, a: WhichArgs) -> Result<u8, CliError> {
-    let found = host
-        .look_path(&a.name)
-        .await
-        .map_err(|source| CliError::Lookup {
-            context: "which",
-            source,
-        })?;
-    let mut out = io::stdout().lock();
-    if g.json {
-        let row = serde_json::json!({
-            "name": a.name.to_string_lossy(),
-            "path": found.to_string_lossy(),
-        });
-        output::json(&mut out, &row).map_err(out_err)?;
-    } else {
-        output::os_line(&mut out, found.as_os_str()).map_err(out_err)?;
+async fn which(host: &NsEnter, g: &Global, a: WhichArgs) -> Result<u8, CliError> {
+    let mut failed = false;
+    let mut rows = Vec::new();
+    for name in &a.names {
+        match host.look_path(name).await {
+            Ok(found) if g.json => rows.push(serde_json::json!({
+                "name": name.to_string_lossy(),
+                "path": found.to_string_lossy(),
+            })),
+            Ok(found) => {
+                output::os_line(&mut io::stdout().lock(), found.as_os_str()).map_err(out_err)?
+            }
+            Err(source) => {
+                failed = true;
+                let e = CliError::Lookup {
+                    context: "which",
+                    source,
+                };
+                let text = crate::error::one_line(&e);
+                eprintln!("hostexec: {text}");
+                if g.json {
+                    rows.push(serde_json::json!({
+                        "name": name.to_string_lossy(),
+                        "error": text.strip_prefix("which: ").unwrap_or(&text),
+                    }));
+                }
+            }
+        }
     }
-    Ok(code::OK)
+    if g.json {
+        output::json(&mut io::stdout().lock(), &rows).map_err(out_err)?;
+    }
+    Ok(if failed { code::FAILURE } else { code::OK })
 }
 
-fn mounter(host: &Arc<NsEnter>) -> HostMounter<Arc<NsEnter>, Arc<NsEnter>> {
-    HostMounter::new(Arc::clone(host), Arc::clone(host))
+fn mounter(host: &NsEnter) -> HostMounter<NsEnter> {
+    HostMounter::new(host.clone())
 }
 
-async fn mounts(host: &Arc<NsEnter>, g: &Global) -> Result<u8, CliError> {
+/// libmount's `mnt_match_fstype`: a comma-separated list, each name optionally prefixed with
+/// `no`; a `no` in front of the whole list negates it (`-t nosysfs,proc` lists neither).
+pub(crate) fn match_fstype(fstype: &[u8], pattern: &str) -> bool {
+    let (negated, list) = match pattern.strip_prefix("no") {
+        Some(rest) => (true, rest),
+        None => (false, pattern),
+    };
+    for item in list.split(',') {
+        if item.as_bytes().strip_prefix(b"no") == Some(fstype) {
+            return false;
+        }
+        if item.as_bytes() == fstype {
+            return !negated;
+        }
+    }
+    negated
+}
+
+async fn mounts(host: &NsEnter, g: &Global, a: MountsArgs) -> Result<u8, CliError> {
     let list = mounter(host)
         .list()
         .await
@@ -286,22 +435,49 @@ async fn mounts(host: &Arc<NsEnter>, g: &Global) -> Result<u8, CliError> {
             context: "mounts",
             source: Box::new(source),
         })?;
+    // findmnt TARGET: a mount point (canonicalized in the host's view) or a source.
+    let wanted = match &a.target {
+        None => None,
+        Some(t) => {
+            let resolved = host.resolve(Path::new(t), Resolve::MustExist).await.ok();
+            Some((t.clone(), resolved))
+        }
+    };
+    let shown: Vec<&MountInfo> = list
+        .iter()
+        .filter(|m| {
+            a.types
+                .as_deref()
+                .is_none_or(|t| match_fstype(m.fs_type_full().as_bytes(), t))
+        })
+        .filter(|m| match &wanted {
+            None => true,
+            Some((raw, resolved)) => {
+                resolved.as_deref() == Some(m.mount_point())
+                    || m.source() == raw.as_os_str()
+                    || Path::new(raw) == m.mount_point()
+            }
+        })
+        .collect();
     let stdout = io::stdout();
-    let mut out = io::BufWriter::new(stdout.lock());
+    let mut out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
     if g.json {
-        output::mounts_json(&mut out, &list).map_err(out_err)?;
-    } else {
-        output::mounts_table(&mut out, &list).map_err(out_err)?;
+        output::mounts_json(&mut out, &shown, a.columns.as_ref().map(|c| c.0.as_slice()))
+            .map_err(out_err)?;
+    } else if !shown.is_empty() {
+        let cols = a.columns.as_ref().map_or(&Column::DEFAULT[..], |c| &c.0);
+        output::mounts_table(&mut out, &shown, cols).map_err(out_err)?;
     }
     out.flush().map_err(out_err)?;
-    Ok(code::OK)
+    // findmnt: a TARGET that names no mount is exit 1 (a -t that matches nothing is not).
+    Ok(if shown.is_empty() && a.target.is_some() {
+        code::FAILURE
+    } else {
+        code::OK
+    })
 }
 
-async fn is_mountpoint(
-    host: &Arc<NsEnter>,
-    g: &Global,
-    a: IsMountpointArgs,
-) -> Result<u8, CliError> {
+async fn is_mountpoint(host: &NsEnter, g: &Global, a: IsMountpointArgs) -> Result<u8, CliError> {
     let is = mounter(host)
         .is_mount_point(&a.path)
         .await
@@ -310,7 +486,9 @@ async fn is_mountpoint(
             source: Box::new(source),
         })?;
     let mut out = io::stdout().lock();
-    if g.json {
+    if a.quiet {
+        // mountpoint -q: the status says it.
+    } else if g.json {
         let row = serde_json::json!({"path": a.path.to_string_lossy(), "mountpoint": is});
         output::json(&mut out, &row).map_err(out_err)?;
     } else {
@@ -336,8 +514,21 @@ fn split_options(opts: Option<&str>) -> Vec<String> {
     .unwrap_or_default()
 }
 
-async fn mount(host: &Arc<NsEnter>, g: &Global, a: MountArgs) -> Result<u8, CliError> {
-    let mut opts = MountOptions::new().options(split_options(a.options.as_deref()));
+async fn mount(host: &NsEnter, g: &Global, a: MountArgs) -> Result<u8, CliError> {
+    let mut options = split_options(a.options.as_deref());
+    let remount = is_remount(a.options.as_deref());
+    // `mount -o remount,ro TARGET`: one positional is the target (mount(8) would look the
+    // other half up in fstab, which is not ours to read).
+    let (source, target) = match (a.target, remount) {
+        (Some(t), _) => (a.source, t),
+        (None, true) => (Default::default(), PathBuf::from(&a.source)),
+        (None, false) => unreachable_usage()?,
+    };
+    if a.bind || a.rbind {
+        // As mount(8): --bind is -o bind, --rbind is -o rbind.
+        options.insert(0, if a.rbind { "rbind" } else { "bind" }.to_owned());
+    }
+    let mut opts = MountOptions::new().options(options);
     for secret in split_options(a.sensitive_options.as_deref()) {
         opts = opts.sensitive(secret);
     }
@@ -347,11 +538,11 @@ async fn mount(host: &Arc<NsEnter>, g: &Global, a: MountArgs) -> Result<u8, CliE
     if let Some(t) = g.timeout {
         opts = opts.timeout(t);
     }
-    tracing::debug!(source = %a.source.to_string_lossy(), target = %a.target.display(), options = %opts.shown(), "mount");
+    tracing::debug!(source = %source.to_string_lossy(), target = %target.display(), options = %opts.shown(), "mount");
     mounter(host)
         .mount(
-            &a.source,
-            &a.target,
+            OsStr::new(&source),
+            &target,
             a.fstype.as_deref().unwrap_or(""),
             &opts,
         )
@@ -363,7 +554,12 @@ async fn mount(host: &Arc<NsEnter>, g: &Global, a: MountArgs) -> Result<u8, CliE
     Ok(code::OK)
 }
 
-async fn umount(host: &Arc<NsEnter>, g: &Global, a: UmountArgs) -> Result<u8, CliError> {
+/// A case `precheck` has already refused.
+fn unreachable_usage() -> Result<(OsString, PathBuf), CliError> {
+    Err(CliError::Usage("mount: TARGET is missing".into()))
+}
+
+async fn umount(host: &NsEnter, g: &Global, a: UmountArgs) -> Result<u8, CliError> {
     let mut opts = UnmountOptions::new();
     if a.lazy {
         opts = opts.lazy();
@@ -395,7 +591,7 @@ mod tests {
             [Namespace::Mount, Namespace::Net]
         );
         let e = parse_namespaces("mnt,user").unwrap_err();
-        assert_eq!(e.exit_code(), 1);
+        assert_eq!(e.exit_code(), 2);
         assert!(e.to_string().contains("unknown namespace \"user\""), "{e}");
         assert!(parse_namespaces("mnt,,net").is_err());
     }
@@ -406,7 +602,23 @@ mod tests {
         for bad in ["", "0", "-1", "abc", "1.5", "99999999999"] {
             let e = parse_pid(bad).unwrap_err();
             assert!(e.to_string().contains("not a process ID"), "{bad}: {e}");
+            assert_eq!(e.exit_code(), 2);
         }
+    }
+
+    #[test]
+    fn fstype_patterns_follow_libmount() {
+        let m = |t: &str, p: &str| match_fstype(t.as_bytes(), p);
+        assert!(m("tmpfs", "tmpfs"));
+        assert!(m("tmpfs", "ext4,tmpfs"));
+        assert!(!m("tmpfs", "ext4"));
+        assert!(!m("tmpfs", "notmpfs"));
+        assert!(m("ext4", "notmpfs"));
+        assert!(!m("proc", "nosysfs,proc"));
+        assert!(m("ext4", "nosysfs,proc"));
+        assert!(!m("tmpfs", "ext4,notmpfs"));
+        assert!(!m("tmpfs", "tmp"));
+        assert!(m("fuse.sshfs", "fuse.sshfs"));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use hostexec_api::CommandError;
 use hostexec_mount::MountError;
-use hostexec_nsenter::NsEnterError;
+use hostexec_nsenter::{Namespace, NsEnterError};
 
 /// Exit codes, in one place (`hostexec --help` lists them).
 pub(crate) mod code {
@@ -18,6 +18,10 @@ pub(crate) mod code {
     pub(crate) const USAGE: u8 = 2;
     /// `is-mountpoint`: the path is not a mount point (util-linux mountpoint(1)).
     pub(crate) const NOT_A_MOUNTPOINT: u8 = 32;
+    /// `mount`, `umount`: the operation failed (util-linux mount(8), umount(8)).
+    pub(crate) const MOUNT_FAILED: u8 = 32;
+    /// `exec`: the command exists but cannot be executed (the shell's code).
+    pub(crate) const NOT_EXECUTABLE: u8 = 126;
     /// `exec --timeout`: the command ran out of time (timeout(1)).
     pub(crate) const TIMED_OUT: u8 = 124;
     /// `exec`: the command is not on the host (the shell's code).
@@ -32,10 +36,6 @@ pub(crate) enum CliError {
     /// The command line is wrong in a way clap cannot see.
     #[error("{0}")]
     Usage(String),
-    /// A value on the command line names something that is not there or not valid
-    /// (a non-numeric or dead PID, an unknown namespace, a missing host root).
-    #[error("{0}")]
-    BadInput(String),
     /// The host root directory is not there.
     #[error("the host root {}: {} (give --host-root DIR or set HOSTEXEC_HOST_ROOT; or --target-pid PID, e.g. --target-pid 1 with hostPID)", .path.display(), OsText(.source))]
     MissingHostRoot {
@@ -45,8 +45,11 @@ pub(crate) enum CliError {
         source: io::Error,
     },
     /// The host's namespaces or root could not be opened or joined.
+    #[error("{}", host_text(.0))]
+    Host(NsEnterError),
+    /// hostexec refuses to do this (the safety rail of `--allow-own-namespace`).
     #[error("{0}")]
-    Host(#[from] NsEnterError),
+    Refused(String),
     /// A host command could not be run, or failed.
     #[error("{context}: {source}")]
     Command {
@@ -87,6 +90,14 @@ pub(crate) enum CliError {
     Runtime(io::Error),
 }
 
+// Not `#[from]`: that would make the library error a `source`, and `one_line` would repeat
+// its text (with the library's wording) after the CLI's.
+impl From<NsEnterError> for CliError {
+    fn from(e: NsEnterError) -> CliError {
+        CliError::Host(e)
+    }
+}
+
 impl CliError {
     /// The exit code for this error.
     pub(crate) fn exit_code(&self) -> u8 {
@@ -95,15 +106,24 @@ impl CliError {
             CliError::Command { source, .. } => match source {
                 CommandError::TimedOut { .. } => code::TIMED_OUT,
                 CommandError::NotFound { .. } => code::NOT_FOUND,
+                // EACCES, ENOEXEC, EISDIR: there, but not something to execute (bash's 126).
+                CommandError::Spawn { source, .. }
+                    if matches!(source.raw_os_error(), Some(13 | 8 | 21)) =>
+                {
+                    code::NOT_EXECUTABLE
+                }
                 _ => code::FAILURE,
             },
             CliError::TimedOut { .. } => code::TIMED_OUT,
-            CliError::Mount { source, .. } => match source.as_ref() {
+            CliError::Mount { context, source } => match source.as_ref() {
                 MountError::UnmountTimedOut { .. }
                 | MountError::Command {
                     source: CommandError::TimedOut { .. },
                     ..
                 } => code::TIMED_OUT,
+                // A relative target, a NUL byte: the command line is wrong.
+                MountError::InvalidInput { .. } => code::USAGE,
+                _ if matches!(*context, "mount" | "umount") => code::MOUNT_FAILED,
                 _ => code::FAILURE,
             },
             CliError::Output(e) if e.kind() == io::ErrorKind::BrokenPipe => {
@@ -117,6 +137,77 @@ impl CliError {
     /// Whether the error is worth a line on stderr (a closed stdout is not: the reader left).
     pub(crate) fn is_silent(&self) -> bool {
         matches!(self, CliError::Output(e) if e.kind() == io::ErrorKind::BrokenPipe)
+    }
+}
+
+/// An [`NsEnterError`] in the CLI's terms: flags instead of library types, and for a refusal
+/// by the kernel (EPERM, EACCES) the capabilities hostexec lacks.
+fn host_text(e: &NsEnterError) -> String {
+    match e {
+        NsEnterError::Unsupported {
+            ns: Namespace::Time,
+            ..
+        } => "--ns time needs --launcher nsenter (a multithreaded process cannot join a time \
+              namespace: setns gives EUSERS)"
+            .into(),
+        NsEnterError::NeedsHostThread { what } => format!("{what} needs --launcher host-thread"),
+        _ => {
+            let text = one_line(e);
+            let refused = matches!(
+                e,
+                NsEnterError::OpenNamespace { source, .. }
+                    | NsEnterError::OpenProcess { source, .. }
+                    | NsEnterError::Join { source, .. }
+                    | NsEnterError::Unshare { source }
+                    | NsEnterError::OpenRoot { source, .. }
+                    if matches!(source.raw_os_error(), Some(1 | 13))
+            );
+            if refused {
+                format!("{text} ({})", capability_hint(&own_capabilities()))
+            } else {
+                text
+            }
+        }
+    }
+}
+
+/// The capabilities reaching the host needs: setns(2) into a mount namespace needs
+/// CAP_SYS_ADMIN and CAP_SYS_CHROOT; opening another process's namespaces and root (a
+/// ptrace-mode access check, ptrace(2)) needs CAP_SYS_PTRACE unless its capabilities are a
+/// subset of ours.
+pub(crate) const NEEDED_CAPS: [(u32, &str); 3] = [
+    (21, "CAP_SYS_ADMIN"),
+    (19, "CAP_SYS_PTRACE"),
+    (18, "CAP_SYS_CHROOT"),
+];
+
+/// This process's effective capability set (`CapEff` of /proc/self/status), if readable.
+pub(crate) fn own_capabilities() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let hex = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))?
+        .trim();
+    u64::from_str_radix(hex, 16).ok()
+}
+
+/// Which of [`NEEDED_CAPS`] are missing from `caps`, in words.
+pub(crate) fn capability_hint(caps: &Option<u64>) -> String {
+    let all = "reaching the host needs CAP_SYS_ADMIN, CAP_SYS_PTRACE and CAP_SYS_CHROOT";
+    let Some(caps) = caps else {
+        return all.to_owned();
+    };
+    let missing: Vec<&str> = NEEDED_CAPS
+        .iter()
+        .filter(|(bit, _)| caps & (1u64 << bit) == 0)
+        .map(|(_, name)| *name)
+        .collect();
+    match missing.as_slice() {
+        [] => "hostexec has CAP_SYS_ADMIN, CAP_SYS_PTRACE and CAP_SYS_CHROOT: a user namespace, \
+               seccomp or LSM profile refuses it, or the target is not the host"
+            .to_owned(),
+        [one] => format!("hostexec lacks {one}; {all}"),
+        many => format!("hostexec lacks {}; {all}", many.join(" and ")),
     }
 }
 
@@ -239,7 +330,32 @@ mod tests {
                 .starts_with("realpath timed out after 1.5s"),
             "{hung}"
         );
-        assert_eq!(CliError::BadInput("x".into()).exit_code(), 1);
+        assert_eq!(CliError::Refused("x".into()).exit_code(), 1);
+        let not_exec = CliError::Command {
+            context: "exec".into(),
+            source: CommandError::Spawn {
+                program: "/etc/passwd".into(),
+                source: io::Error::from_raw_os_error(13),
+            },
+        };
+        assert_eq!(not_exec.exit_code(), 126);
+        let not_mounted = |context| CliError::Mount {
+            context,
+            source: Box::new(MountError::NotMounted {
+                target: "/x".into(),
+            }),
+        };
+        assert_eq!(not_mounted("umount").exit_code(), 32);
+        assert_eq!(not_mounted("mount").exit_code(), 32);
+        assert_eq!(not_mounted("is-mountpoint").exit_code(), 1);
+        let relative = CliError::Mount {
+            context: "mount",
+            source: Box::new(MountError::InvalidInput {
+                path: "x".into(),
+                reason: "relative",
+            }),
+        };
+        assert_eq!(relative.exit_code(), 2);
         let pipe = CliError::Output(io::Error::from(io::ErrorKind::BrokenPipe));
         assert_eq!(pipe.exit_code(), 141);
         assert!(pipe.is_silent());
@@ -258,8 +374,42 @@ mod tests {
         assert_eq!(line.matches("Permission denied").count(), 1, "{line}");
         assert!(!line.contains('\n'));
         assert!(!line.contains("os error"), "{line}");
-        let multi = CliError::BadInput("mount: bad option.\n       dmesg(1) may know\n".into());
+        let multi = CliError::Refused("mount: bad option.\n       dmesg(1) may know\n".into());
         assert_eq!(one_line(&multi), "mount: bad option. dmesg(1) may know");
+    }
+
+    #[test]
+    fn host_errors_name_flags_and_missing_capabilities() {
+        let time = CliError::Host(NsEnterError::Unsupported {
+            ns: Namespace::Time,
+            reason: "x".into(),
+        });
+        assert!(time
+            .to_string()
+            .starts_with("--ns time needs --launcher nsenter"));
+        let needs = CliError::Host(NsEnterError::NeedsHostThread { what: "stat" });
+        assert_eq!(needs.to_string(), "stat needs --launcher host-thread");
+        for e in [&time, &needs] {
+            assert!(!e.to_string().contains("::"), "{e}");
+        }
+        let full = Some(u64::MAX);
+        assert!(capability_hint(&full).starts_with("hostexec has CAP_SYS_ADMIN"));
+        let no_ptrace = Some(!(1u64 << 19));
+        assert!(
+            capability_hint(&no_ptrace).starts_with("hostexec lacks CAP_SYS_PTRACE;"),
+            "{}",
+            capability_hint(&no_ptrace)
+        );
+        let none = Some(0);
+        assert!(capability_hint(&none)
+            .starts_with("hostexec lacks CAP_SYS_ADMIN and CAP_SYS_PTRACE and CAP_SYS_CHROOT"));
+        let denied = CliError::Host(NsEnterError::Join {
+            ns: Namespace::Mount,
+            source: io::Error::from_raw_os_error(1),
+        });
+        let text = denied.to_string();
+        assert!(text.starts_with("cannot join the mnt namespace: Operation not permitted ("));
+        assert!(text.contains("CAP_SYS_PTRACE"), "{text}");
     }
 
     #[test]

@@ -5,6 +5,25 @@
 //! non-UTF-8 host path printed by `realpath` or `which` can be fed back byte for byte. The
 //! mount table escapes control characters (`\xHH`, as findmnt does) so that a hostile mount
 //! point name holding a newline cannot forge a row; JSON escapes them by its own rules.
+//!
+//! The `mounts --json` schema, one object per mount (with `-o`, only the keys of the columns
+//! asked for). Paths are decoded (no `\040`); bytes that are not UTF-8 become U+FFFD, since
+//! JSON strings cannot hold them.
+//!
+//! | key | column | what |
+//! |---|---|---|
+//! | `id` | ID | mount ID (mountinfo field 1, statx `stx_mnt_id`) |
+//! | `parent_id` | PARENT | the parent mount's ID |
+//! | `target` | TARGET | mount point, in the host's view |
+//! | `source` | SOURCE | device, `server:/export`, `tmpfs`; may be empty |
+//! | `fstype` | FSTYPE | file system type with subtype (`fuse.sshfs`) |
+//! | `root` | FSROOT | the directory of the file system mounted here (`/` unless a bind of a subdirectory) |
+//! | `options` | OPTIONS | VFS then file system options, merged as findmnt's OPTIONS (`rw,relatime,size=1024k`) |
+//! | `vfs_options` | VFS-OPTIONS | per-mount options only |
+//! | `super_options` | FS-OPTIONS | per-superblock (file system) options only |
+//! | `propagation` | PROPAGATION | findmnt's: `shared` or `private`, then `,slave`, `,unbindable` |
+//! | `major`, `minor` | MAJ:MIN | the device numbers |
+//! | `optional_fields` | (all columns) | the raw propagation tags (`shared:1`, `master:2`, …) |
 
 use std::ffi::OsStr;
 use std::io::{self, Write};
@@ -12,6 +31,8 @@ use std::os::unix::ffi::OsStrExt;
 
 use hostexec_mount::mountinfo::{MountInfo, OptionalField};
 use serde::Serialize;
+
+use crate::cli::Column;
 
 /// Writes `bytes` and a newline.
 pub(crate) fn line(out: &mut impl Write, bytes: &[u8]) -> io::Result<()> {
@@ -37,36 +58,6 @@ pub(crate) fn escape_controls(bytes: &[u8]) -> Vec<u8> {
     out
 }
 
-/// One mount as `mounts --json` prints it. Paths are decoded (no `\040`); bytes that are not
-/// UTF-8 become U+FFFD, since JSON strings cannot hold them.
-#[derive(Debug, Serialize, PartialEq, Eq)]
-pub(crate) struct MountJson {
-    /// Mount ID (mountinfo field 1, statx `stx_mnt_id`).
-    pub(crate) id: u64,
-    /// Parent mount ID.
-    pub(crate) parent_id: u64,
-    /// Mount point, in the host's view.
-    pub(crate) target: String,
-    /// Mount source (device, `server:/export`, `tmpfs`); may be empty.
-    pub(crate) source: String,
-    /// File system type with subtype (`fuse.sshfs`).
-    pub(crate) fstype: String,
-    /// The directory of the file system mounted here (`/` unless a bind of a subdirectory).
-    pub(crate) root: String,
-    /// Per-mount (VFS) options, comma-separated.
-    pub(crate) options: String,
-    /// Per-superblock options, comma-separated.
-    pub(crate) super_options: String,
-    /// findmnt's PROPAGATION: `shared` or `private`, then `,slave`, `,unbindable`.
-    pub(crate) propagation: String,
-    /// Device major number.
-    pub(crate) major: u32,
-    /// Device minor number.
-    pub(crate) minor: u32,
-    /// The raw propagation tags (`shared:1`, `master:2`, …).
-    pub(crate) optional_fields: Vec<String>,
-}
-
 fn lossy(s: &OsStr) -> String {
     s.to_string_lossy().into_owned()
 }
@@ -88,35 +79,127 @@ pub(crate) fn propagation(fields: &[OptionalField]) -> String {
     p
 }
 
-impl From<&MountInfo> for MountJson {
-    fn from(m: &MountInfo) -> MountJson {
-        MountJson {
-            id: m.id,
-            parent_id: m.parent_id,
-            target: lossy(m.mount_point().as_os_str()),
-            source: lossy(m.source()),
-            fstype: lossy(&m.fs_type_full()),
-            root: lossy(m.root().as_os_str()),
-            options: lossy(&m.mount_options().joined()),
-            super_options: lossy(&m.super_options().joined()),
-            propagation: propagation(&m.optional_fields().iter().collect::<Vec<_>>()),
-            major: m.major,
-            minor: m.minor,
-            optional_fields: m.optional_fields().iter().map(|f| f.to_string()).collect(),
-        }
-    }
-}
-
 /// Writes any value as pretty JSON and a newline.
 pub(crate) fn json(out: &mut impl Write, value: &impl Serialize) -> io::Result<()> {
     serde_json::to_writer_pretty(&mut *out, value).map_err(io::Error::from)?;
     out.write_all(b"\n")
 }
 
-/// Writes the mounts as a JSON array.
-pub(crate) fn mounts_json(out: &mut impl Write, mounts: &[MountInfo]) -> io::Result<()> {
-    let rows: Vec<MountJson> = mounts.iter().map(MountJson::from).collect();
-    json(out, &rows)
+/// Writes bytes as a JSON string (lossy for non-UTF-8), escaped by serde_json's rules.
+fn json_str(out: &mut impl Write, bytes: &[u8]) -> io::Result<()> {
+    let text = String::from_utf8_lossy(bytes);
+    serde_json::to_writer(&mut *out, text.as_ref()).map_err(io::Error::from)
+}
+
+/// The mounts as a JSON array in the schema above, written straight from the
+/// parsed table (no intermediate values: this is the path scripts call in loops).
+pub(crate) fn mounts_json(
+    out: &mut impl Write,
+    mounts: &[&MountInfo],
+    columns: Option<&[Column]>,
+) -> io::Result<()> {
+    let all: Vec<Column> = Column::ALL.iter().map(|(c, _)| *c).collect();
+    let cols = columns.unwrap_or(&all);
+    out.write_all(b"[")?;
+    let mut num = itoa_buf();
+    for (i, m) in mounts.iter().enumerate() {
+        out.write_all(if i == 0 { b"\n  {" } else { b",\n  {" })?;
+        let mut first = true;
+        let mut key = |out: &mut dyn Write, k: &str| -> io::Result<()> {
+            let sep: &[u8] = if first { b"\n    \"" } else { b",\n    \"" };
+            first = false;
+            out.write_all(sep)?;
+            out.write_all(k.as_bytes())?;
+            out.write_all(b"\": ")
+        };
+        for c in cols {
+            match c {
+                Column::Id => {
+                    key(out, "id")?;
+                    out.write_all(num.format(m.id))?;
+                }
+                Column::Parent => {
+                    key(out, "parent_id")?;
+                    out.write_all(num.format(m.parent_id))?;
+                }
+                Column::Target => {
+                    key(out, "target")?;
+                    json_str(out, m.mount_point().as_os_str().as_bytes())?;
+                }
+                Column::Source => {
+                    key(out, "source")?;
+                    json_str(out, m.source().as_bytes())?;
+                }
+                Column::FsType => {
+                    key(out, "fstype")?;
+                    json_str(out, m.fs_type_full().as_bytes())?;
+                }
+                Column::FsRoot => {
+                    key(out, "root")?;
+                    json_str(out, m.root().as_os_str().as_bytes())?;
+                }
+                Column::Options => {
+                    key(out, "options")?;
+                    json_str(out, &all_options(m))?;
+                }
+                Column::VfsOptions => {
+                    key(out, "vfs_options")?;
+                    json_str(out, m.mount_options().joined().as_bytes())?;
+                }
+                Column::FsOptions => {
+                    key(out, "super_options")?;
+                    json_str(out, m.super_options().joined().as_bytes())?;
+                }
+                Column::Propagation => {
+                    key(out, "propagation")?;
+                    let fields: Vec<OptionalField> = m.optional_fields().iter().collect();
+                    json_str(out, propagation(&fields).as_bytes())?;
+                }
+                Column::MajMin => {
+                    key(out, "major")?;
+                    out.write_all(num.format(u64::from(m.major)))?;
+                    key(out, "minor")?;
+                    out.write_all(num.format(u64::from(m.minor)))?;
+                }
+            }
+        }
+        if columns.is_none() {
+            key(out, "optional_fields")?;
+            out.write_all(b"[")?;
+            for (j, f) in m.optional_fields().iter().enumerate() {
+                if j > 0 {
+                    out.write_all(b", ")?;
+                }
+                json_str(out, f.to_string().as_bytes())?;
+            }
+            out.write_all(b"]")?;
+        }
+        out.write_all(b"\n  }")?;
+    }
+    out.write_all(if mounts.is_empty() { b"]\n" } else { b"\n]\n" })
+}
+
+/// A small decimal formatter that reuses one buffer.
+struct Num([u8; 20], usize);
+
+fn itoa_buf() -> Num {
+    Num([0; 20], 0)
+}
+
+impl Num {
+    fn format(&mut self, mut n: u64) -> &[u8] {
+        let mut i = self.0.len();
+        loop {
+            i -= 1;
+            self.0[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        self.1 = i;
+        &self.0[self.1..]
+    }
 }
 
 /// One path of `realpath --json`: `{"path", "resolved"}` or `{"path", "error"}`.
@@ -169,28 +252,46 @@ fn all_options(m: &MountInfo) -> Vec<u8> {
     out
 }
 
-/// Writes the mounts as a table: TARGET SOURCE FSTYPE OPTIONS, columns padded with spaces,
-/// control characters escaped.
-pub(crate) fn mounts_table(out: &mut impl Write, mounts: &[MountInfo]) -> io::Result<()> {
-    let rows: Vec<[Vec<u8>; 4]> = mounts
+/// One cell of the table, control characters escaped.
+fn cell(m: &MountInfo, c: Column) -> Vec<u8> {
+    let raw: Vec<u8> = match c {
+        Column::Target => m.mount_point().as_os_str().as_bytes().to_vec(),
+        Column::Source => m.source().as_bytes().to_vec(),
+        Column::FsType => m.fs_type_full().as_bytes().to_vec(),
+        Column::Options => all_options(m),
+        Column::VfsOptions => m.mount_options().joined().as_bytes().to_vec(),
+        Column::FsOptions => m.super_options().joined().as_bytes().to_vec(),
+        Column::Propagation => {
+            let fields: Vec<OptionalField> = m.optional_fields().iter().collect();
+            propagation(&fields).into_bytes()
+        }
+        Column::Id => m.id.to_string().into_bytes(),
+        Column::Parent => m.parent_id.to_string().into_bytes(),
+        Column::MajMin => format!("{}:{}", m.major, m.minor).into_bytes(),
+        Column::FsRoot => m.root().as_os_str().as_bytes().to_vec(),
+    };
+    escape_controls(&raw)
+}
+
+/// Writes the mounts as a table (default columns TARGET SOURCE FSTYPE OPTIONS), columns
+/// padded with spaces, control characters escaped.
+pub(crate) fn mounts_table(
+    out: &mut impl Write,
+    mounts: &[&MountInfo],
+    columns: &[Column],
+) -> io::Result<()> {
+    let rows: Vec<Vec<Vec<u8>>> = mounts
         .iter()
-        .map(|m| {
-            [
-                escape_controls(m.mount_point().as_os_str().as_bytes()),
-                escape_controls(m.source().as_bytes()),
-                escape_controls(m.fs_type_full().as_bytes()),
-                escape_controls(&all_options(m)),
-            ]
-        })
+        .map(|m| columns.iter().map(|&c| cell(m, c)).collect())
         .collect();
-    let header: [&[u8]; 4] = [b"TARGET", b"SOURCE", b"FSTYPE", b"OPTIONS"];
-    let mut width = header.map(<[u8]>::len);
+    let header: Vec<&[u8]> = columns.iter().map(|c| c.heading().as_bytes()).collect();
+    let mut width: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for row in &rows {
         for (w, cell) in width.iter_mut().zip(row) {
             *w = (*w).max(cell.len());
         }
     }
-    let mut write_row = |cells: [&[u8]; 4]| -> io::Result<()> {
+    let mut write_row = |cells: &[&[u8]]| -> io::Result<()> {
         let mut buf = Vec::new();
         for (i, cell) in cells.iter().enumerate() {
             buf.extend_from_slice(cell);
@@ -200,11 +301,21 @@ pub(crate) fn mounts_table(out: &mut impl Write, mounts: &[MountInfo]) -> io::Re
         }
         line(out, &buf)
     };
-    write_row(header)?;
+    write_row(&header)?;
     for r in &rows {
-        write_row([&r[0], &r[1], &r[2], &r[3]])?;
+        let cells: Vec<&[u8]> = r.iter().map(Vec::as_slice).collect();
+        write_row(&cells)?;
     }
     Ok(())
+}
+
+/// An error as `mounts --json` and every other `--json` output reports it, on stdout:
+/// `{"error": "<message>", "exit_code": N}`.
+pub(crate) fn json_error(out: &mut impl Write, message: &str, exit_code: u8) -> io::Result<()> {
+    json(
+        out,
+        &serde_json::json!({"error": message, "exit_code": exit_code}),
+    )
 }
 
 #[cfg(test)]
@@ -221,15 +332,29 @@ mod tests {
     fn json_schema_decodes_paths_and_names_propagation() {
         let mounts = parse_mountinfo(TABLE).unwrap();
         let mut out = Vec::new();
-        mounts_json(&mut out, &mounts).unwrap();
+        let refs: Vec<&MountInfo> = mounts.iter().collect();
+        mounts_json(&mut out, &refs, None).unwrap();
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         let rows = v.as_array().unwrap();
         assert_eq!(rows.len(), 3);
+        // OPTIONS merges VFS and file system options as findmnt does: size= is there.
+        assert_eq!(rows[1]["options"], "rw,nosuid,size=1024k");
+        assert_eq!(rows[1]["vfs_options"], "rw,nosuid");
+        assert_eq!(rows[0]["major"], 0);
+        assert_eq!(rows[0]["minor"], 21);
+        assert_eq!(rows[1]["optional_fields"][0], "master:2");
+        // Only the columns asked for.
+        let mut few = Vec::new();
+        mounts_json(&mut few, &refs[..1], Some(&[Column::Target, Column::Id])).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&few).unwrap();
+        assert_eq!(v, serde_json::json!([{"target": "/", "id": 22}]));
+        let mut none = Vec::new();
+        mounts_json(&mut none, &[], None).unwrap();
+        assert_eq!(none, b"[]\n");
         assert_eq!(rows[0]["propagation"], "shared");
         assert_eq!(rows[1]["target"], "/tmp/sp ace\nx");
         assert_eq!(rows[1]["source"], "tm\tp");
         assert_eq!(rows[1]["propagation"], "private,slave,unbindable");
-        assert_eq!(rows[1]["options"], "rw,nosuid");
         assert_eq!(rows[1]["super_options"], "rw,size=1024k");
         assert_eq!(rows[1]["parent_id"], 22);
         assert_eq!(rows[2]["fstype"], "fuse.sshfs");
@@ -253,7 +378,8 @@ mod tests {
     fn table_escapes_control_characters_so_rows_cannot_be_forged() {
         let mounts = parse_mountinfo(TABLE).unwrap();
         let mut out = Vec::new();
-        mounts_table(&mut out, &mounts).unwrap();
+        let refs: Vec<&MountInfo> = mounts.iter().collect();
+        mounts_table(&mut out, &refs, &Column::DEFAULT).unwrap();
         let text = String::from_utf8(out).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 4, "{text}");
@@ -265,6 +391,18 @@ mod tests {
         // Columns line up.
         let col = lines[0].find("SOURCE").unwrap();
         assert_eq!(&lines[1][col..col + 8], "/dev/vda");
+        let mut out = Vec::new();
+        mounts_table(&mut out, &refs, &[Column::MajMin, Column::Propagation]).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            text.lines().collect::<Vec<_>>(),
+            [
+                "MAJ:MIN PROPAGATION",
+                "0:21    shared",
+                "0:40    private,slave,unbindable",
+                "0:41    private"
+            ]
+        );
     }
 
     #[test]

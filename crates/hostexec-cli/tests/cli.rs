@@ -604,6 +604,7 @@ fn realpath_errors_are_strerror_lines_and_the_rest_carries_on() {
         &sb,
         &[
             os("realpath"),
+            os("-e"),
             missing.as_os_str(),
             good.as_os_str(),
             notdir.as_os_str(),
@@ -659,6 +660,7 @@ fn json_output_of_realpath_which_and_is_mountpoint() {
         &[
             os("--json"),
             os("realpath"),
+            os("-e"),
             s.join("link").as_os_str(),
             missing.as_os_str(),
         ],
@@ -680,10 +682,10 @@ fn json_output_of_realpath_which_and_is_mountpoint() {
     let out = run_on(&sb, &[os("--json"), os("which"), os("sh")]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    assert_eq!(v["name"], "sh");
+    assert_eq!(v[0]["name"], "sh");
     let plain = run_on(&sb, &[os("which"), os("sh")]);
     assert_eq!(
-        format!("{}\n", v["path"].as_str().unwrap()).as_bytes(),
+        format!("{}\n", v[0]["path"].as_str().unwrap()).as_bytes(),
         plain.stdout
     );
 
@@ -762,7 +764,7 @@ fn findmnt(sb: &SandboxHost) -> Vec<serde_json::Value> {
         os("--json"),
         os("--list"),
         os("-o"),
-        os("ID,PARENT,TARGET,SOURCE,FSTYPE,FSROOT,VFS-OPTIONS,FS-OPTIONS,PROPAGATION"),
+        os("ID,PARENT,TARGET,SOURCE,FSTYPE,FSROOT,OPTIONS,VFS-OPTIONS,FS-OPTIONS,PROPAGATION,MAJ:MIN"),
     ]);
     assert!(
         out.status.success(),
@@ -796,8 +798,12 @@ fn mounts_json_matches_findmnt_field_for_field() {
             "fstype",
             "root",
             "options",
+            "vfs_options",
             "super_options",
             "propagation",
+            "major",
+            "minor",
+            "optional_fields",
         ] {
             assert!(a.get(key).is_some(), "{key} missing in {a}");
         }
@@ -806,8 +812,15 @@ fn mounts_json_matches_findmnt_field_for_field() {
         assert_eq!(a["target"], b["target"]);
         assert_eq!(a["fstype"], b["fstype"]);
         assert_eq!(a["root"], b["fsroot"]);
-        assert_eq!(a["options"], b["vfs-options"]);
+        // OPTIONS merges the VFS and the file system options, as findmnt's does.
+        assert_eq!(a["options"], b["options"]);
+        assert_eq!(a["vfs_options"], b["vfs-options"]);
+        assert_eq!(a["super_options"], b["fs-options"]);
         assert_eq!(a["propagation"], b["propagation"]);
+        assert_eq!(
+            format!("{}:{}", a["major"], a["minor"]),
+            b["maj:min"].as_str().unwrap()
+        );
         // findmnt prints no source for an empty one, and rewrites some (btrfs subvolumes).
         if b["source"].is_string() && a["target"] == b["target"] && a["fstype"] == "tmpfs" {
             assert_eq!(a["source"], b["source"]);
@@ -823,6 +836,10 @@ fn mounts_json_matches_findmnt_field_for_field() {
         .as_str()
         .unwrap()
         .contains("size=1024k"));
+    assert!(
+        row["options"].as_str().unwrap().contains("size=1024k"),
+        "a script reading options sees the tmpfs size: {row}"
+    );
 }
 
 #[test]
@@ -999,7 +1016,18 @@ fn mount_failures_are_one_line_and_never_show_sensitive_options() {
             target.as_os_str(),
         ],
     );
-    assert_eq!(code(&out), 1);
+    // 32, as mount(8) itself exits for the same failure.
+    assert_eq!(code(&out), 32);
+    let util_linux = sb.oracle(&[
+        os("mount"),
+        os("-t"),
+        os("tmpfs"),
+        os("-o"),
+        os("size=1m,password=hunter2"),
+        os("x"),
+        target.as_os_str(),
+    ]);
+    assert_eq!(util_linux.status.code(), Some(32));
     let err = stderr(&out);
     assert!(!err.contains("hunter2"), "a secret reached stderr: {err}");
     let last = err.lines().last().unwrap();
@@ -1038,8 +1066,8 @@ fn mount_failures_are_one_line_and_never_show_sensitive_options() {
 }
 
 #[test]
-fn mount_point_errors_exit_1() {
-    let Some(sb) = sandbox("mount_point_errors_exit_1") else {
+fn is_mountpoint_errors_exit_1_and_umount_of_a_non_mount_point_32() {
+    let Some(sb) = sandbox("is_mountpoint_errors_exit_1_and_umount_of_a_non_mount_point_32") else {
         return;
     };
     let missing = sb.scratch().join("missing");
@@ -1054,7 +1082,10 @@ fn mount_point_errors_exit_1() {
     let plain = sb.scratch().join("plain");
     sb.mkdir_all(&plain).unwrap();
     let out = run_on(&sb, &[os("umount"), plain.as_os_str()]);
-    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    // umount(8) says 32 for the same.
+    assert_eq!(code(&out), 32, "{}", stderr(&out));
+    let util_linux = sb.oracle(&[os("umount"), plain.as_os_str()]);
+    assert_eq!(util_linux.status.code(), Some(32));
     assert!(
         stderr(&out).starts_with("hostexec: umount: "),
         "{}",
@@ -1239,10 +1270,15 @@ fn a_missing_host_root_is_a_clear_error() {
 }
 
 #[test]
-fn bad_pids_and_namespace_names_exit_1_with_a_message() {
+fn bad_pids_and_namespace_names_are_usage_errors_with_a_message() {
     for bad in ["abc", "0", "-3", "12x"] {
         let out = run(&[os("--target-pid"), os(bad), os("mounts")]);
-        assert_eq!(code(&out), 1, "{bad}: {}", stderr(&out));
+        assert_eq!(code(&out), 2, "{bad}: {}", stderr(&out));
+        assert!(
+            stderr(&out).ends_with("Try 'hostexec mounts --help' for more information.\n"),
+            "{}",
+            stderr(&out)
+        );
         assert!(
             stderr(&out).contains("not a process ID"),
             "{}",
@@ -1271,7 +1307,7 @@ fn bad_pids_and_namespace_names_exit_1_with_a_message() {
         os("mnt,user"),
         os("mounts"),
     ]);
-    assert_eq!(code(&out), 1);
+    assert_eq!(code(&out), 2);
     assert!(
         stderr(&out).contains("unknown namespace \"user\""),
         "{}",
@@ -1325,9 +1361,44 @@ fn no_permission_to_join_is_a_clear_error() {
     assert_eq!(code(&out), 1, "{}", stderr(&out));
     let err = stderr(&out);
     assert_eq!(
-        err, "hostexec: cannot join the mnt namespace: Operation not permitted\n",
+        err,
+        "hostexec: cannot join the mnt namespace: Operation not permitted (hostexec lacks \
+         CAP_SYS_ADMIN and CAP_SYS_PTRACE and CAP_SYS_CHROOT; reaching the host needs \
+         CAP_SYS_ADMIN, CAP_SYS_PTRACE and CAP_SYS_CHROOT)\n",
         "{err}"
     );
+}
+
+/// Root without one capability: the message names exactly that one (setpriv drops it from
+/// the bounding set, so the exec'd hostexec never has it).
+#[test]
+fn a_missing_capability_is_named() {
+    let Some(sb) = sandbox("a_missing_capability_is_named") else {
+        return;
+    };
+    let pid = sb.pid().to_string();
+    for (drop, name) in [
+        ("-sys_ptrace", "CAP_SYS_PTRACE"),
+        ("-sys_admin", "CAP_SYS_ADMIN"),
+        ("-sys_chroot", "CAP_SYS_CHROOT"),
+    ] {
+        let out = Command::new("setpriv")
+            .args(["--bounding-set", drop, "--inh-caps", drop, "--"])
+            .arg(BIN)
+            .args(["--target-pid", &pid, "exec", "--", "true"])
+            .env("RUST_BACKTRACE", "1")
+            .output()
+            .expect("setpriv (util-linux) runs");
+        assert_no_panic(&out);
+        assert_eq!(code(&out), 1, "{drop}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains("Operation not permitted"), "{drop}: {err}");
+        assert!(
+            err.contains(&format!("(hostexec lacks {name}; reaching the host needs")),
+            "{drop}: {err}"
+        );
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
 }
 
 #[test]
@@ -1335,7 +1406,7 @@ fn usage_errors_exit_2() {
     let cases: &[&[&str]] = &[
         &[],
         &["no-such-subcommand"],
-        &["--bogus-flag", "mounts"],
+        &["mounts", "--bogus-flag"],
         &["--timeout", "soon", "mounts"],
         &["--timeout", "0s", "mounts"],
         &["--launcher", "fork", "mounts"],
@@ -1348,7 +1419,18 @@ fn usage_errors_exit_2() {
         &["which"],
         &["is-mountpoint"],
         &["mount", "only-source"],
+        &["mount", "-o", "ro", "only-source"],
+        &["mount", "--bind", "--rbind", "/a", "/b"],
+        &["mount", "--bind", "-t", "tmpfs", "/a", "/b"],
         &["umount", "--force-after", "forever", "/x"],
+        &["--target-pid", "abc", "mounts"],
+        &["--ns", "bogus", "mounts"],
+        &["--ns", "mnt,,net", "mounts"],
+        &["--all", "--ns", "net", "mounts"],
+        &["realpath", "-E", "-e", "/"],
+        &["mounts", "-o", "TARGET,SIZE"],
+        &["completions", "tcsh"],
+        &["is-mountpoint", "-x", "/"],
     ];
     for args in cases {
         let args: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
@@ -1358,8 +1440,56 @@ fn usage_errors_exit_2() {
         if !args.is_empty() {
             let err = stderr(&out);
             assert!(err.starts_with("hostexec: "), "{args:?}: {err}");
+            assert_eq!(err.lines().count(), 2, "{args:?}: {err}");
+            // The hint names the subcommand's own help.
+            let sub = args.iter().map(|a| a.to_str().unwrap()).find(|a| {
+                [
+                    "exec",
+                    "realpath",
+                    "which",
+                    "mounts",
+                    "is-mountpoint",
+                    "mount",
+                    "umount",
+                    "completions",
+                ]
+                .contains(a)
+            });
+            let hint = match sub {
+                Some(s) => format!("Try 'hostexec {s} --help' for more information.\n"),
+                None => "Try 'hostexec --help' for more information.\n".to_owned(),
+            };
+            assert!(err.ends_with(&hint), "{args:?}: {err}");
         }
     }
+    // What is missing is named, not only "required arguments were not provided".
+    for (args, names) in [
+        (&["exec"][..], "<CMD>"),
+        (&["realpath"][..], "<PATH>"),
+        (&["mount"][..], "<SOURCE>"),
+        (&["umount"][..], "<TARGET>"),
+        (&["mount", "tmpfs"][..], "TARGET is missing"),
+    ] {
+        let args: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+        let err = stderr(&run(&args));
+        assert!(
+            err.lines().next().unwrap().contains(names),
+            "{args:?}: {err}"
+        );
+    }
+    // With --json, a usage error is also a JSON object on stdout.
+    let out = run(&[os("--json"), os("--target-pid"), os("abc"), os("mounts")]);
+    assert_eq!(code(&out), 2);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON error");
+    assert_eq!(v["exit_code"], 2);
+    assert!(
+        v["error"].as_str().unwrap().contains("not a process ID"),
+        "{v}"
+    );
+    let out = run(&[os("--json"), os("exec")]);
+    assert_eq!(code(&out), 2);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON error");
+    assert!(v["error"].as_str().unwrap().contains("<CMD>"), "{v}");
     let help = run(&[os("--help")]);
     assert_eq!(code(&help), 0);
     let text = String::from_utf8_lossy(&help.stdout);

@@ -21,10 +21,10 @@ type AnswerFn = Arc<dyn Fn(&HostCommand) -> Result<Output, CommandError> + Send 
 /// Each expectation says which commands it accepts (program, then optionally the arguments
 /// exactly, as a prefix, or by a predicate), how often ([`Expectation::times`], default once)
 /// and how it answers ([`Expectation::returns`] and friends, default: exit 0 with no output).
-/// A command no expectation accepts is an error of `run` — [`CommandError::Unexpected`],
-/// naming the command (masked arguments masked) and listing what was expected — never a panic,
-/// so the code under test sees an ordinary failure (Go's `FakeExec` in
-/// `k8s.io/utils/exec/testing` panics instead).
+/// A command no expectation accepts is an error of `run` — [`CommandError::Backend`] whose
+/// source is an [`UnexpectedCommand`] naming the command (masked arguments masked) and listing
+/// what was expected — never a panic, so the code under test sees an ordinary failure (Go's
+/// `FakeExec` in `k8s.io/utils/exec/testing` panics instead).
 ///
 /// ```
 /// use hostexec_api::{Executor, HostCommand};
@@ -192,6 +192,49 @@ fn shown_args(args: &[OsString]) -> String {
     full.strip_prefix("x ").unwrap_or(&full).to_owned()
 }
 
+/// A boxed cause copied: an [`UnexpectedCommand`] as itself, anything else as its text and
+/// the OS error of its chain (a boxed error cannot be cloned).
+fn copy_cause(e: &(dyn std::error::Error + Send + Sync + 'static)) -> hostexec_api::BoxError {
+    if let Some(u) = e.downcast_ref::<UnexpectedCommand>() {
+        return Box::new(u.clone());
+    }
+    let mut os = None;
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = next {
+        if let Some(n) = c
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::raw_os_error)
+        {
+            os = Some(std::io::Error::from_raw_os_error(n));
+            break;
+        }
+        next = c.source();
+    }
+    Box::new(CopiedCause {
+        text: e.to_string(),
+        os,
+    })
+}
+
+/// A scripted error's cause, copied (see `copy_cause`).
+#[derive(Debug)]
+struct CopiedCause {
+    text: String,
+    os: Option<std::io::Error>,
+}
+
+impl fmt::Display for CopiedCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl std::error::Error for CopiedCause {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.os.as_ref().map(|e| e as _)
+    }
+}
+
 /// A new copy of a scripted error, for an expectation answered more than once.
 fn copy_error(e: &CommandError) -> CommandError {
     fn copy_io(e: &std::io::Error) -> std::io::Error {
@@ -226,23 +269,16 @@ fn copy_error(e: &CommandError) -> CommandError {
             status: *status,
             stderr: stderr.clone(),
         },
-        CommandError::HostUnavailable { reason, source } => CommandError::HostUnavailable {
-            reason: reason.clone(),
-            source: source.as_ref().map(copy_io),
-        },
+        CommandError::HostUnavailable { source } => {
+            CommandError::host_unavailable(copy_cause(source.as_ref()))
+        }
         CommandError::Io { program, source } => CommandError::Io {
             program: program.clone(),
             source: copy_io(source),
         },
-        CommandError::Unexpected {
-            program,
-            command,
-            expected,
-        } => CommandError::Unexpected {
-            program: program.clone(),
-            command: command.clone(),
-            expected: expected.clone(),
-        },
+        CommandError::Backend { program, source } => {
+            CommandError::backend(program.clone(), copy_cause(source.as_ref()))
+        }
         // A variant added to the api later: keep its text and errno.
         other => CommandError::Io {
             program: OsString::new(),
@@ -561,11 +597,10 @@ impl Executor for FakeExecutor {
                 Err(expected) => {
                     let command = cmd.to_string();
                     st.refused.push(command.clone());
-                    return Err(CommandError::Unexpected {
-                        program: cmd.get_program().to_os_string(),
-                        command,
-                        expected,
-                    });
+                    return Err(CommandError::backend(
+                        cmd.get_program(),
+                        UnexpectedCommand { command, expected },
+                    ));
                 }
             }
         };
@@ -630,6 +665,63 @@ impl Executor for FakeExecutor {
         self.inner.lock().systemd
     }
 }
+
+/// The error a [`FakeExecutor`] answers a command with when none of its expectations accepts
+/// it: the source of a [`CommandError::Backend`]. A test double's concept, so it lives here
+/// and not in the api's contract.
+///
+/// ```
+/// use hostexec_api::{CommandError, Executor, HostCommand};
+/// use hostexec_fake::{FakeExecutor, UnexpectedCommand};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let fake = FakeExecutor::new();
+/// fake.expect("true");
+/// let err = fake.run(HostCommand::new("reboot")).await.unwrap_err();
+/// let refused = UnexpectedCommand::of(&err).expect("refused by the script");
+/// assert_eq!(refused.command, "reboot");
+/// assert_eq!(refused.expected.len(), 1);
+/// assert!(err.to_string().starts_with("reboot: unexpected command `reboot`; expected [1] true"));
+/// # fake.no_verify_on_drop();
+/// # }
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct UnexpectedCommand {
+    /// The command as it may be shown (masked arguments masked).
+    pub command: String,
+    /// Why it was refused and what was expected instead, one entry per expectation.
+    pub expected: Vec<String>,
+}
+
+impl UnexpectedCommand {
+    /// The `UnexpectedCommand` inside `err`, if `err` is one.
+    pub fn of(err: &CommandError) -> Option<&UnexpectedCommand> {
+        match err {
+            CommandError::Backend { source, .. } => source.downcast_ref(),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for UnexpectedCommand {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unexpected command `{}`; expected ", self.command)?;
+        if self.expected.is_empty() {
+            return f.write_str("no command");
+        }
+        for (i, e) in self.expected.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "[{}] {e}", i + 1)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for UnexpectedCommand {}
 
 /// One expectation of a [`FakeExecutor`], registered when it was created; its methods refine
 /// it. It keeps the executor alive while it exists.

@@ -77,10 +77,127 @@
 //!
 //! [`FakeExecutor`] and everything in this crate are `Send + Sync` and cheap to clone (one
 //! shared state behind an `Arc`), for multi-threaded tokio tests.
+//!
+//! ## Example: a backend of your own, checked by the conformance suite
+//!
+//! A third-party backend implements the traits with the `async_trait` attribute that
+//! `hostexec-api` re-exports (no direct dependency on `async-trait` needed), then runs the api's
+//! conformance suite (feature `conformance`) against itself — all of it (`executor_contract`,
+//! `resolver_contract`, `host_fs_contract`), or check by check while it is being built. The
+//! backend here is a layer that counts the calls it forwards to another backend (this crate's
+//! passthrough executor and fake host); one that reaches the host its own way implements the
+//! same methods and runs the same checks.
+//!
+//! ```
+//! use std::ffi::OsStr;
+//! use std::path::{Path, PathBuf};
+//! use std::sync::atomic::{AtomicUsize, Ordering};
+//!
+//! use hostexec_api::{
+//!     async_trait, conformance, CommandError, Executor, FileStat, HostCommand, HostFs, Output,
+//!     PathError, PathResolver, Resolve,
+//! };
+//!
+//! /// The backend: counts calls, and reaches the host through `inner`.
+//! struct Counting<H> {
+//!     inner: H,
+//!     calls: AtomicUsize,
+//! }
+//!
+//! impl<H> Counting<H> {
+//!     fn count(&self) {
+//!         self.calls.fetch_add(1, Ordering::Relaxed);
+//!     }
+//! }
+//!
+//! #[async_trait]
+//! impl<H: Executor> Executor for Counting<H> {
+//!     async fn run(&self, cmd: HostCommand) -> Result<Output, CommandError> {
+//!         self.count();
+//!         self.inner.run(cmd).await
+//!     }
+//!     async fn look_path(&self, name: &OsStr) -> Result<PathBuf, CommandError> {
+//!         self.count();
+//!         self.inner.look_path(name).await
+//!     }
+//!     // `supports_systemd` is provided: it probes through `run`. Override it to cache.
+//! }
+//!
+//! #[async_trait]
+//! impl<H: PathResolver> PathResolver for Counting<H> {
+//!     async fn resolve(&self, path: &Path, mode: Resolve) -> Result<PathBuf, PathError> {
+//!         self.count();
+//!         self.inner.resolve(path, mode).await
+//!     }
+//!     fn local_path(&self, host_path: &Path) -> Result<PathBuf, PathError> {
+//!         self.inner.local_path(host_path)
+//!     }
+//! }
+//!
+//! #[async_trait]
+//! impl<H: HostFs> HostFs for Counting<H> {
+//!     async fn stat(&self, path: &Path, follow: bool) -> Result<FileStat, PathError> {
+//!         self.count();
+//!         self.inner.stat(path, follow).await
+//!     }
+//!     async fn read_file(&self, path: &Path, limit: usize) -> Result<Vec<u8>, PathError> {
+//!         self.count();
+//!         self.inner.read_file(path, limit).await
+//!     }
+//!     async fn create_dir_all(&self, path: &Path) -> Result<(), PathError> {
+//!         self.count();
+//!         self.inner.create_dir_all(path).await
+//!     }
+//!     async fn create_file(&self, path: &Path) -> Result<(), PathError> {
+//!         self.count();
+//!         self.inner.create_file(path).await
+//!     }
+//!     async fn remove_dir(&self, path: &Path) -> Result<(), PathError> {
+//!         self.count();
+//!         self.inner.remove_dir(path).await
+//!     }
+//!     async fn read_mountinfo(&self) -> Result<Vec<u8>, PathError> {
+//!         self.count();
+//!         self.inner.read_mountinfo().await
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // Commands: the Executor checks, one by one (real processes, timeouts, group kills).
+//! // A complete backend runs them all with `conformance::executor_contract(&exec)`; this one
+//! // forwards to the fake's passthrough, which passes on descriptors the test process
+//! // inherited without FD_CLOEXEC, so `no_descriptor_leaks` is the one check it leaves out.
+//! let exec = Counting { inner: hostexec_fake::FakeExecutor::passthrough(), calls: AtomicUsize::new(0) };
+//! conformance::exit_codes(&exec).await;
+//! conformance::killed_by_signal(&exec).await;
+//! conformance::arguments_arrive_literally(&exec).await;
+//! conformance::standard_streams(&exec).await;
+//! conformance::environment(&exec).await;
+//! conformance::working_directory(&exec).await;
+//! conformance::missing_programs(&exec).await;
+//! conformance::capture_is_capped(&exec).await;
+//! conformance::timeout_kills_the_group(&exec).await;
+//! conformance::timeout_escalates_to_sigkill(&exec).await;
+//! conformance::drop_kills_the_group(&exec).await;
+//! conformance::grandchild_holding_pipes(&exec).await;
+//! conformance::concurrent_commands(&exec).await;
+//! assert!(exec.calls.load(Ordering::Relaxed) > 0);
+//!
+//! // Paths and files: the resolver and HostFs contracts, in an empty host directory each.
+//! let fake = hostexec_fake::FakeHost::new()?;
+//! fake.dir("/base/r")?.dir("/base/f")?;
+//! let host = Counting { inner: fake, calls: AtomicUsize::new(0) };
+//! conformance::resolver_contract(&host, Path::new("/base/r")).await;
+//! conformance::host_fs_contract(&host, Path::new("/base/f")).await;
+//! assert!(host.calls.load(Ordering::Relaxed) > 0);
+//! # Ok(())
+//! # }
+//! ```
 
 mod executor;
 mod host;
 mod passthrough;
 
-pub use executor::{Expectation, FakeExecutor, VerifyError};
+pub use executor::{Expectation, FakeExecutor, UnexpectedCommand, VerifyError};
 pub use host::{FakeHost, FakeMount};

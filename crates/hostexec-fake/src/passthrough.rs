@@ -131,11 +131,20 @@ fn spawn_error(cmd: &HostCommand, e: io::Error) -> CommandError {
     }
 }
 
-fn stdio(mode: OutputMode) -> Stdio {
-    match mode {
+fn stdio(cmd: &HostCommand, mode: OutputMode) -> Result<Stdio, CommandError> {
+    Ok(match mode {
         OutputMode::Capture => Stdio::piped(),
         OutputMode::Inherit => Stdio::inherit(),
         OutputMode::Null => Stdio::null(),
+        other => return Err(unsupported(cmd, format!("output mode {other:?}"))),
+    })
+}
+
+/// A stdin or output mode the passthrough does not know (the api's enums are non-exhaustive).
+fn unsupported(cmd: &HostCommand, what: String) -> CommandError {
+    CommandError::InvalidInput {
+        program: cmd.get_program().to_os_string(),
+        reason: format!("{what} is not supported by the fake's passthrough"),
     }
 }
 
@@ -163,9 +172,10 @@ pub(crate) async fn run(cmd: &HostCommand) -> Result<Output, CommandError> {
         Stdin::Null => Stdio::null(),
         Stdin::Bytes(_) => Stdio::piped(),
         Stdin::Inherit => Stdio::inherit(),
+        other => return Err(unsupported(cmd, format!("stdin {other:?}"))),
     });
-    command.stdout(stdio(cmd.get_stdout()));
-    command.stderr(stdio(cmd.get_stderr()));
+    command.stdout(stdio(cmd, cmd.get_stdout())?);
+    command.stderr(stdio(cmd, cmd.get_stderr())?);
     // Its own process group, so that a timeout or a drop reaches every process it started.
     command.process_group(0);
 

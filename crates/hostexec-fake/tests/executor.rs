@@ -7,21 +7,24 @@ use std::path::Path;
 use std::time::Duration;
 
 use hostexec_api::{CommandError, Executor, ExitStatus, HostCommand, Output, OutputMode, Stdin};
-use hostexec_fake::FakeExecutor;
+use hostexec_fake::{FakeExecutor, UnexpectedCommand};
 
 fn unexpected(r: Result<Output, CommandError>) -> (String, Vec<String>, String) {
     match r {
-        Err(e @ CommandError::Unexpected { .. }) => {
-            let text = e.to_string();
-            let CommandError::Unexpected {
-                command, expected, ..
-            } = e
-            else {
-                unreachable!()
-            };
-            (command, expected, text)
-        }
-        other => panic!("expected CommandError::Unexpected, got {other:?}"),
+        Err(e) => match UnexpectedCommand::of(&e) {
+            Some(u) => {
+                // The program, then the fake's own error: nothing flattened on the way.
+                let text = e.to_string();
+                let program = match &e {
+                    CommandError::Backend { program, .. } => program.to_string_lossy(),
+                    _ => unreachable!(),
+                };
+                assert_eq!(text, format!("{program}: {u}"));
+                (u.command.clone(), u.expected.clone(), text)
+            }
+            None => panic!("expected an UnexpectedCommand, got {e:?}"),
+        },
+        Ok(out) => panic!("expected an UnexpectedCommand, got {out:?}"),
     }
 }
 
@@ -136,7 +139,7 @@ async fn unexpected_command_names_it_masked_and_lists_expectations() {
     );
     assert_eq!(
         text,
-        "unexpected command `mount -t cifs -o user=u,password=<masked> //srv/share /var/lib/vol`; \
+        "mount: unexpected command `mount -t cifs -o user=u,password=<masked> //srv/share /var/lib/vol`; \
          expected [1] umount /var/lib/vol (called 0 of 1 times); \
          [2] <any program> <any arguments> where <a predicate> (called 0 of 1 times)"
     );
@@ -158,7 +161,7 @@ async fn an_empty_script_refuses_everything() {
     let fake = FakeExecutor::new();
     let (_, expected, text) = unexpected(fake.run(HostCommand::new("ls")).await);
     assert!(expected.is_empty());
-    assert_eq!(text, "unexpected command `ls`; expected no command");
+    assert_eq!(text, "ls: unexpected command `ls`; expected no command");
     fake.no_verify_on_drop();
 }
 
@@ -435,6 +438,24 @@ async fn errors_and_closures_answer() {
         .await
         .unwrap();
     assert_eq!(out.stdout, b"a b\n");
+    // A boxed backend cause, answered twice: its text and its OS error survive the copy.
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot join the mnt namespace: {0}")]
+    struct Join(#[source] std::io::Error);
+    fake.expect("gone")
+        .times(2)
+        .fails_with(CommandError::host_unavailable(Join(
+            std::io::Error::from_raw_os_error(1),
+        )));
+    for _ in 0..2 {
+        let e = fake.run(HostCommand::new("gone")).await.unwrap_err();
+        assert!(matches!(e, CommandError::HostUnavailable { .. }), "{e:?}");
+        assert_eq!(e.raw_os_error(), Some(1));
+        assert_eq!(
+            e.to_string(),
+            "host unavailable: cannot join the mnt namespace: Operation not permitted (os error 1)"
+        );
+    }
     let out = fake.run(HostCommand::new("kill-me")).await.unwrap();
     assert_eq!(out.exit_code(), 137);
     assert_eq!(out.stderr, b"Killed\n");

@@ -12,7 +12,6 @@
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
@@ -59,9 +58,9 @@ fn benches(c: &mut Criterion) {
         .build()
         .unwrap();
     let sb = SandboxHost::start().unwrap();
-    let ns = Arc::new(NsEnter::new(sb.target()).unwrap());
+    let ns = NsEnter::new(sb.target()).unwrap();
     let nsr = ns.clone();
-    let m = HostMounter::new(ns.clone(), ns);
+    let m = HostMounter::new(ns);
     let base = sb.scratch().join("bench");
     sb.mkdir_all(&base).unwrap();
     let pid = sb.pid().to_string();
@@ -92,7 +91,7 @@ fn benches(c: &mut Criterion) {
         });
         g.bench_with_input(BenchmarkId::new("backend_read", n), &n, |b, _| {
             b.iter(|| {
-                rt.block_on(hostexec_api::HostFs::read_mountinfo(&*nsr))
+                rt.block_on(hostexec_api::HostFs::read_mountinfo(&nsr))
                     .unwrap()
             })
         });

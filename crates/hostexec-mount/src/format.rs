@@ -15,29 +15,133 @@ use hostexec_api::{stderr_excerpt, CommandError, Executor, ExitStatus, HostComma
 
 use crate::{Mount, MountError, MountOptions};
 
-/// What `format_and_mount` may do besides mounting.
+/// What [`format_and_mount`] does: which device, where, as what, with which mount options,
+/// and the bounds and arguments of the tools it runs.
+///
+/// A builder (fields private, `get_*` to read), so that more settings can be added without
+/// breaking callers:
+///
+/// ```
+/// use std::time::Duration;
+/// use hostexec_mount::format::FormatAndMount;
+/// use hostexec_mount::MountOptions;
+///
+/// let job = FormatAndMount::new("/dev/sdb", "/var/lib/data")
+///     .fstype("xfs")
+///     .mount_options(MountOptions::new().option("noatime"))
+///     .mkfs_args(["-L", "data"])
+///     .mkfs_timeout(Duration::from_secs(1200));
+/// assert_eq!(job.get_fstype(), "xfs");
+/// assert_eq!(job.get_device().to_str(), Some("/dev/sdb"));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FormatOptions {
-    /// Extra arguments for `mkfs.<type>`, before the ones added here (`-b 1024`).
-    pub mkfs_args: Vec<OsString>,
-    /// Bound on `mkfs` (large disks take time).
-    pub mkfs_timeout: Duration,
-    /// Bound on `blkid` and `fsck`.
-    pub probe_timeout: Duration,
+pub struct FormatAndMount {
+    device: PathBuf,
+    target: PathBuf,
+    fstype: String,
+    mount_options: MountOptions,
+    mkfs_args: Vec<OsString>,
+    mkfs_timeout: Duration,
+    probe_timeout: Duration,
 }
 
-impl Default for FormatOptions {
-    fn default() -> Self {
-        FormatOptions {
+impl FormatAndMount {
+    /// Mount `device` on `target` (both host paths) as ext4 with no extra options, `mkfs`
+    /// bounded by 10 minutes, `blkid` and `fsck` by 1 minute each.
+    pub fn new(device: impl Into<PathBuf>, target: impl Into<PathBuf>) -> Self {
+        FormatAndMount {
+            device: device.into(),
+            target: target.into(),
+            fstype: "ext4".into(),
+            mount_options: MountOptions::new(),
             mkfs_args: Vec::new(),
             mkfs_timeout: Duration::from_secs(600),
             probe_timeout: Duration::from_secs(60),
         }
     }
+
+    /// The filesystem type to mount, and to create if the device holds none (default `ext4`;
+    /// an empty string means the default).
+    pub fn fstype(mut self, fstype: impl Into<String>) -> Self {
+        self.fstype = fstype.into();
+        self
+    }
+
+    /// The mount options (`defaults` is added to them, as mount-utils does). `ro` also means:
+    /// never format, never fsck.
+    pub fn mount_options(mut self, options: MountOptions) -> Self {
+        self.mount_options = options;
+        self
+    }
+
+    /// Extra arguments for `mkfs.<type>`, before the ones added here (`-b 1024`).
+    pub fn mkfs_args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        self.mkfs_args = args.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Bound on `mkfs` (large disks take time).
+    pub fn mkfs_timeout(mut self, timeout: Duration) -> Self {
+        self.mkfs_timeout = timeout;
+        self
+    }
+
+    /// Bound on `blkid` and `fsck`.
+    pub fn probe_timeout(mut self, timeout: Duration) -> Self {
+        self.probe_timeout = timeout;
+        self
+    }
+
+    /// The device.
+    pub fn get_device(&self) -> &Path {
+        &self.device
+    }
+
+    /// The mount point.
+    pub fn get_target(&self) -> &Path {
+        &self.target
+    }
+
+    /// The filesystem type (`ext4` when none was given).
+    pub fn get_fstype(&self) -> &str {
+        if self.fstype.is_empty() {
+            "ext4"
+        } else {
+            &self.fstype
+        }
+    }
+
+    /// The mount options, as given.
+    pub fn get_mount_options(&self) -> &MountOptions {
+        &self.mount_options
+    }
+
+    /// The extra `mkfs` arguments.
+    pub fn get_mkfs_args(&self) -> &[OsString] {
+        &self.mkfs_args
+    }
+
+    /// The bound on `mkfs`.
+    pub fn get_mkfs_timeout(&self) -> Duration {
+        self.mkfs_timeout
+    }
+
+    /// The bound on `blkid` and `fsck`.
+    pub fn get_probe_timeout(&self) -> Duration {
+        self.probe_timeout
+    }
 }
 
 /// What the device held before the mount.
+///
+/// `#[non_exhaustive]`: blkid knows more than these (a RAID member, an LVM physical volume, a
+/// LUKS container are filesystems to it today); match with a wildcard arm.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum DiskFormat {
     /// No filesystem and no partition table (`blkid` exit 2).
     Unformatted,
@@ -49,6 +153,7 @@ pub enum DiskFormat {
 
 /// What `format_and_mount` did.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FormatOutcome {
     /// What `blkid` found.
     pub found: DiskFormat,
@@ -193,31 +298,42 @@ pub async fn disk_format<E: Executor + ?Sized>(
     Ok(fstype.map_or(DiskFormat::Unformatted, DiskFormat::Filesystem))
 }
 
-/// Mounts `device` on `target` as `fstype` (default `ext4`), formatting it first if it holds
-/// nothing, and checking it with `fsck -a` first if it holds a filesystem and the mount is
-/// read-write. `defaults` is added to the options, as mount-utils does.
+/// Mounts the job's device on its target as its filesystem type, formatting the device first
+/// if it holds nothing, and checking it with `fsck -a` first if it holds a filesystem and the
+/// mount is read-write. `defaults` is added to the mount options, as mount-utils does.
 ///
 /// Only the public [`Mount`] and [`Executor`] APIs are used: see the module docs.
+///
+/// ```no_run
+/// use hostexec_mount::format::{format_and_mount, FormatAndMount};
+/// use hostexec_mount::{HostMounter, MountOptions};
+///
+/// # async fn demo<H: hostexec_api::Executor + hostexec_api::HostFs + Clone>(host: H) -> Result<(), hostexec_mount::format::FormatError> {
+/// let mounter = HostMounter::new(host.clone());
+/// let job = FormatAndMount::new("/dev/sdb", "/var/lib/data")
+///     .mount_options(MountOptions::new().option("noatime"));
+/// let done = format_and_mount(&mounter, &host, &job).await?;
+/// println!("formatted: {}", done.formatted);
+/// # Ok(()) }
+/// ```
 pub async fn format_and_mount<M, E>(
     mounter: &M,
     exec: &E,
-    device: &Path,
-    target: &Path,
-    fstype: &str,
-    options: &MountOptions,
-    format: &FormatOptions,
+    job: &FormatAndMount,
 ) -> Result<FormatOutcome, FormatError>
 where
     M: Mount + ?Sized,
     E: Executor + ?Sized,
 {
+    let device = job.get_device();
+    let target = job.get_target();
+    let fstype = job.get_fstype();
     // blkid, mkfs and fsck take the device as a positional argument; an absolute path can
     // never be read as one of their options.
     check_host_path(device).map_err(MountError::from)?;
-    let fstype = if fstype.is_empty() { "ext4" } else { fstype };
-    let read_only = options.has("ro");
-    let options = options.clone().option("defaults");
-    let found = disk_format(exec, device, format.probe_timeout).await?;
+    let read_only = job.mount_options.has("ro");
+    let options = job.mount_options.clone().option("defaults");
+    let found = disk_format(exec, device, job.probe_timeout).await?;
     let mut outcome = FormatOutcome {
         found: found.clone(),
         formatted: false,
@@ -236,7 +352,7 @@ where
             })
         }
         DiskFormat::Unformatted => {
-            mkfs(exec, device, fstype, format).await?;
+            mkfs(exec, device, fstype, job).await?;
             outcome.formatted = true;
         }
         DiskFormat::Filesystem(have) => {
@@ -244,7 +360,7 @@ where
                 mismatch = Some(have.clone());
             }
             if !read_only {
-                outcome.fsck_code = fsck(exec, device, format.probe_timeout).await?;
+                outcome.fsck_code = fsck(exec, device, job.probe_timeout).await?;
             }
         }
     }
@@ -269,18 +385,15 @@ async fn mkfs<E: Executor + ?Sized>(
     exec: &E,
     device: &Path,
     fstype: &str,
-    format: &FormatOptions,
+    job: &FormatAndMount,
 ) -> Result<(), FormatError> {
-    let mut cmd = HostCommand::new(format!("mkfs.{fstype}")).args(&format.mkfs_args);
+    let mut cmd = HostCommand::new(format!("mkfs.{fstype}")).args(&job.mkfs_args);
     cmd = match fstype {
         "ext2" | "ext3" | "ext4" => cmd.args(["-F", "-m0"]),
         "xfs" => cmd.arg("-f"),
         _ => cmd,
     };
-    let cmd = cmd
-        .arg(device)
-        .env("LC_ALL", "C")
-        .timeout(format.mkfs_timeout);
+    let cmd = cmd.arg(device).env("LC_ALL", "C").timeout(job.mkfs_timeout);
     tracing::info!(command = %cmd, "formatting");
     let out = exec.run(cmd).await.map_err(|e| FormatError::Command {
         op: "mkfs",

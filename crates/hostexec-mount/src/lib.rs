@@ -7,8 +7,12 @@
 //!   byte-exact (octal escapes decoded, paths never through lossy UTF-8), tolerant of what the
 //!   kernel really prints (an empty source, `//deleted` roots, quoted options).
 //! - [`Mount`], implemented by [`HostMounter`]: list the **target host's** table, check mount
-//!   points, mount and unmount through the host's mount(8) and umount(8), mount references,
-//!   cleanup, `make_rshared`, and the file helpers the `NsenterMounter` had.
+//!   points, mount and unmount through the host's mount(8) and umount(8), `make_rshared`. A
+//!   `Mount` is also a [`HostFs`](hostexec_api::HostFs), which gives the file helpers the
+//!   `NsenterMounter` had (`create_dir_all`, `create_file`, `stat`).
+//! - [`MountExt`], for every `Mount`: mount references, cleanup, `is_likely_not_mount_point`,
+//!   built from the essentials (bring it into scope to call them).
+//! - [`check_mount_health`]: Go's `IsCorruptedMnt`, which also answers "hung", fast.
 //! - [`format`](mod@format): `format_and_mount`, the worked example of adding a utility without touching
 //!   the core (docs/extending-mounts.md).
 //!
@@ -31,17 +35,19 @@
 //!
 //! ```no_run
 //! use std::path::Path;
-//! use hostexec_mount::{HostMounter, Mount, MountOptions, UnmountOptions};
+//! use hostexec_api::HostFs;
+//! use hostexec_mount::{HostMounter, Mount, MountExt, MountOptions, UnmountOptions};
 //!
-//! # async fn demo<E: hostexec_api::Executor, F: hostexec_api::HostFs>(exec: E, host: F) -> Result<(), hostexec_mount::MountError> {
-//! let mounter = HostMounter::new(exec, host);
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let host = hostexec_nsenter::NsEnter::new(hostexec_nsenter::Target::pid(1))?;
+//! let mounter = HostMounter::new(host);
 //! let target = Path::new("/mnt/scratch");
-//! mounter.make_dir(target).await?;
+//! mounter.create_dir_all(target).await?;
 //! mounter
 //!     .mount("tmpfs".as_ref(), target, "tmpfs", &MountOptions::new().option("size=16m"))
 //!     .await?;
 //! assert!(mounter.is_mount_point(target).await?);
-//! mounter.unmount(target, &UnmountOptions::new()).await?;
+//! mounter.cleanup_mount_point(target, &UnmountOptions::new()).await?;
 //! # Ok(()) }
 //! ```
 //!
@@ -54,15 +60,21 @@
 
 mod consistent;
 mod error;
+mod ext;
 pub mod format;
+mod health;
+#[cfg(any(test, feature = "mock"))]
+mod mocks;
 mod mounter;
 pub mod mountinfo;
 mod options;
 
 pub use consistent::{consistent_read, ConsistentReadError};
 pub use error::{is_corrupted_mount, MountError, MountFailure};
+pub use ext::MountExt;
+pub use health::{check_mount_health, MountHealth};
 #[cfg(any(test, feature = "mock"))]
-pub use mounter::MockMount;
+pub use mocks::MockMount;
 pub use mounter::{HostMounter, Mount, SYSTEMD_DESCRIPTION};
 pub use mountinfo::{MountInfo, MountInfoFields, OptionalField, OptionalFields, Options};
 pub use options::{

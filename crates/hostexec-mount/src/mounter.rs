@@ -8,33 +8,45 @@ use std::time::Duration;
 use async_trait::async_trait;
 use hostexec_api::path::check_host_path;
 use hostexec_api::{
-    stderr_excerpt, CommandError, Executor, FileKind, HostCommand, HostFs, Output, PathError,
-    Resolve,
+    stderr_excerpt, CommandError, Executor, FileStat, HostCommand, HostFs, Output, PathError,
+    PathResolver, Resolve,
 };
 
-use crate::error::{is_corrupted_mount, MountError};
+use crate::error::MountError;
 use crate::mountinfo::{self, MountInfo, OptionalField};
 use crate::options::{is_opt, scrub, MountOptions, UnmountOptions};
 
-/// The host's mounts: list, check, mount, unmount, and the host file helpers mount code needs.
+/// The host's mounts: list, check, mount, unmount — on top of a host view.
 ///
-/// Implemented by [`HostMounter`]; with the `mock` feature, `MockMount` (mockall) lets
-/// downstream code mock the mounter itself, as Go users do with `FakeMounter`.
+/// A `Mount` is a [`HostFs`] (and so a [`PathResolver`](hostexec_api::PathResolver)) that can
+/// also mount: the host's files are reached through the supertrait (`create_dir_all`,
+/// `create_file`, `stat`, …), the mounts through the five essential methods here. Everything
+/// that can be derived from those lives in [`MountExt`](crate::MountExt), implemented for
+/// every `Mount` (`mount_refs`, `cleanup_mount_point`, `is_likely_not_mount_point`), so an
+/// implementation writes only the essentials and the conveniences stay the same everywhere.
+///
+/// Implemented by [`HostMounter`], and for `&T`, `Box<T>` and `Arc<T>` of any `Mount`; with
+/// the `mock` feature, `MockMount` (mockall) lets downstream code mock the mounter itself, as
+/// Go users do with `FakeMounter`.
 ///
 /// Paths are host paths: absolute, in the host's view.
-#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+///
+/// # Contract
+///
+/// - [`Mount::list`] is the **target host's** table, never the caller's own.
+/// - [`Mount::is_mount_point`] is exact (bind mounts included) and follows symlinks in the
+///   host's view; a missing path is an error, not `false`.
+/// - [`Mount::mount`] and [`Mount::unmount`] are bounded in time ([`MountOptions`] and
+///   [`UnmountOptions`] carry the bounds), never pass an argument through a shell, and keep
+///   sensitive options out of logs, errors and `Debug`.
 #[async_trait]
-pub trait Mount: Send + Sync {
+pub trait Mount: HostFs {
     /// The target host's mount table (its `/proc/PID/mountinfo`), never the caller's own.
     async fn list(&self) -> Result<Vec<MountInfo>, MountError>;
 
     /// Whether `path` (symlinks followed, as mountpoint(1) does) is the root of a mount.
     /// `/` is. A missing path is an error ([`MountError::is_not_found`]), not `false`.
     async fn is_mount_point(&self, path: &Path) -> Result<bool, MountError>;
-
-    /// mount-utils' `IsLikelyNotMountPoint`: `true` when `path` is probably not a mount point.
-    /// Here it has the exact answer's precision whenever the kernel tells mount roots (5.8+).
-    async fn is_likely_not_mount_point(&self, path: &Path) -> Result<bool, MountError>;
 
     /// Mounts `source` on `target` through the host's mount(8). An empty `fstype` leaves the
     /// type to mount(8); an empty `source` is left out of the argv.
@@ -49,34 +61,9 @@ pub trait Mount: Send + Sync {
     /// Unmounts `target` through the host's umount(8), bounded in time.
     async fn unmount(&self, target: &Path, options: &UnmountOptions) -> Result<(), MountError>;
 
-    /// The other mount points of what is mounted at `path` (mount-utils' `GetMountRefs`);
-    /// empty when `path` does not exist or is a broken mount.
-    async fn mount_refs(&self, path: &Path) -> Result<Vec<PathBuf>, MountError>;
-
-    /// Unmounts `path` if it is mounted (or broken), then removes the directory. A missing
-    /// path is fine.
-    async fn cleanup_mount_point(
-        &self,
-        path: &Path,
-        options: &UnmountOptions,
-    ) -> Result<(), MountError>;
-
     /// Makes the mount at `path` recursively shared, bind-mounting `path` onto itself first if
     /// it is not a mount point.
     async fn make_rshared(&self, path: &Path) -> Result<(), MountError>;
-
-    /// The kind of file at `path` (symlinks followed).
-    async fn file_type(&self, path: &Path) -> Result<FileKind, MountError>;
-
-    /// Creates a directory and its parents (`mkdir -p`).
-    async fn make_dir(&self, path: &Path) -> Result<(), MountError>;
-
-    /// Creates an empty file if nothing is there.
-    async fn make_file(&self, path: &Path) -> Result<(), MountError>;
-
-    /// Whether `path` exists (symlinks followed). A symlink loop or a permission error is an
-    /// error, not `false`.
-    async fn exists(&self, path: &Path) -> Result<bool, MountError>;
 }
 
 /// The description of the systemd scope a mount runs in (mount-utils: "Kubernetes transient
@@ -86,18 +73,29 @@ pub const SYSTEMD_DESCRIPTION: &str = "hostexec transient mount for";
 /// [`Mount`] on any hostexec backend: commands through `E`, file operations and the mount table
 /// through `F`'s in-process host view.
 ///
-/// With `hostexec-nsenter`, one `Arc<NsEnter>` is both (`HostMounter::new(ns.clone(), ns)`);
-/// with `hostexec-fake`, a `FakeExecutor` and a `FakeHost`.
+/// With `hostexec-nsenter`, one `NsEnter` (a cheap handle) is both:
+/// `HostMounter::new(ns)`. With `hostexec-fake`, the executor and the host view are two
+/// values: `HostMounter::with_parts(FakeExecutor::new(), FakeHost::new()?)`.
+///
+/// Its [`HostFs`] methods are `F`'s.
 #[derive(Debug, Clone)]
-pub struct HostMounter<E, F> {
+pub struct HostMounter<E, F = E> {
     exec: E,
     fs: F,
     consistent_reads: usize,
 }
 
+impl<H: Executor + HostFs + Clone> HostMounter<H, H> {
+    /// A mounter on `host`, one value that is both the executor and the host view (such as
+    /// `hostexec_nsenter::NsEnter`, or a reference or `Arc` to one).
+    pub fn new(host: H) -> Self {
+        HostMounter::with_parts(host.clone(), host)
+    }
+}
+
 impl<E: Executor, F: HostFs> HostMounter<E, F> {
     /// A mounter that runs commands with `exec` and looks at the host through `fs`.
-    pub fn new(exec: E, fs: F) -> Self {
+    pub fn with_parts(exec: E, fs: F) -> Self {
         HostMounter {
             exec,
             fs,
@@ -379,20 +377,6 @@ impl<E: Executor, F: HostFs> Mount for HostMounter<E, F> {
             .any(|m| mountinfo::mount_point_matches(m.mount_point(), &resolved)))
     }
 
-    async fn is_likely_not_mount_point(&self, path: &Path) -> Result<bool, MountError> {
-        let resolved = self.resolve_existing(path).await?;
-        if resolved == Path::new("/") {
-            return Ok(false);
-        }
-        let st = self.fs.stat(&resolved, true).await?;
-        if let Some(root) = st.mount_root {
-            return Ok(!root);
-        }
-        // The old heuristic: same device as the parent (blind to bind mounts of the same filesystem: kubernetes/kubernetes#72347).
-        let parent = self.fs.stat(parent_of(&resolved), true).await?;
-        Ok(st.dev == parent.dev)
-    }
-
     async fn mount(
         &self,
         source: &OsStr,
@@ -457,54 +441,6 @@ impl<E: Executor, F: HostFs> Mount for HostMounter<E, F> {
         }
     }
 
-    async fn mount_refs(&self, path: &Path) -> Result<Vec<PathBuf>, MountError> {
-        check_host_path(path)?;
-        let resolved = match self.fs.resolve(path, Resolve::MustExist).await {
-            Ok(p) => p,
-            Err(e) if e.is_not_found() => return Ok(Vec::new()),
-            Err(e) if is_corrupted_mount(&e) => {
-                tracing::warn!(path = %path.display(), "mount_refs found a corrupted mount; treating it as unmounted");
-                return Ok(Vec::new());
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let table = self.list().await?;
-        Ok(mountinfo::mount_refs(&table, &resolved))
-    }
-
-    async fn cleanup_mount_point(
-        &self,
-        path: &Path,
-        options: &UnmountOptions,
-    ) -> Result<(), MountError> {
-        check_host_path(path)?;
-        let mounted = match self.is_mount_point(path).await {
-            Ok(m) => m,
-            Err(e) if e.is_not_found() => {
-                tracing::warn!(path = %path.display(), "cleanup: nothing there");
-                return Ok(());
-            }
-            Err(MountError::Path(e)) if is_corrupted_mount(&e) => true,
-            Err(e) => return Err(e),
-        };
-        if mounted {
-            match self.unmount(path, options).await {
-                Ok(()) | Err(MountError::NotMounted { .. }) => {}
-                Err(e) => return Err(e),
-            }
-            if self.is_mount_point(path).await? {
-                return Err(MountError::StillMounted {
-                    path: path.to_path_buf(),
-                });
-            }
-        }
-        match self.fs.remove_dir(path).await {
-            Ok(()) => Ok(()),
-            Err(e) if e.is_not_found() => Ok(()),
-            Err(e) => Err(e.into()),
-        }
-    }
-
     async fn make_rshared(&self, path: &Path) -> Result<(), MountError> {
         let resolved = self.resolve_existing(path).await?;
         let table = self.list().await?;
@@ -535,78 +471,71 @@ impl<E: Executor, F: HostFs> Mount for HostMounter<E, F> {
         )
         .await
     }
+}
 
-    async fn file_type(&self, path: &Path) -> Result<FileKind, MountError> {
-        check_host_path(path)?;
-        Ok(self.fs.stat(path, true).await?.kind)
+#[async_trait]
+impl<E: Executor, F: HostFs> PathResolver for HostMounter<E, F> {
+    async fn resolve(&self, path: &Path, mode: Resolve) -> Result<PathBuf, PathError> {
+        self.fs.resolve(path, mode).await
     }
-
-    async fn make_dir(&self, path: &Path) -> Result<(), MountError> {
-        check_host_path(path)?;
-        Ok(self.fs.create_dir_all(path).await?)
-    }
-
-    async fn make_file(&self, path: &Path) -> Result<(), MountError> {
-        check_host_path(path)?;
-        Ok(self.fs.create_file(path).await?)
-    }
-
-    async fn exists(&self, path: &Path) -> Result<bool, MountError> {
-        check_host_path(path)?;
-        match self.fs.stat(path, true).await {
-            Ok(_) => Ok(true),
-            Err(e) if e.is_not_found() => Ok(false),
-            Err(e) => Err(e.into()),
-        }
+    fn local_path(&self, host_path: &Path) -> Result<PathBuf, PathError> {
+        self.fs.local_path(host_path)
     }
 }
 
 #[async_trait]
-impl<T: Mount + ?Sized> Mount for std::sync::Arc<T> {
-    async fn list(&self) -> Result<Vec<MountInfo>, MountError> {
-        (**self).list().await
+impl<E: Executor, F: HostFs> HostFs for HostMounter<E, F> {
+    async fn stat(&self, path: &Path, follow: bool) -> Result<FileStat, PathError> {
+        self.fs.stat(path, follow).await
     }
-    async fn is_mount_point(&self, path: &Path) -> Result<bool, MountError> {
-        (**self).is_mount_point(path).await
+    async fn read_file(&self, path: &Path, limit: usize) -> Result<Vec<u8>, PathError> {
+        self.fs.read_file(path, limit).await
     }
-    async fn is_likely_not_mount_point(&self, path: &Path) -> Result<bool, MountError> {
-        (**self).is_likely_not_mount_point(path).await
+    async fn create_dir_all(&self, path: &Path) -> Result<(), PathError> {
+        self.fs.create_dir_all(path).await
     }
-    async fn mount(
-        &self,
-        source: &OsStr,
-        target: &Path,
-        fstype: &str,
-        options: &MountOptions,
-    ) -> Result<(), MountError> {
-        (**self).mount(source, target, fstype, options).await
+    async fn create_file(&self, path: &Path) -> Result<(), PathError> {
+        self.fs.create_file(path).await
     }
-    async fn unmount(&self, target: &Path, options: &UnmountOptions) -> Result<(), MountError> {
-        (**self).unmount(target, options).await
+    async fn remove_dir(&self, path: &Path) -> Result<(), PathError> {
+        self.fs.remove_dir(path).await
     }
-    async fn mount_refs(&self, path: &Path) -> Result<Vec<PathBuf>, MountError> {
-        (**self).mount_refs(path).await
-    }
-    async fn cleanup_mount_point(
-        &self,
-        path: &Path,
-        options: &UnmountOptions,
-    ) -> Result<(), MountError> {
-        (**self).cleanup_mount_point(path, options).await
-    }
-    async fn make_rshared(&self, path: &Path) -> Result<(), MountError> {
-        (**self).make_rshared(path).await
-    }
-    async fn file_type(&self, path: &Path) -> Result<FileKind, MountError> {
-        (**self).file_type(path).await
-    }
-    async fn make_dir(&self, path: &Path) -> Result<(), MountError> {
-        (**self).make_dir(path).await
-    }
-    async fn make_file(&self, path: &Path) -> Result<(), MountError> {
-        (**self).make_file(path).await
-    }
-    async fn exists(&self, path: &Path) -> Result<bool, MountError> {
-        (**self).exists(path).await
+    async fn read_mountinfo(&self) -> Result<Vec<u8>, PathError> {
+        self.fs.read_mountinfo().await
     }
 }
+
+macro_rules! forward_mount {
+    ($($ptr:ty),*) => {$(
+        #[async_trait]
+        impl<T: Mount + ?Sized> Mount for $ptr {
+            async fn list(&self) -> Result<Vec<MountInfo>, MountError> {
+                (**self).list().await
+            }
+            async fn is_mount_point(&self, path: &Path) -> Result<bool, MountError> {
+                (**self).is_mount_point(path).await
+            }
+            async fn mount(
+                &self,
+                source: &OsStr,
+                target: &Path,
+                fstype: &str,
+                options: &MountOptions,
+            ) -> Result<(), MountError> {
+                (**self).mount(source, target, fstype, options).await
+            }
+            async fn unmount(
+                &self,
+                target: &Path,
+                options: &UnmountOptions,
+            ) -> Result<(), MountError> {
+                (**self).unmount(target, options).await
+            }
+            async fn make_rshared(&self, path: &Path) -> Result<(), MountError> {
+                (**self).make_rshared(path).await
+            }
+        }
+    )*};
+}
+
+forward_mount!(&T, Box<T>, std::sync::Arc<T>);

@@ -231,7 +231,11 @@ fn write_option_list<'a>(options: impl Iterator<Item = &'a [u8]>, out: &mut Vec<
 }
 
 /// A propagation tag of a mount (the optional fields of mountinfo).
+///
+/// `#[non_exhaustive]`: a tag the kernel adds later may get its own variant (today it is
+/// [`OptionalField::Other`]); match with a wildcard arm.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum OptionalField {
     /// `shared:N`: the mount is in peer group N.
     Shared(u64),

@@ -10,9 +10,9 @@ use hostexec_api::{
     CommandError, ExitStatus, FileKind, FileStat, HostCommand, MockHostFs, PathError,
 };
 use hostexec_fake::FakeExecutor;
-use hostexec_mount::format::{format_and_mount, DiskFormat, FormatError, FormatOptions};
+use hostexec_mount::format::{format_and_mount, DiskFormat, FormatAndMount, FormatError};
 use hostexec_mount::{
-    HostMounter, MockMount, Mount, MountError, MountOptions, UnmountOptions, MASKED,
+    HostMounter, MockMount, Mount, MountError, MountExt, MountOptions, UnmountOptions, MASKED,
 };
 
 const TABLE: &str = "\
@@ -48,7 +48,7 @@ async fn plain_mount_argv() {
         "tmpfs",
         "/mnt/x",
     ]);
-    let m = HostMounter::new(exec.clone(), host());
+    let m = HostMounter::with_parts(exec.clone(), host());
     m.mount(
         OsStr::new("tmpfs"),
         Path::new("/mnt/x"),
@@ -82,7 +82,7 @@ async fn argv_leaves_out_empty_parts() {
         "/dev/sdb",
         "/mnt/y",
     ]);
-    let m = HostMounter::new(exec.clone(), host());
+    let m = HostMounter::with_parts(exec.clone(), host());
     let none = MountOptions::new();
     m.mount("/src".as_ref(), Path::new("/dst"), "", &none)
         .await
@@ -120,7 +120,7 @@ async fn bind_is_split_and_keeps_the_source_restrictions() {
         "/srv/data/vol",
         "/mnt/b",
     ]);
-    let m = HostMounter::new(exec.clone(), host());
+    let m = HostMounter::with_parts(exec.clone(), host());
     m.mount(
         "/srv/data/vol".as_ref(),
         Path::new("/mnt/b"),
@@ -143,7 +143,7 @@ async fn bind_is_split_and_keeps_the_source_restrictions() {
         "/srv/ro",
         "/mnt/c",
     ]);
-    let m = HostMounter::new(exec.clone(), host());
+    let m = HostMounter::with_parts(exec.clone(), host());
     m.mount(
         "/srv/ro".as_ref(),
         Path::new("/mnt/c"),
@@ -171,7 +171,7 @@ async fn systemd_scope_only_when_the_backend_says_it_works() {
         "srv:/x",
         "/mnt/t",
     ]);
-    let m = HostMounter::new(exec.clone(), host());
+    let m = HostMounter::with_parts(exec.clone(), host());
     m.mount(
         "srv:/x".as_ref(),
         Path::new("/mnt/t"),
@@ -186,7 +186,7 @@ async fn systemd_scope_only_when_the_backend_says_it_works() {
     let exec = FakeExecutor::new().with_systemd(true);
     exec.expect("mount")
         .args(["-t", "nfs", "--", "srv:/x", "/mnt/t"]);
-    let m = HostMounter::new(exec.clone(), host());
+    let m = HostMounter::with_parts(exec.clone(), host());
     m.mount(
         "srv:/x".as_ref(),
         Path::new("/mnt/t"),
@@ -203,7 +203,7 @@ async fn systemd_scope_only_when_the_backend_says_it_works() {
         .with_bin("/usr/bin/systemd-run");
     exec.expect("mount")
         .args(["-t", "nfs", "--", "srv:/x", "/mnt/t"]);
-    let m = HostMounter::new(exec.clone(), host());
+    let m = HostMounter::with_parts(exec.clone(), host());
     m.mount(
         "srv:/x".as_ref(),
         Path::new("/mnt/t"),
@@ -234,7 +234,7 @@ async fn a_source_that_looks_like_an_option_stays_a_source() {
     // A source that does not start with '-' keeps the helpers (mount.nfs needs them).
     exec.expect("mount")
         .args(["-t", "nfs", "--", "srv:/-o", "/mnt/y"]);
-    let m = HostMounter::new(exec.clone(), host());
+    let m = HostMounter::with_parts(exec.clone(), host());
     m.mount(
         "-oremount,ro".as_ref(),
         Path::new("/mnt/x"),
@@ -270,7 +270,7 @@ async fn a_source_that_looks_like_an_option_stays_a_source() {
         "-oremount,ro",
         "/mnt/x",
     ]);
-    let m = HostMounter::new(exec.clone(), host());
+    let m = HostMounter::with_parts(exec.clone(), host());
     m.mount(
         "-oremount,ro".as_ref(),
         Path::new("/mnt/x"),
@@ -287,17 +287,8 @@ async fn format_and_mount_refuses_a_relative_device_before_any_command() {
     // blkid, mkfs and fsck get the device as a positional argument: `-x` would be an option.
     let exec = FakeExecutor::new();
     let mounter = MockMount::new();
-    let e = format_and_mount(
-        &mounter,
-        &exec,
-        Path::new("-oremount"),
-        Path::new("/mnt/x"),
-        "ext4",
-        &MountOptions::new(),
-        &FormatOptions::default(),
-    )
-    .await
-    .unwrap_err();
+    let job = FormatAndMount::new("-oremount", "/mnt/x");
+    let e = format_and_mount(&mounter, &exec, &job).await.unwrap_err();
     assert!(
         matches!(
             e,
@@ -317,7 +308,7 @@ async fn sensitive_options_reach_mount_only() {
         ExitStatus::Code(32),
         "mount error(13): Permission denied for password=hunter2 (hunter2)\n",
     );
-    let m = HostMounter::new(exec.clone(), host());
+    let m = HostMounter::with_parts(exec.clone(), host());
     let opts = MountOptions::new()
         .option("vers=3.0")
         .sensitive("password=hunter2");
@@ -364,7 +355,7 @@ async fn scrubbing_covers_comma_parts_short_values_and_a_cut_capture() {
         .with_stderr(b"mount.x: xxxxxxxx password=Fir5t-half,s3c".to_vec());
     cut.stderr_truncated = true;
     exec.expect("mount").returns(cut);
-    let m = HostMounter::new(exec.clone(), host());
+    let m = HostMounter::with_parts(exec.clone(), host());
     let opts = MountOptions::new()
         .sensitive("user=u")
         .sensitive("password=Fir5t-half,s3cond-half")
@@ -401,7 +392,7 @@ async fn mount_failures_map_to_typed_errors() {
         searched: vec!["/bin".into()],
     });
     exec.expect("mount").after(Duration::from_secs(3600));
-    let m = HostMounter::new(exec.clone(), host());
+    let m = HostMounter::with_parts(exec.clone(), host());
     let o = MountOptions::new().timeout(Duration::from_millis(50));
     let e = m
         .mount("/dev/nope".as_ref(), Path::new("/mnt/x"), "ext4", &o)
@@ -472,7 +463,7 @@ async fn unmount_kinds() {
     exec.expect("umount")
         .args(["--", "/mnt/d"])
         .returns_status(ExitStatus::Code(32), "umount: /mnt/d: target is busy.\n");
-    let m = HostMounter::new(exec.clone(), host());
+    let m = HostMounter::with_parts(exec.clone(), host());
     let e = m
         .unmount(Path::new("/mnt/a"), &UnmountOptions::new())
         .await
@@ -504,7 +495,7 @@ async fn a_hung_unmount_is_forced_then_bounded() {
         .args(["--", "/mnt/nfs"])
         .after(Duration::from_secs(3600));
     exec.expect("umount").args(["-f", "--", "/mnt/nfs"]);
-    let m = HostMounter::new(exec.clone(), host());
+    let m = HostMounter::with_parts(exec.clone(), host());
     let opts = UnmountOptions::new()
         .force_after(Duration::from_secs(5))
         .timeout(Duration::from_secs(20));
@@ -521,7 +512,7 @@ async fn a_hung_unmount_is_forced_then_bounded() {
     exec.expect("umount")
         .times(2)
         .after(Duration::from_secs(3600));
-    let m = HostMounter::new(exec.clone(), host());
+    let m = HostMounter::with_parts(exec.clone(), host());
     let start = tokio::time::Instant::now();
     let e = m.unmount(Path::new("/mnt/nfs"), &opts).await.unwrap_err();
     assert!(
@@ -533,7 +524,7 @@ async fn a_hung_unmount_is_forced_then_bounded() {
     // No force step: one bounded try.
     let exec = FakeExecutor::new();
     exec.expect("umount").after(Duration::from_secs(3600));
-    let m = HostMounter::new(exec.clone(), host());
+    let m = HostMounter::with_parts(exec.clone(), host());
     let e = m
         .unmount(
             Path::new("/mnt/nfs"),
@@ -550,18 +541,13 @@ fn stat(
     mount_id: Option<u64>,
     dev: (u32, u32),
 ) -> FileStat {
-    FileStat {
-        kind,
-        mode: 0o40755,
-        uid: 0,
-        gid: 0,
-        size: 0,
-        dev,
-        rdev: (0, 0),
-        ino: 1,
-        mount_root,
-        mount_id,
-    }
+    let mut st = FileStat::new(kind);
+    st.mode = 0o40755;
+    st.dev = dev;
+    st.ino = 1;
+    st.mount_root = mount_root;
+    st.mount_id = mount_id;
+    st
 }
 
 #[tokio::test]
@@ -574,7 +560,7 @@ async fn is_mount_point_asks_the_kernel_first() {
         .times(1)
         .returning(|_, _| Ok(stat(FileKind::Dir, Some(true), Some(7), (0, 1))));
     fs.expect_read_mountinfo().times(0);
-    let m = HostMounter::new(FakeExecutor::new(), fs);
+    let m = HostMounter::with_parts(FakeExecutor::new(), fs);
     assert!(m.is_mount_point(Path::new("/link")).await.unwrap());
 
     // "/" is a mount point even when the kernel does not say.
@@ -583,7 +569,7 @@ async fn is_mount_point_asks_the_kernel_first() {
     fs.expect_stat()
         .returning(|_, _| Ok(stat(FileKind::Dir, None, None, (0, 1))));
     fs.expect_read_mountinfo().times(0);
-    let m = HostMounter::new(FakeExecutor::new(), fs);
+    let m = HostMounter::with_parts(FakeExecutor::new(), fs);
     assert!(m.is_mount_point(Path::new("/")).await.unwrap());
     assert!(!m.is_likely_not_mount_point(Path::new("/")).await.unwrap());
 
@@ -593,7 +579,7 @@ async fn is_mount_point_asks_the_kernel_first() {
         .returning(|p, _| Err(PathError::NotFound { path: p.into() }));
     fs.expect_stat()
         .returning(|p, _| Err(PathError::NotFound { path: p.into() }));
-    let m = HostMounter::new(FakeExecutor::new(), fs);
+    let m = HostMounter::with_parts(FakeExecutor::new(), fs);
     let e = m.is_mount_point(Path::new("/nope")).await.unwrap_err();
     assert!(e.is_not_found(), "{e:?}");
     assert!(m
@@ -610,7 +596,7 @@ async fn is_mount_point_asks_the_kernel_first() {
         Ok(stat(FileKind::Dir, None, Some(id), (0, 1)))
     });
     fs.expect_read_mountinfo().times(0);
-    let m = HostMounter::new(FakeExecutor::new(), fs);
+    let m = HostMounter::with_parts(FakeExecutor::new(), fs);
     assert!(m.is_mount_point(Path::new("/a/b")).await.unwrap());
 
     // Neither: the table, by decoded path (a space in the mount point).
@@ -624,7 +610,7 @@ async fn is_mount_point_asks_the_kernel_first() {
                 .to_vec(),
         )
     });
-    let m = HostMounter::new(FakeExecutor::new(), fs);
+    let m = HostMounter::with_parts(FakeExecutor::new(), fs);
     assert!(m.is_mount_point(Path::new("/mnt/sp ace")).await.unwrap());
     assert!(!m.is_mount_point(Path::new("/mnt")).await.unwrap());
 }
@@ -652,21 +638,11 @@ async fn format_and_mount_uses_only_the_public_api() {
         })
         .times(1)
         .returning(|_, _, _, _| Ok(()));
-    let fo = FormatOptions {
-        mkfs_args: vec!["-b".into(), "1024".into()],
-        ..Default::default()
-    };
-    let out = format_and_mount(
-        &mounter,
-        &exec,
-        Path::new("/dev/foo"),
-        Path::new("/mnt/f"),
-        "",
-        &MountOptions::new().sensitive("key=s"),
-        &fo,
-    )
-    .await
-    .unwrap();
+    let job = FormatAndMount::new("/dev/foo", "/mnt/f")
+        .fstype("")
+        .mount_options(MountOptions::new().sensitive("key=s"))
+        .mkfs_args(["-b", "1024"]);
+    let out = format_and_mount(&mounter, &exec, &job).await.unwrap();
     assert!(out.formatted);
     assert_eq!(out.found, DiskFormat::Unformatted);
     exec.verify().unwrap();
@@ -677,17 +653,10 @@ async fn format_and_mount_uses_only_the_public_api() {
     exec.expect("fsck")
         .args(["-a", "/dev/foo"])
         .returns_status(ExitStatus::Code(5), "bad inode\n");
-    let e = format_and_mount(
-        &MockMount::new(),
-        &exec,
-        Path::new("/dev/foo"),
-        Path::new("/mnt/f"),
-        "ext4",
-        &MountOptions::new(),
-        &FormatOptions::default(),
-    )
-    .await
-    .unwrap_err();
+    let job = FormatAndMount::new("/dev/foo", "/mnt/f").fstype("ext4");
+    let e = format_and_mount(&MockMount::new(), &exec, &job)
+        .await
+        .unwrap_err();
     assert!(
         matches!(e, FormatError::HasFilesystemErrors { code: 5, .. }),
         "{e:?}"
@@ -710,16 +679,10 @@ async fn format_and_mount_uses_only_the_public_api() {
     let run = |o: MountOptions| {
         let (exec, mounter) = (&exec, &mounter);
         async move {
-            format_and_mount(
-                mounter,
-                exec,
-                Path::new("/dev/foo"),
-                Path::new("/mnt/f"),
-                "ext4",
-                &o,
-                &FormatOptions::default(),
-            )
-            .await
+            let job = FormatAndMount::new("/dev/foo", "/mnt/f")
+                .fstype("ext4")
+                .mount_options(o);
+            format_and_mount(mounter, exec, &job).await
         }
     };
     let e = run(ro.clone()).await.unwrap_err();
@@ -757,7 +720,7 @@ async fn a_dash_source_is_mounted_literally_on_a_fake_host() {
                 .times_any()
                 .answer_with(host.mount_handler());
         }
-        let m = HostMounter::new(exec.clone(), host.clone());
+        let m = HostMounter::with_parts(exec.clone(), host.clone());
         for (source, target) in [("-oremount,ro", "/mnt/x"), ("--bind", "/mnt/y")] {
             m.mount(
                 source.as_ref(),

@@ -10,21 +10,21 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use hostexec_api::{CommandError, Executor, HostCommand, Output};
-use hostexec_mount::format::{format_and_mount, DiskFormat, FormatOptions};
-use hostexec_mount::{HostMounter, Mount, MountOptions, UnmountOptions};
+use hostexec_api::{CommandError, Executor, FileKind, HostCommand, HostFs, Output};
+use hostexec_mount::format::{format_and_mount, DiskFormat, FormatAndMount};
+use hostexec_mount::{HostMounter, Mount, MountExt, MountOptions, UnmountOptions};
 use hostexec_nsenter::NsEnter;
 use hostexec_testing::sandbox::{skip_without_namespaces, SandboxHost};
 
-type Mounter = HostMounter<Arc<NsEnter>, Arc<NsEnter>>;
+type Mounter = HostMounter<NsEnter>;
 
-fn start(test: &str) -> Option<(SandboxHost, Arc<NsEnter>, Mounter)> {
+fn start(test: &str) -> Option<(SandboxHost, NsEnter, Mounter)> {
     if skip_without_namespaces(test) {
         return None;
     }
     let sb = SandboxHost::start().unwrap();
-    let ns = Arc::new(NsEnter::new(sb.target()).unwrap());
-    let m = HostMounter::new(ns.clone(), ns.clone());
+    let ns = NsEnter::new(sb.target()).unwrap();
+    let m = HostMounter::new(ns.clone());
     Some((sb, ns, m))
 }
 
@@ -65,7 +65,7 @@ async fn tmpfs_with_options_is_seen_by_findmnt_inside_the_host() {
         return;
     };
     let t = sb.scratch().join("t");
-    m.make_dir(&t).await.unwrap();
+    m.create_dir_all(&t).await.unwrap();
     m.mount(
         "hx-src".as_ref(),
         &t,
@@ -322,8 +322,8 @@ async fn unmount_lazy_and_not_mounted() {
     };
     let a = sb.scratch().join("a");
     let b = sb.scratch().join("b");
-    m.make_dir(&a).await.unwrap();
-    m.make_dir(&b).await.unwrap();
+    m.create_dir_all(&a).await.unwrap();
+    m.create_dir_all(&b).await.unwrap();
     for d in [&a, &b] {
         m.mount("t".as_ref(), d, "tmpfs", &MountOptions::new())
             .await
@@ -378,7 +378,7 @@ async fn cleanup_refs_and_rshared() {
     let one = sb.scratch().join("one");
     let two = sb.scratch().join("two");
     for d in [&src, &one, &two] {
-        m.make_dir(d).await.unwrap();
+        m.create_dir_all(d).await.unwrap();
     }
     m.mount("refs".as_ref(), &src, "tmpfs", &MountOptions::new())
         .await
@@ -401,21 +401,21 @@ async fn cleanup_refs_and_rshared() {
     m.cleanup_mount_point(&one, &UnmountOptions::new())
         .await
         .unwrap();
-    assert!(!m.exists(&one).await.unwrap());
+    assert!(m.stat(&one, true).await.unwrap_err().is_not_found());
     assert!(findmnt_at(&sb, &one).is_none());
     // Cleanup of a plain directory removes it; of nothing is fine.
     let plain = sb.scratch().join("plain");
-    m.make_dir(&plain).await.unwrap();
+    m.create_dir_all(&plain).await.unwrap();
     m.cleanup_mount_point(&plain, &UnmountOptions::new())
         .await
         .unwrap();
-    assert!(!m.exists(&plain).await.unwrap());
+    assert!(m.stat(&plain, true).await.unwrap_err().is_not_found());
     m.cleanup_mount_point(&plain, &UnmountOptions::new())
         .await
         .unwrap();
     // make_rshared on a plain directory: bind onto itself, then shared.
     let sh = sb.scratch().join("shared");
-    m.make_dir(&sh).await.unwrap();
+    m.create_dir_all(&sh).await.unwrap();
     m.make_rshared(&sh).await.unwrap();
     let e = m
         .list()
@@ -426,20 +426,20 @@ async fn cleanup_refs_and_rshared() {
         .unwrap();
     assert!(e.shared_group().is_some(), "{e:?}");
     m.make_rshared(&sh).await.unwrap();
-    // File helpers.
+    // The host's files through the mounter's HostFs.
     let f = sb.scratch().join("f");
-    m.make_file(&f).await.unwrap();
-    assert_eq!(m.file_type(&f).await.unwrap(), hostexec_api::FileKind::File);
-    assert_eq!(m.file_type(&sh).await.unwrap(), hostexec_api::FileKind::Dir);
+    m.create_file(&f).await.unwrap();
+    assert_eq!(m.stat(&f, true).await.unwrap().kind, FileKind::File);
+    assert_eq!(m.stat(&sh, true).await.unwrap().kind, FileKind::Dir);
     assert_eq!(
-        m.file_type(Path::new("/dev/null")).await.unwrap(),
-        hostexec_api::FileKind::CharDevice
+        m.stat(Path::new("/dev/null"), true).await.unwrap().kind,
+        FileKind::CharDevice
     );
 }
 
 /// Records every command, then runs it on the real backend.
 struct Recording {
-    inner: Arc<NsEnter>,
+    inner: NsEnter,
     calls: Mutex<Vec<HostCommand>>,
 }
 
@@ -474,9 +474,9 @@ async fn a_host_with_a_broken_systemd_run_still_mounts() {
         inner: ns.clone(),
         calls: Mutex::new(Vec::new()),
     });
-    let m = HostMounter::new(rec.clone(), ns.clone());
+    let m = HostMounter::with_parts(rec.clone(), ns.clone());
     let t = sb.scratch().join("sd");
-    m.make_dir(&t).await.unwrap();
+    m.create_dir_all(&t).await.unwrap();
     m.mount("sd".as_ref(), &t, "tmpfs", &MountOptions::new())
         .await
         .unwrap();
@@ -529,11 +529,9 @@ async fn format_and_mount_on_a_loop_device() {
     }
     let _detach = Detach(&sb, dev.clone());
     let t = sb.scratch().join("fmt");
-    m.make_dir(&t).await.unwrap();
-    let fo = FormatOptions::default();
-    let r = format_and_mount(&m, &*ns, &dev, &t, "ext4", &MountOptions::new(), &fo)
-        .await
-        .unwrap();
+    m.create_dir_all(&t).await.unwrap();
+    let job = FormatAndMount::new(&dev, &t).fstype("ext4");
+    let r = format_and_mount(&m, &ns, &job).await.unwrap();
     assert_eq!(r.found, DiskFormat::Unformatted);
     assert!(r.formatted);
     let fm = findmnt_at(&sb, &t).unwrap();
@@ -541,25 +539,17 @@ async fn format_and_mount_on_a_loop_device() {
     assert_eq!(fm["source"].as_str().unwrap(), dev.to_str().unwrap());
     m.unmount(&t, &UnmountOptions::new()).await.unwrap();
     // Second time: already ext4, checked by fsck, not formatted again.
-    let r = format_and_mount(&m, &*ns, &dev, &t, "ext4", &MountOptions::new(), &fo)
-        .await
-        .unwrap();
+    let r = format_and_mount(&m, &ns, &job).await.unwrap();
     assert_eq!(r.found, DiskFormat::Filesystem("ext4".into()));
     assert!(!r.formatted);
     assert_eq!(r.fsck_code, Some(0));
     m.unmount(&t, &UnmountOptions::new()).await.unwrap();
     // Read-only needs no fsck and mounts read-only.
-    let r = format_and_mount(
-        &m,
-        &*ns,
-        &dev,
-        &t,
-        "",
-        &MountOptions::new().option("ro"),
-        &fo,
-    )
-    .await
-    .unwrap();
+    // An empty type means the default, ext4.
+    let ro = FormatAndMount::new(&dev, &t)
+        .fstype("")
+        .mount_options(MountOptions::new().option("ro"));
+    let r = format_and_mount(&m, &ns, &ro).await.unwrap();
     assert_eq!(r.fsck_code, None);
     let fm = findmnt_at(&sb, &t).unwrap();
     assert!(fm["vfs-options"]
@@ -578,7 +568,7 @@ async fn non_utf8_targets_are_byte_exact() {
     let mut p = sb.scratch().as_os_str().as_bytes().to_vec();
     p.extend_from_slice(b"/bad\xff\xfe name\tx");
     let t = PathBuf::from(OsString::from_vec(p));
-    m.make_dir(&t).await.unwrap();
+    m.create_dir_all(&t).await.unwrap();
     m.mount(
         OsStr::from_bytes(b"src\xff"),
         &t,

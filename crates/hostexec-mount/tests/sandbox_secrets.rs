@@ -2,8 +2,7 @@
 //! (the backend included, from its own threads: hence a global subscriber, and this test in a
 //! binary of its own), on a real sandbox host.
 
-use std::sync::Arc;
-
+use hostexec_api::HostFs;
 use hostexec_mount::{HostMounter, Mount, MountOptions};
 use hostexec_nsenter::NsEnter;
 use hostexec_testing::logs::Capture;
@@ -26,10 +25,10 @@ async fn secrets_never_in_errors_or_trace_logs() {
     .unwrap();
 
     let sb = SandboxHost::start().unwrap();
-    let ns = Arc::new(NsEnter::new(sb.target()).unwrap());
-    let m = HostMounter::new(ns.clone(), ns);
+    let ns = NsEnter::new(sb.target()).unwrap();
+    let m = HostMounter::new(ns);
     let t = sb.scratch().join("s");
-    m.make_dir(&t).await.unwrap();
+    m.create_dir_all(&t).await.unwrap();
 
     // tmpfs refuses the option: mount(8) fails.
     const SECRET: &str = "Hunter2-c0rrect-h0rse";

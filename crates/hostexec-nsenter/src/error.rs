@@ -75,6 +75,10 @@ pub enum NsEnterError {
     TargetGone {
         /// The PID it had.
         pid: u32,
+        /// `ESRCH`, what the kernel answers for a process that is gone (its pidfd polled
+        /// readable).
+        #[source]
+        source: io::Error,
     },
     /// The host thread could not be started or has stopped.
     #[error("the host thread {0}")]
@@ -84,41 +88,16 @@ pub enum NsEnterError {
     NoRuntime,
 }
 
-impl NsEnterError {
-    fn os_error(&self) -> Option<io::Error> {
-        match self {
-            NsEnterError::OpenNamespace { source, .. }
-            | NsEnterError::OpenProcess { source, .. }
-            | NsEnterError::Join { source, .. }
-            | NsEnterError::Unshare { source }
-            | NsEnterError::OpenRoot { source, .. } => Some(match source.raw_os_error() {
-                Some(n) => io::Error::from_raw_os_error(n),
-                None => io::Error::new(source.kind(), source.to_string()),
-            }),
-            NsEnterError::TargetGone { .. } => Some(io::Error::from_raw_os_error(libc_esrch())),
-            _ => None,
-        }
-    }
-}
-
-const fn libc_esrch() -> i32 {
-    3
-}
-
+// The backend's error is the cause, whole: callers downcast it to `NsEnterError`, and
+// `raw_os_error` finds the OS error in its chain.
 impl From<NsEnterError> for CommandError {
     fn from(e: NsEnterError) -> CommandError {
-        CommandError::HostUnavailable {
-            reason: e.to_string(),
-            source: e.os_error(),
-        }
+        CommandError::host_unavailable(e)
     }
 }
 
 impl From<NsEnterError> for PathError {
     fn from(e: NsEnterError) -> PathError {
-        PathError::HostUnavailable {
-            reason: e.to_string(),
-            source: e.os_error(),
-        }
+        PathError::host_unavailable(e)
     }
 }

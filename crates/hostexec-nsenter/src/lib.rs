@@ -74,12 +74,23 @@
 //! ## The host-view worker pool
 //!
 //! The async file calls run on this crate's own pool of worker threads: a file system call
-//! may block (on a hung NFS mount, say) and must neither stall a runtime worker nor defeat a
-//! caller's timeout. The pool is kept apart from tokio's blocking pool for isolation: a hung
+//! may block (on a hung NFS mount, say) and must neither stall a runtime worker nor outlive the
+//! call's deadline. The pool is kept apart from tokio's blocking pool for isolation: a hung
 //! mount ties up at most its own 32 threads, never the application's blocking pool, and a busy
 //! application pool does not delay host calls. The hop costs a few microseconds, about what
 //! `spawn_blocking` costs; [`NsEnter::root_fs`] gives the blocking [`RootFs`] for callers that
 //! manage threads themselves.
+//!
+//! ## Hung mounts
+//!
+//! Every file call ([`PathResolver`], [`HostFs`]) has a deadline ([`DEFAULT_FS_TIMEOUT`], or
+//! [`NsEnterBuilder::fs_timeout`], or per call [`NsEnter::with_fs_timeout`]): callers need
+//! not wrap them in timeouts of their own. A call that overran it fails with
+//! [`PathError::TimedOut`]; the mount it was stuck in is then marked unresponsive
+//! ([`NsEnter::unresponsive_mounts`]) and later calls that would enter it fail at once with
+//! [`PathError::Unresponsive`], until a background probe sees the mount answer again. Threads
+//! left in the kernel by such calls do not count against the pool's capacity
+//! ([`NsEnter::fs_pool_stats`]): calls on healthy mounts never wait behind a hung one.
 
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
@@ -87,6 +98,7 @@ use std::fmt;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use hostexec_api::{
@@ -101,16 +113,28 @@ mod fs_pool;
 mod host_thread;
 mod run;
 mod target;
+mod watch;
 
 pub use error::NsEnterError;
+pub use fs_pool::FsPoolStats;
 pub use target::{Namespace, Target, UnknownNamespace};
 
-use fs_pool::FsPool;
+use fs_pool::{FsPool, RunError};
 use host_thread::{Handles, HostThread};
 use target::Source;
+use watch::MountWatch;
+
+/// The deadline of a file call ([`PathResolver`] and [`HostFs`] methods) unless the
+/// [`NsEnterBuilder::fs_timeout`] or [`NsEnter::with_fs_timeout`] says otherwise. A call on a
+/// healthy mount takes microseconds; one that has not returned after this long is in a file
+/// system that does not answer (see [`NsEnter::unresponsive_mounts`]).
+pub const DEFAULT_FS_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How commands reach the target's namespaces.
+///
+/// `#[non_exhaustive]`: more launchers may come; match with a wildcard arm.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Launcher {
     /// Spawned from a dedicated thread that joined the namespaces once (no process per join).
     #[default]
@@ -125,9 +149,17 @@ pub struct NsEnterBuilder {
     target: Target,
     launcher: Launcher,
     nsenter_binary: Option<PathBuf>,
+    fs_timeout: Duration,
 }
 
 impl NsEnterBuilder {
+    /// The deadline of each file call (default [`DEFAULT_FS_TIMEOUT`]); see
+    /// [`NsEnter::with_fs_timeout`].
+    pub fn fs_timeout(mut self, limit: Duration) -> Self {
+        self.fs_timeout = limit;
+        self
+    }
+
     /// The launcher (default [`Launcher::HostThread`]).
     pub fn launcher(mut self, launcher: Launcher) -> Self {
         self.launcher = launcher;
@@ -199,13 +231,29 @@ impl NsEnterBuilder {
                 )
             }
         };
+        let probe_root = root
+            .try_clone_unguarded()
+            .map_err(|e| NsEnterError::OpenRoot {
+                path: target.local_root().to_path_buf(),
+                source: e,
+            })?;
+        let watch = Arc::new(MountWatch::new(probe_root, target.mountinfo_path()));
+        let root = root.with_guard(Arc::clone(&watch) as Arc<dyn hostexec_rootfs::MountGuard>);
+        let weak = Arc::downgrade(&watch);
+        let fs = FsPool::new(Box::new(move |mnt_id| {
+            if let Some(w) = weak.upgrade() {
+                w.overran(mnt_id);
+            }
+        }));
         Ok(NsEnter {
+            fs_timeout: self.fs_timeout,
             inner: Arc::new(Inner {
                 target,
                 pidfd,
                 launch,
                 root: Arc::new(root),
-                fs: FsPool::new(),
+                watch,
+                fs,
                 bin_cache: Mutex::new(HashMap::new()),
                 systemd: tokio::sync::OnceCell::new(),
             }),
@@ -254,6 +302,8 @@ struct Inner {
     pidfd: Option<OwnedFd>,
     launch: Launch,
     root: Arc<RootFs>,
+    /// The mounts that stopped answering (the guard of `root`'s walks).
+    watch: Arc<MountWatch>,
     /// Runs the blocking file operations of the async API (see [`fs_pool`]).
     fs: FsPool,
     bin_cache: Mutex<HashMap<OsString, PathBuf>>,
@@ -267,6 +317,7 @@ struct Inner {
 #[derive(Clone)]
 pub struct NsEnter {
     inner: Arc<Inner>,
+    fs_timeout: Duration,
 }
 
 impl fmt::Debug for NsEnter {
@@ -274,6 +325,7 @@ impl fmt::Debug for NsEnter {
         f.debug_struct("NsEnter")
             .field("target", &self.inner.target)
             .field("launcher", &self.launcher())
+            .field("fs_timeout", &self.fs_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -290,7 +342,44 @@ impl NsEnter {
             target,
             launcher: Launcher::default(),
             nsenter_binary: None,
+            fs_timeout: DEFAULT_FS_TIMEOUT,
         }
+    }
+
+    /// The same host (a clone: same host thread, pool and marks) whose file calls have the
+    /// deadline `limit`: the per-call deadline, e.g.
+    /// `host.with_fs_timeout(Duration::from_secs(1)).stat(path, true)`.
+    ///
+    /// A file call that has not returned by its deadline fails with
+    /// [`PathError::TimedOut`]; the mount it was stuck in is then marked unresponsive (see
+    /// [`unresponsive_mounts`](Self::unresponsive_mounts)) and later calls that would enter it
+    /// fail at once with [`PathError::Unresponsive`] until it answers again. The worker thread
+    /// left in the kernel does not count against the pool's capacity, so calls on healthy
+    /// mounts never wait behind it.
+    pub fn with_fs_timeout(&self, limit: Duration) -> NsEnter {
+        NsEnter {
+            inner: Arc::clone(&self.inner),
+            fs_timeout: limit,
+        }
+    }
+
+    /// The deadline of this handle's file calls.
+    pub fn fs_timeout(&self) -> Duration {
+        self.fs_timeout
+    }
+
+    /// The mount points (host paths) of the mounts marked unresponsive now: a file call
+    /// overran its deadline there and the mount has not answered since. Calls into them fail
+    /// at once with [`PathError::Unresponsive`]; a background probe clears the mark when the
+    /// mount answers (also with an error, such as `ENOTCONN` from an aborted FUSE connection).
+    pub fn unresponsive_mounts(&self) -> Vec<PathBuf> {
+        self.inner.watch.marked()
+    }
+
+    /// The file call pool's threads now: how many, and how many are stuck in calls that
+    /// overran their deadline.
+    pub fn fs_pool_stats(&self) -> FsPoolStats {
+        self.inner.fs.counts()
     }
 
     /// The target.
@@ -343,6 +432,7 @@ impl NsEnter {
             Ok(0) => Ok(()),
             _ => Err(NsEnterError::TargetGone {
                 pid: self.inner.target.get_pid().unwrap_or_default(),
+                source: std::io::Error::from_raw_os_error(libc::ESRCH),
             }),
         }
     }
@@ -356,16 +446,22 @@ impl NsEnter {
         check_host_path(path)?;
         self.check_alive()?;
         let root = Arc::clone(&self.inner.root);
-        self.inner
+        match self
+            .inner
             .fs
-            .run(move || f(&root))
+            .run(Some(self.fs_timeout), move || f(&root))
             .await
-            .map_err(|fs_pool::Lost| PathError::HostUnavailable {
-                reason: "a file operation did not complete (it panicked, or no worker thread \
-                         could be started)"
-                    .into(),
-                source: None,
-            })?
+        {
+            Ok(r) => r,
+            Err(RunError::Overran) => Err(PathError::TimedOut {
+                path: path.to_path_buf(),
+                timeout: self.fs_timeout,
+            }),
+            Err(RunError::Lost) => Err(PathError::host_unavailable(
+                "a file operation did not complete (it panicked, or no worker thread could be \
+                 started)",
+            )),
+        }
     }
 
     /// The host path of a bare program name, cached.
@@ -375,15 +471,27 @@ impl NsEnter {
         }
         let root = Arc::clone(&self.inner.root);
         let owned = name.to_os_string();
-        let found = self
+        let found = match self
             .inner
             .fs
-            .run(move || root.look_path(&owned, HOST_BIN_DIRS))
+            .run(Some(self.fs_timeout), move || {
+                root.look_path(&owned, HOST_BIN_DIRS)
+            })
             .await
-            .map_err(|fs_pool::Lost| CommandError::HostUnavailable {
-                reason: "a host binary lookup did not complete".into(),
-                source: None,
-            })??;
+        {
+            Ok(r) => r?,
+            Err(RunError::Overran) => {
+                return Err(CommandError::TimedOut {
+                    program: name.to_os_string(),
+                    timeout: self.fs_timeout,
+                })
+            }
+            Err(RunError::Lost) => {
+                return Err(CommandError::host_unavailable(
+                    "a host binary lookup did not complete",
+                ))
+            }
+        };
         if let Ok(mut c) = self.inner.bin_cache.lock() {
             c.insert(name.to_os_string(), found.clone());
         }
@@ -436,7 +544,7 @@ impl NsEnter {
             Launch::HostThread(thread) => {
                 let handle =
                     tokio::runtime::Handle::try_current().map_err(|_| NsEnterError::NoRuntime)?;
-                let mut c = run::command(program, &[], cmd);
+                let mut c = run::command(program, &[], cmd)?;
                 if let Some(fds) = run::inherited_descriptors() {
                     run::close_inherited_on_exec(&mut c, fds);
                 }
@@ -473,8 +581,8 @@ impl NsEnter {
                 match self.host_lookup(program).await {
                     Ok(true) => {}
                     Ok(false) => return Err(spawn_err(std::io::ErrorKind::NotFound.into())),
-                    Err(PathError::HostUnavailable { reason, source }) => {
-                        return Err(CommandError::HostUnavailable { reason, source })
+                    Err(PathError::HostUnavailable { source }) => {
+                        return Err(CommandError::HostUnavailable { source })
                     }
                     Err(e) => {
                         return Err(CommandError::Io {
@@ -510,7 +618,7 @@ impl NsEnter {
                     pre.extend([env.into_os_string(), chdir, "--".into()]);
                 }
                 pre.push(program.into());
-                let mut c = run::command(&bin, &pre, cmd);
+                let mut c = run::command(&bin, &pre, cmd)?;
                 if let Some(fds) = run::inherited_descriptors() {
                     run::close_inherited_on_exec(&mut c, fds);
                 }
@@ -641,13 +749,23 @@ impl HostFs for NsEnter {
     async fn read_mountinfo(&self) -> Result<Vec<u8>, PathError> {
         self.check_alive()?;
         let path = self.inner.target.mountinfo_path();
-        self.inner
+        let p = path.clone();
+        match self
+            .inner
             .fs
-            .run(move || std::fs::read(&path).map_err(|e| PathError::from_io(&path, e)))
+            .run(Some(self.fs_timeout), move || {
+                std::fs::read(&p).map_err(|e| PathError::from_io(&p, e))
+            })
             .await
-            .map_err(|fs_pool::Lost| PathError::HostUnavailable {
-                reason: "reading the mount table did not complete".into(),
-                source: None,
-            })?
+        {
+            Ok(r) => r,
+            Err(RunError::Overran) => Err(PathError::TimedOut {
+                path,
+                timeout: self.fs_timeout,
+            }),
+            Err(RunError::Lost) => Err(PathError::host_unavailable(
+                "reading the mount table did not complete",
+            )),
+        }
     }
 }

@@ -23,7 +23,14 @@ use tokio::process::{Child, Command};
 /// `current_dir` the spawn is still one `clone3(CLONE_VM|CLONE_VFORK)` from the host thread.
 /// std would fall back to fork if PATH were changed for a bare program name; the program here
 /// is always an absolute path.
-pub(crate) fn command(program: &Path, pre_args: &[OsString], hc: &HostCommand) -> Command {
+///
+/// A stdin or output mode this backend does not know (the api's enums are non-exhaustive) is
+/// [`CommandError::InvalidInput`], before anything is spawned.
+pub(crate) fn command(
+    program: &Path,
+    pre_args: &[OsString],
+    hc: &HostCommand,
+) -> Result<Command, CommandError> {
     let mut cmd = Command::new(program);
     cmd.args(pre_args).args(hc.get_args());
     // Exactly the environment the command says (by default PATH alone): nothing of this
@@ -34,13 +41,21 @@ pub(crate) fn command(program: &Path, pre_args: &[OsString], hc: &HostCommand) -
         Stdin::Null => Stdio::null(),
         Stdin::Bytes(_) => Stdio::piped(),
         Stdin::Inherit => Stdio::inherit(),
+        other => return Err(unsupported(hc, format!("stdin {other:?}"))),
     });
-    cmd.stdout(stdio(hc.get_stdout()));
-    cmd.stderr(stdio(hc.get_stderr()));
+    cmd.stdout(stdio(hc, hc.get_stdout())?);
+    cmd.stderr(stdio(hc, hc.get_stderr())?);
     // Its own process group, so that a timeout or a drop reaches everything it started.
     cmd.process_group(0);
     cmd.kill_on_drop(true);
-    cmd
+    Ok(cmd)
+}
+
+fn unsupported(hc: &HostCommand, what: String) -> CommandError {
+    CommandError::InvalidInput {
+        program: hc.get_program().to_os_string(),
+        reason: format!("{what} is not supported by hostexec-nsenter"),
+    }
 }
 
 /// The descriptors above 2 that this process holds without `FD_CLOEXEC`: every child would
@@ -120,12 +135,13 @@ pub(crate) fn close_inherited_on_exec(cmd: &mut Command, inherited: Vec<i32>) {
     }
 }
 
-fn stdio(mode: OutputMode) -> Stdio {
-    match mode {
+fn stdio(hc: &HostCommand, mode: OutputMode) -> Result<Stdio, CommandError> {
+    Ok(match mode {
         OutputMode::Capture => Stdio::piped(),
         OutputMode::Inherit => Stdio::inherit(),
         OutputMode::Null => Stdio::null(),
-    }
+        other => return Err(unsupported(hc, format!("output mode {other:?}"))),
+    })
 }
 
 /// Kills the child's process group when dropped while armed (the caller's future was dropped).
@@ -283,12 +299,10 @@ pub(crate) async fn supervise(
             ))))
         }
     };
-    Ok(Output {
-        program,
-        status,
-        stdout: out.buf,
-        stderr: err.buf,
-        stdout_truncated: out.truncated,
-        stderr_truncated: err.truncated,
-    })
+    let mut output = Output::new(program, status)
+        .with_stdout(out.buf)
+        .with_stderr(err.buf);
+    output.stdout_truncated = out.truncated;
+    output.stderr_truncated = err.truncated;
+    Ok(output)
 }

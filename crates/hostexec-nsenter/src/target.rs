@@ -15,7 +15,11 @@ use std::str::FromStr;
 /// assert_eq!(Namespace::Cgroup.to_string(), "cgroup");
 /// assert!("user".parse::<Namespace>().is_err());
 /// ```
+///
+/// `#[non_exhaustive]`: the kernel adds namespace types (time came in 5.6); match with a
+/// wildcard arm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum Namespace {
     /// The mount namespace (`mnt`): the host's file system view.
     Mount,

@@ -1,6 +1,7 @@
 //! Differential fuzzing of [`RootFs::resolve`] against two oracles:
 //!
-//! 1. GNU `realpath -e` / `-m`, run (one process per tree and mode, `-z`) on the temp directory
+//! 1. GNU `realpath -e` / `-m` / `-P` (its default mode, all but the last component must
+//!    exist: `readlink -f`, [`Resolve::AllButLast`]), run (one process per tree and mode, `-z`) on the temp directory
 //!    itself, for trees whose links are all relative: there the answers must agree exactly,
 //!    modulo the root prefix, except for the contract's intended differences, which are asserted
 //!    one by one (a loop or a chain of more than 40 links is `Loop`; `..` above the root stays
@@ -23,7 +24,7 @@ use std::fmt;
 use std::os::unix::fs::symlink;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-use Resolve::{AllowMissing as M, MustExist as E};
+use Resolve::{AllButLast as L, AllowMissing as M, MustExist as E};
 
 /// Bytes shown as an escaped string: shrunk failures stay readable.
 #[derive(Clone, PartialEq, Eq)]
@@ -467,16 +468,26 @@ fn check(case: &Case, seen: &Seen) -> Result<(), TestCaseError> {
         .iter()
         .map(|q| b.root.resolve_clamped(os(&q.0), M))
         .collect();
+    let l: Vec<_> = case
+        .queries
+        .iter()
+        .map(|q| b.root.resolve_clamped(os(&q.0), L))
+        .collect();
     let gnu = (!case.tree.absolute).then(|| {
-        // Both modes at once: a diverging query costs a timeout, which is waiting, not work.
+        // All modes at once: a diverging query costs a timeout, which is waiting, not work.
         std::thread::scope(|s| {
             let m = s.spawn(|| gnu_realpath(&b, "-m", &case.queries, &m));
+            let l = s.spawn(|| gnu_realpath(&b, "-P", &case.queries, &l));
             let e = gnu_realpath(&b, "-e", &case.queries, &e);
-            (e, m.join().expect("GNU -m thread"))
+            (
+                e,
+                m.join().expect("GNU -m thread"),
+                l.join().expect("GNU -P thread"),
+            )
         })
     });
     for (i, q) in case.queries.iter().enumerate() {
-        let (oe, om) = (ours(&e[i].0), ours(&m[i].0));
+        let (oe, om, ol) = (ours(&e[i].0), ours(&m[i].0), ours(&l[i].0));
         // Oracle 2, every tree: the kernel agrees with MustExist, path and errno alike.
         let k = kernel(&b, &q.0);
         prop_assert_eq!(&oe, &k, "MustExist vs kernel RESOLVE_IN_ROOT for {:?}", q);
@@ -495,7 +506,7 @@ fn check(case: &Case, seen: &Seen) -> Result<(), TestCaseError> {
             seen.outside_refused.fetch_add(1, Relaxed);
         }
         // Answers are normal and stable; MustExist's answer is AllowMissing's too.
-        for (mode, r) in [(E, &e[i].0), (M, &m[i].0)] {
+        for (mode, r) in [(E, &e[i].0), (M, &m[i].0), (L, &l[i].0)] {
             if let Ok(p) = r {
                 prop_assert_eq!(&normalize(p), p);
                 let again = b.root.resolve(p, mode).unwrap();
@@ -509,12 +520,24 @@ fn check(case: &Case, seen: &Seen) -> Result<(), TestCaseError> {
                 "AllowMissing agrees where MustExist succeeds or loops"
             );
         }
+        // AllButLast lies between the two: MustExist's answer where it has one (or loops), and
+        // where it answers, AllowMissing gives the same.
+        if matches!(oe, Answer::Path(_) | Answer::Errno(40)) {
+            prop_assert_eq!(
+                &ol,
+                &oe,
+                "AllButLast agrees where MustExist succeeds or loops"
+            );
+        }
+        if matches!(ol, Answer::Path(_)) {
+            prop_assert_eq!(&om, &ol, "AllowMissing agrees where AllButLast succeeds");
+        }
         if !matches!(om, Answer::Path(_) | Answer::Errno(40)) {
             return Err(TestCaseError::fail(format!(
                 "AllowMissing failed with {om:?} for {q:?}"
             )));
         }
-        let Some((ge, gm)) = &gnu else { continue };
+        let Some((ge, gm, gl)) = &gnu else { continue };
         // Oracle 1, relative trees. Where the walk clamped a `..` at the root, GNU (run on the
         // directory itself) climbs above it: the intended difference; the kernel check above
         // covers MustExist there.
@@ -526,7 +549,11 @@ fn check(case: &Case, seen: &Seen) -> Result<(), TestCaseError> {
             }),
             Some(other) => Some(other.clone()),
         };
-        for (mode, r, g) in [(E, &e[i], strip(&ge[i])), (M, &m[i], strip(&gm[i]))] {
+        for (mode, r, g) in [
+            (E, &e[i], strip(&ge[i])),
+            (M, &m[i], strip(&gm[i])),
+            (L, &l[i], strip(&gl[i])),
+        ] {
             let (r, clamped) = (&r.0, r.1);
             if clamped {
                 seen.clamped.fetch_add(1, Relaxed);
@@ -552,10 +579,15 @@ fn check(case: &Case, seen: &Seen) -> Result<(), TestCaseError> {
                 (Err(PathError::Loop { .. }), Gnu::Path(_) | Gnu::Escaped) if mode == M => {
                     seen.loop_gnu_m_hides.fetch_add(1, Relaxed);
                 }
-                // GNU -e follows chains of more than 40 links (and then succeeds or fails
-                // elsewhere); the kernel and the contract say ELOOP.
+                // GNU -e (and its default mode) follows chains of more than 40 links (and then
+                // succeeds or fails elsewhere); the kernel and the contract say ELOOP.
                 (Err(PathError::Loop { .. }), _) if mode == E => {
                     prop_assert_eq!(&k, &Answer::Errno(40));
+                    seen.long_chain_gnu_follows.fetch_add(1, Relaxed);
+                }
+                (Err(PathError::Loop { .. }), _) if mode == L => {
+                    // The walk is MustExist's up to the last component, and that loops.
+                    prop_assert_eq!(&oe, &Answer::Errno(40));
                     seen.long_chain_gnu_follows.fetch_add(1, Relaxed);
                 }
                 (r, g) => {
@@ -577,13 +609,21 @@ fn check(case: &Case, seen: &Seen) -> Result<(), TestCaseError> {
             } else {
                 flags
             };
-            rustix::fs::openat2(
-                b.root.as_fd(),
-                p,
-                flags,
-                Mode::empty(),
-                rustix::fs::ResolveFlags::IN_ROOT,
-            )
+            // A `..` that races any rename on the system fails with EAGAIN: ask again.
+            let mut r = Err(rustix::io::Errno::AGAIN);
+            for _ in 0..1000 {
+                r = rustix::fs::openat2(
+                    b.root.as_fd(),
+                    p,
+                    flags,
+                    Mode::empty(),
+                    rustix::fs::ResolveFlags::IN_ROOT,
+                );
+                if !matches!(r, Err(rustix::io::Errno::AGAIN)) {
+                    break;
+                }
+            }
+            r
         };
         if b.root.create_dir_all(p).is_ok() {
             prop_assert!(

@@ -33,7 +33,10 @@
 //! - A non-directory followed by more components (`file/x`, `file/`, `file/.`, `file/..`) is
 //!   `ENOTDIR`, as for the kernel and GNU `realpath -e`.
 //!
-//! [`Resolve::MustExist`] is `realpath -e`. [`Resolve::AllowMissing`] is `realpath -m`, checked
+//! [`Resolve::MustExist`] is `realpath -e`. [`Resolve::AllButLast`] is GNU `realpath`'s default
+//! (`realpath -E`, `readlink -f`): `realpath -e`, except that the last component may be missing
+//! when nothing but slashes follows it, including the target of a dangling link.
+//! [`Resolve::AllowMissing`] is `realpath -m`, checked
 //! against GNU coreutils by experiment and by this crate's differential fuzzing: from the first
 //! component that does not exist (or that is not a directory but is used as one) the names are
 //! kept as written; a later `..` removes a kept name, and once none is left the walk goes on
@@ -109,6 +112,7 @@ use std::io::Read;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use hostexec_api::path::{check_host_path, normalize, PATH_MAX};
 use hostexec_api::{CommandError, FileKind, FileStat, PathError, Resolve, MAX_SYMLINK_HOPS};
@@ -126,6 +130,24 @@ const RACE_RETRIES: usize = 8;
 #[derive(Debug)]
 pub struct RootFs {
     fd: OwnedFd,
+    guard: Option<Arc<dyn MountGuard>>,
+}
+
+/// Told about each mount a walk enters, before the walk asks that mount's file system
+/// anything that could wait for it (a backend uses it to refuse mounts that stopped answering,
+/// and to know where a call that never returned was; see [`RootFs::with_guard`]).
+///
+/// The walk learns the mount of each component it opens with
+/// `statx(fd, "", AT_EMPTY_PATH|AT_STATX_DONT_SYNC, STATX_TYPE|STATX_MNT_ID)`: opening a mount
+/// root `O_PATH` and that `statx` are answered from the kernel's caches, without a request to
+/// the file system (checked on a FUSE mount whose daemon never answers, where `fstat` blocks),
+/// so the guard hears of a mount before anything can hang in it.
+pub trait MountGuard: Send + Sync + std::fmt::Debug {
+    /// The walk is about to look inside, or at, an object on the mount `mnt_id`
+    /// (`STATX_MNT_ID`, mountinfo's first field), while working on `path` (the path the
+    /// operation was asked about). Called whenever the mount changes from one component to
+    /// the next. An error stops the walk and is the operation's error.
+    fn entering(&self, mnt_id: u64, path: &Path) -> Result<(), PathError>;
 }
 
 /// The state of one walk: what [`RootFs::walk`] found.
@@ -150,6 +172,9 @@ enum Missing {
     Keep,
     /// Only the last component may be missing (open(2) with `O_CREAT`).
     Last,
+    /// Only the last component may be missing, and slashes may follow it
+    /// ([`Resolve::AllButLast`], GNU `realpath`'s default).
+    AllButLast,
     /// Create it as a directory and walk on (`mkdir -p`).
     Create,
 }
@@ -159,6 +184,10 @@ impl From<Resolve> for Missing {
         match mode {
             Resolve::MustExist => Missing::Fail,
             Resolve::AllowMissing => Missing::Keep,
+            Resolve::AllButLast => Missing::AllButLast,
+            // `Resolve` is non-exhaustive: a mode this walk does not know yet gets the
+            // strictest treatment, never a laxer one.
+            _ => Missing::Fail,
         }
     }
 }
@@ -214,6 +243,30 @@ fn kind_of(ft: FileType) -> FileKind {
     }
 }
 
+/// The type of the object `fd` names and its mount (`STATX_MNT_ID`, where the kernel reports
+/// it), from the kernel's caches only (`AT_STATX_DONT_SYNC`: a file's type never changes, and
+/// a remote or FUSE file system is not asked); `fstat` where there is no `statx` (ENOSYS).
+fn kind_and_mount(fd: &OwnedFd) -> Result<(FileType, Option<u64>), Errno> {
+    match rustix::fs::statx(
+        fd,
+        "",
+        AtFlags::EMPTY_PATH | AtFlags::SYMLINK_NOFOLLOW | AtFlags::STATX_DONT_SYNC,
+        StatxFlags::TYPE | StatxFlags::MNT_ID,
+    ) {
+        Ok(st) => Ok((
+            FileType::from_raw_mode(u32::from(st.stx_mode)),
+            StatxFlags::from_bits_retain(st.stx_mask)
+                .contains(StatxFlags::MNT_ID)
+                .then_some(st.stx_mnt_id),
+        )),
+        Err(Errno::NOSYS) => Ok((
+            FileType::from_raw_mode(rustix::fs::fstat(fd)?.st_mode),
+            None,
+        )),
+        Err(e) => Err(e),
+    }
+}
+
 /// Whether two fds are the same file (device and inode).
 fn same_object(a: &OwnedFd, b: &OwnedFd) -> Result<bool, Errno> {
     let (sa, sb) = (rustix::fs::fstat(a)?, rustix::fs::fstat(b)?);
@@ -232,13 +285,31 @@ impl RootFs {
             OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
             Mode::empty(),
         )?;
-        Ok(RootFs { fd })
+        Ok(RootFs { fd, guard: None })
     }
 
     /// Takes `fd` as the root. The caller guarantees it is a directory fd (ideally `O_PATH`,
     /// and `O_CLOEXEC` like every fd hostexec holds).
     pub fn from_fd(fd: OwnedFd) -> RootFs {
-        RootFs { fd }
+        RootFs { fd, guard: None }
+    }
+
+    /// The same root, whose walks tell `guard` about each mount they enter (see
+    /// [`MountGuard`]); every operation of this handle, and of its clones, walks that way.
+    pub fn with_guard(self, guard: Arc<dyn MountGuard>) -> RootFs {
+        RootFs {
+            fd: self.fd,
+            guard: Some(guard),
+        }
+    }
+
+    /// Another handle on the same root without the guard (for a backend's own probes of a
+    /// mount its guard refuses).
+    pub fn try_clone_unguarded(&self) -> std::io::Result<RootFs> {
+        Ok(RootFs {
+            fd: self.fd.try_clone()?,
+            guard: None,
+        })
     }
 
     /// The root directory fd.
@@ -250,6 +321,7 @@ impl RootFs {
     pub fn try_clone(&self) -> std::io::Result<RootFs> {
         Ok(RootFs {
             fd: self.fd.try_clone()?,
+            guard: self.guard.clone(),
         })
     }
 
@@ -314,18 +386,17 @@ impl RootFs {
         let mount_id = StatxFlags::from_bits_retain(st.stx_mask)
             .contains(StatxFlags::MNT_ID)
             .then_some(st.stx_mnt_id);
-        Ok(FileStat {
-            kind: kind_of(FileType::from_raw_mode(mode)),
-            mode,
-            uid: st.stx_uid,
-            gid: st.stx_gid,
-            size: st.stx_size,
-            dev: (st.stx_dev_major, st.stx_dev_minor),
-            rdev: (st.stx_rdev_major, st.stx_rdev_minor),
-            ino: st.stx_ino,
-            mount_root,
-            mount_id,
-        })
+        let mut stat = FileStat::new(kind_of(FileType::from_raw_mode(mode)));
+        stat.mode = mode;
+        stat.uid = st.stx_uid;
+        stat.gid = st.stx_gid;
+        stat.size = st.stx_size;
+        stat.dev = (st.stx_dev_major, st.stx_dev_minor);
+        stat.rdev = (st.stx_rdev_major, st.stx_rdev_minor);
+        stat.ino = st.stx_ino;
+        stat.mount_root = mount_root;
+        stat.mount_id = mount_id;
+        Ok(stat)
     }
 
     /// Reads the whole file at `path` (final symlink followed), at most `limit` bytes: a longer
@@ -528,6 +599,7 @@ impl RootFs {
             .collect();
         let mut hops = 0usize;
         let mut created = 0usize;
+        let mut last_mount = None;
         while let Some(piece) = todo.pop_front() {
             // Anything after a component, even an empty piece, uses it as a directory.
             let more = !todo.is_empty();
@@ -565,6 +637,13 @@ impl RootFs {
                     w.missing.push(name);
                     continue;
                 }
+                // GNU canonicalize (CAN_ALL_BUT_LAST): missing is fine when nothing but
+                // slashes follows; the empty pieces left are skipped.
+                (Err(Errno::NOENT), Missing::AllButLast) if todo.iter().all(|p| p.is_empty()) => {
+                    w.missing.push(name);
+                    todo.clear();
+                    continue;
+                }
                 (Err(Errno::NOENT), Missing::Create) => {
                     created += 1;
                     if created > PATH_MAX {
@@ -581,7 +660,13 @@ impl RootFs {
                 }
                 (Err(e), _) => return Err(fail(e)),
             };
-            let kind = FileType::from_raw_mode(rustix::fs::fstat(&fd).map_err(fail)?.st_mode);
+            let (kind, mount) = kind_and_mount(&fd).map_err(fail)?;
+            if let (Some(guard), Some(id)) = (&self.guard, mount) {
+                if last_mount != Some(id) {
+                    guard.entering(id, path)?;
+                    last_mount = Some(id);
+                }
+            }
             match kind {
                 FileType::Directory => w.dirs.push((name, fd)),
                 FileType::Symlink if more || follow_final => {

@@ -105,6 +105,79 @@ fn table_both_modes() {
     }
 }
 
+/// [`Resolve::AllButLast`] against GNU `readlink -f` and GNU `realpath` (no option), both run
+/// on the tree's directory itself (relative links only, no `..` above the root, where the two
+/// must agree byte for byte, errors included).
+#[test]
+fn all_but_last_is_readlink_f() {
+    let t = Tree::new();
+    t.link("d/nothere", "dang_ok");
+    t.link("dang_ok", "dang_ok2");
+    t.link("d/missing/x", "dang_deep");
+    // (query, answer or errno)
+    let cases: &[(&str, Result<&str, i32>)] = &[
+        ("/", Ok("/")),
+        ("/f", Ok("/f")),
+        ("/d/.", Ok("/d")),
+        ("/dl/x", Ok("/d/x")),
+        ("/missing", Ok("/missing")),
+        ("/d/missing", Ok("/d/missing")),
+        ("/d/missing/", Ok("/d/missing")),
+        ("/d/missing//", Ok("/d/missing")),
+        ("/dl/missing", Ok("/d/missing")),
+        ("/dang_ok", Ok("/d/nothere")),
+        ("/dang_ok/", Ok("/d/nothere")),
+        ("/dang_ok2", Ok("/d/nothere")),
+        ("/dang", Err(2)),
+        ("/dang_deep", Err(2)),
+        ("/missing/..", Err(2)),
+        ("/missing/.", Err(2)),
+        ("/d/missing/x", Err(2)),
+        ("/f/", Err(20)),
+        ("/f/x", Err(20)),
+        ("/f/..", Err(20)),
+        ("/fl/", Err(20)),
+        ("/loop", Err(40)),
+        ("/ping/x", Err(40)),
+    ];
+    let errno = |msg: &str| match msg.trim_end() {
+        "No such file or directory" => 2,
+        "Not a directory" => 20,
+        "Too many levels of symbolic links" => 40,
+        other => panic!("unexpected message {other:?}"),
+    };
+    let top = t.dir.path().canonicalize().unwrap();
+    for (q, want) in cases {
+        let ours = match t.root.resolve(Path::new(q), Resolve::AllButLast) {
+            Ok(p) => Ok(p.to_str().unwrap().to_owned()),
+            Err(e) => Err(e.raw_os_error().unwrap()),
+        };
+        assert_eq!(ours.as_deref().map_err(|e| *e), *want, "{q}");
+        let local = format!("{}{q}", top.display());
+        for tool in [&["realpath", "--"][..], &["readlink", "-fv", "--"][..]] {
+            let out = std::process::Command::new(tool[0])
+                .args(&tool[1..])
+                .arg(&local)
+                .output()
+                .unwrap();
+            let gnu = if out.status.success() {
+                let text = String::from_utf8(out.stdout).unwrap();
+                let host = text.trim_end().strip_prefix(top.to_str().unwrap()).unwrap();
+                Ok(if host.is_empty() {
+                    "/".to_owned()
+                } else {
+                    host.to_owned()
+                })
+            } else {
+                let err = String::from_utf8_lossy(&out.stderr).into_owned();
+                let (_, msg) = err.trim_end().rsplit_once(": ").unwrap();
+                Err(errno(msg))
+            };
+            assert_eq!(gnu, ours, "{q}: GNU {} disagrees", tool[0]);
+        }
+    }
+}
+
 /// A chain `c0 -> c1 -> … -> c{n-1} -> d`: n hops.
 fn chain(t: &Tree, prefix: &str, n: usize) {
     for i in 0..n {
@@ -712,4 +785,78 @@ fn deep_paths_below_path_max() {
     assert_eq!(st.kind, FileKind::Dir);
     t.root.remove_dir(Path::new(&deep)).unwrap();
     assert!(t.err(&deep, E).is_not_found());
+}
+
+/// Records the mounts a walk enters and refuses one of them.
+#[derive(Debug, Default)]
+struct RecordingGuard {
+    seen: std::sync::Mutex<Vec<u64>>,
+    refuse: Option<u64>,
+}
+
+impl MountGuard for RecordingGuard {
+    fn entering(&self, mnt_id: u64, path: &Path) -> Result<(), PathError> {
+        self.seen.lock().unwrap().push(mnt_id);
+        match self.refuse {
+            Some(id) if id == mnt_id => Err(PathError::Unresponsive {
+                path: path.to_path_buf(),
+                mount: "/proc".into(),
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn mount_id_of(path: &str) -> u64 {
+    rustix::fs::statx(
+        rustix::fs::CWD,
+        path,
+        AtFlags::SYMLINK_NOFOLLOW,
+        StatxFlags::MNT_ID,
+    )
+    .unwrap()
+    .stx_mnt_id
+}
+
+#[test]
+fn the_guard_hears_of_each_mount_entered_and_can_stop_the_walk() {
+    let (root_mnt, proc_mnt) = (mount_id_of("/"), mount_id_of("/proc"));
+    assert_ne!(root_mnt, proc_mnt, "/proc is a mount of its own");
+    let guard = Arc::new(RecordingGuard::default());
+    let root = RootFs::open(Path::new("/"))
+        .unwrap()
+        .with_guard(guard.clone());
+    // Every component of /proc/self/.. stays on /proc once entered: one call per change.
+    assert_eq!(
+        root.resolve(Path::new("/proc/sys/kernel"), Resolve::MustExist)
+            .unwrap(),
+        Path::new("/proc/sys/kernel")
+    );
+    let seen = guard.seen.lock().unwrap().clone();
+    assert_eq!(seen.first(), Some(&proc_mnt), "{seen:?}");
+    assert!(seen.windows(2).all(|w| w[0] != w[1]), "{seen:?}");
+    // A guard that refuses /proc stops every operation that enters it, with its error.
+    let refusing = Arc::new(RecordingGuard {
+        refuse: Some(proc_mnt),
+        ..Default::default()
+    });
+    let root = root.try_clone().unwrap().with_guard(refusing);
+    for r in [
+        root.resolve(Path::new("/proc/self/../1"), Resolve::MustExist)
+            .map(drop),
+        root.stat(Path::new("/proc"), false).map(drop),
+        root.read_file(Path::new("/proc/version"), 4096).map(drop),
+    ] {
+        assert!(
+            matches!(&r, Err(PathError::Unresponsive { mount, .. }) if mount == Path::new("/proc")),
+            "{r:?}"
+        );
+    }
+    // Nothing on / alone is refused, and the unguarded clone walks into /proc.
+    assert!(root.stat(Path::new("/etc"), true).is_ok());
+    assert!(root
+        .try_clone_unguarded()
+        .unwrap()
+        .stat(Path::new("/proc/version"), true)
+        .is_ok());
 }

@@ -478,18 +478,9 @@ impl SandboxHost {
     pub(crate) fn nsenter_args(&self) -> Vec<OsString> {
         let mut a: Vec<OsString> = vec!["-t".into(), self.pid.to_string().into()];
         for ns in &self.namespaces {
-            a.push(
-                match ns {
-                    Namespace::Mount => "-m",
-                    Namespace::Uts => "-u",
-                    Namespace::Net => "-n",
-                    Namespace::Pid => "-p",
-                    Namespace::Ipc => "-i",
-                    Namespace::Cgroup => "-C",
-                    Namespace::Time => "-T",
-                }
-                .into(),
-            );
+            // `--mount` etc. without a file: the namespace of the `-t` process (`Namespace`
+            // is non-exhaustive; its own method knows every variant).
+            a.push(ns.nsenter_option().into());
         }
         a
     }
