@@ -295,7 +295,8 @@ pub struct HostCommand {
 
 impl HostCommand {
     /// A command that runs `program` with no arguments, the minimal environment
-    /// (`PATH=`[`HOST_PATH`], nothing of the caller's), the host's `/` as working directory, stdin from `/dev/null`, stdout and stderr captured, no timeout.
+    /// (`PATH=`[`HOST_PATH`], nothing of the caller's), the target's working directory (the
+    /// host's `/`; a target process's own, as `nsenter -w`, where a backend targets one), stdin from `/dev/null`, stdout and stderr captured, no timeout.
     pub fn new(program: impl Into<OsString>) -> Self {
         HostCommand {
             program: program.into(),
@@ -405,7 +406,8 @@ impl HostCommand {
         self
     }
 
-    /// Sets the working directory, a path in the host's view (default: the host's `/`).
+    /// Sets the working directory, a path in the host's view (default: the host's `/`, or a
+    /// target process's working directory where the backend targets a process).
     pub fn current_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.cwd = Some(dir.into());
         self

@@ -423,7 +423,8 @@ pub async fn masked_environment_values_never_shown<E: Executor + ?Sized>(exec: &
     }
 }
 
-/// The working directory is a host path; by default it is the host's `/`.
+/// The working directory is a host path; by default it is the host's `/` (for a backend that
+/// targets a process, run this against a process whose working directory is `/`).
 pub async fn working_directory<E: Executor + ?Sized>(exec: &E) {
     let out = run_ok(exec, HostCommand::new("pwd").current_dir("/usr")).await;
     assert_eq!(out.stdout, b"/usr\n", "contract: current_dir() is honoured");

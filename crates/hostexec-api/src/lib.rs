@@ -126,6 +126,10 @@ pub const HOST_BIN_DIRS: &[&str] = &[
 ///   default `PATH=`[`HOST_PATH`] alone; the caller's variables only through
 ///   [`HostCommand::env_from_caller`] or [`HostCommand::inherit_env`]. Masked values
 ///   ([`HostCommand::env_masked`]) reach the program and never a log, an error or `Debug`.
+/// - **One tree for commands and paths.** A command's `/`, its working directory
+///   ([`HostCommand::current_dir`]; by default the host's `/`, or a target process's own
+///   working directory where the backend targets a process, as `nsenter -r -w`) and the bare
+///   name lookup are in the same tree that [`PathResolver`] resolves in.
 /// - **Arguments arrive byte for byte.** No shell ever interprets the program, an argument or an
 ///   environment value; `$(id)` and `a b` arrive literally, non-UTF-8 bytes unchanged.
 /// - **A bare program name is looked up on the host** (in [`HOST_BIN_DIRS`] order, in the host's

@@ -8,7 +8,8 @@ use crate::CommandError;
 /// Bytes of stderr kept in a [`CommandError::Failed`].
 pub const STDERR_EXCERPT_BYTES: usize = 2048;
 
-/// How a command ended.
+/// How a command ended: the two outcomes wait(2) reports for a process that is gone (an exit
+/// code or a terminating signal), a closed set, so this enum is exhaustive.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ExitStatus {
     /// It exited with this code.

@@ -71,7 +71,8 @@ pub(crate) struct Global {
     )]
     pub(crate) mount_ns: Option<PathBuf>,
 
-    /// Take the root and the namespaces from this process (/proc/PID/root, /proc/PID/ns/*)
+    /// Take the root, working directory and namespaces from this process (/proc/PID/root,
+    /// /proc/PID/cwd, /proc/PID/ns/*), as nsenter -t PID -r -w
     #[arg(long, value_name = "PID", global = true, allow_hyphen_values = true)]
     pub(crate) target_pid: Option<String>,
 
@@ -200,7 +201,8 @@ pub(crate) struct ExecArgs {
     #[arg(long)]
     pub(crate) inherit_env: bool,
 
-    /// The command's working directory, a host path [default: /]
+    /// The command's working directory, a host path [default: /, or with --target-pid the
+    /// process's working directory]
     #[arg(long, value_name = "DIR")]
     pub(crate) cwd: Option<PathBuf>,
 

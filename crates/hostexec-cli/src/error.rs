@@ -160,6 +160,7 @@ fn host_text(e: &NsEnterError) -> String {
                     | NsEnterError::Join { source, .. }
                     | NsEnterError::Unshare { source }
                     | NsEnterError::OpenRoot { source, .. }
+                    | NsEnterError::EnterRoot { source, .. }
                     if matches!(source.raw_os_error(), Some(1 | 13))
             );
             if refused {

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use hostexec_testing::chroot::{ChrootedProcess, INSIDE};
 use hostexec_testing::preload::MarkingLibrary;
 use hostexec_testing::sandbox::{skip_without_namespaces, SandboxHost};
 
@@ -263,6 +264,45 @@ fn exec_environment_is_path_alone_unless_asked_and_a_host_only_ld_preload_never_
             "{launcher}: --env-from-caller LD_PRELOAD"
         );
         lib.clear().unwrap();
+    }
+}
+
+#[test]
+fn a_chrooted_target_pid_is_run_and_resolved_in_its_root_and_directory() {
+    let Some(sb) = sandbox("a_chrooted_target_pid_is_run_and_resolved_in_its_root_and_directory")
+    else {
+        return;
+    };
+    let p = ChrootedProcess::start(&sb, &sb.scratch().join("chroot")).unwrap();
+    let pid = p.pid().to_string();
+    for launcher in ["host-thread", "nsenter"] {
+        let run_p = |rest: &[&str]| {
+            let mut args = vec!["--target-pid", &pid, "--launcher", launcher];
+            args.extend(rest);
+            let refs: Vec<&OsStr> = args.iter().map(|a| os(a)).collect();
+            let out = run(&refs);
+            assert_eq!(code(&out), 0, "{launcher} {rest:?}: {}", stderr(&out));
+            String::from_utf8(out.stdout).unwrap()
+        };
+        assert_eq!(run_p(&["exec", "--", "pwd"]), "/work\n", "{launcher}");
+        assert_eq!(
+            run_p(&["exec", "--cwd", "/", "--", "pwd"]),
+            "/\n",
+            "{launcher}"
+        );
+        assert_eq!(
+            run_p(&["exec", "--", "cat", "/inside"]).as_bytes(),
+            INSIDE,
+            "{launcher}"
+        );
+        assert_eq!(run_p(&["realpath", "/link"]), "/inside\n", "{launcher}");
+        // The binary `which` finds is in P's root and runs there.
+        let cat = run_p(&["which", "cat"]);
+        assert_eq!(
+            run_p(&["exec", "--", cat.trim_end(), "/inside"]).as_bytes(),
+            INSIDE,
+            "{launcher}"
+        );
     }
 }
 

@@ -279,11 +279,8 @@ fn copy_error(e: &CommandError) -> CommandError {
         CommandError::Backend { program, source } => {
             CommandError::backend(program.clone(), copy_cause(source.as_ref()))
         }
-        // A variant added to the api later: keep its text and errno.
-        other => CommandError::Io {
-            program: OsString::new(),
-            source: std::io::Error::other(other.to_string()),
-        },
+        // A variant added to the api later: keep its text (and errno, through the chain).
+        other => CommandError::backend(OsString::new(), copy_cause(other)),
     }
 }
 
@@ -876,8 +873,9 @@ impl fmt::Debug for Expectation {
 }
 
 /// What [`FakeExecutor::verify`] found: expectations called fewer times than expected, and
-/// commands that were refused.
+/// commands that were refused. `#[non_exhaustive]`: only the fake builds one.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct VerifyError {
     /// The unmet expectations, described with their counts.
     pub unmet: Vec<String>,

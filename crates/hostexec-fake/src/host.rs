@@ -80,7 +80,11 @@ struct MountTable {
 }
 
 /// One entry of a [`FakeHost`]'s mount table, as its mountinfo line shows it.
+///
+/// `#[non_exhaustive]`: the fake builds these (mountinfo may gain fields it renders); read the
+/// fields, do not build one.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FakeMount {
     /// Mount ID (mountinfo field 1).
     pub id: u64,

@@ -7,6 +7,7 @@
 
 /// Why [`consistent_read`] gave up.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConsistentReadError<E> {
     /// A read failed.
     #[error(transparent)]

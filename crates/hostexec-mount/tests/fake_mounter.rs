@@ -754,3 +754,30 @@ async fn a_dash_source_is_mounted_literally_on_a_fake_host() {
     }
     assert_eq!(host.mounts().len(), 1);
 }
+
+#[tokio::test]
+async fn mount_ext_runs_on_boxed_and_borrowed_trait_objects() {
+    // MountExt's conveniences are built from the essentials, so a mock of the essentials
+    // drives them, through `Box<dyn Mount>` and `&dyn Mount` (the forwarding impls).
+    let mut m = MockMount::new();
+    m.expect_resolve()
+        .withf(|p, _| p == Path::new("/link/b"))
+        .times(2)
+        .returning(|_, _| Ok("/srv/data/b".into()));
+    m.expect_list().times(2).returning(|| {
+        Ok(hostexec_mount::mountinfo::parse_mountinfo(
+            b"1 0 8:1 / / rw - ext4 /dev/sda1 rw\n\
+              2 1 0:40 / /srv/data/b rw - tmpfs t rw\n\
+              3 1 0:40 / /mnt/other rw - tmpfs t rw\n",
+        )
+        .unwrap())
+    });
+    let boxed: Box<dyn Mount> = Box::new(m);
+    let refs = boxed.mount_refs(Path::new("/link/b")).await.unwrap();
+    assert_eq!(refs, vec![std::path::PathBuf::from("/mnt/other")]);
+    let borrowed: &dyn Mount = &boxed;
+    assert_eq!(
+        borrowed.mount_refs(Path::new("/link/b")).await.unwrap(),
+        refs
+    );
+}

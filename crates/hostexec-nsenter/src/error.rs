@@ -56,6 +56,18 @@ pub enum NsEnterError {
         #[source]
         source: io::Error,
     },
+    /// The target process's root or working directory could not be entered (`fchdir`,
+    /// `chroot`: needs `CAP_SYS_CHROOT`) or opened.
+    #[error("cannot enter {} (process {pid}'s root or working directory): {source}", .path.display())]
+    EnterRoot {
+        /// The PID.
+        pid: u32,
+        /// `/proc/PID/root` or `/proc/PID/cwd`.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
     /// This launcher cannot join this namespace.
     #[error("cannot join the {ns} namespace: {reason}")]
     Unsupported {

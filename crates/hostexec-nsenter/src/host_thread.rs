@@ -26,6 +26,20 @@ pub(crate) struct Handles {
     pub(crate) pidfd: Option<(OwnedFd, Vec<Namespace>)>,
     /// Namespace files, in join order.
     pub(crate) files: Vec<(Namespace, OwnedFd)>,
+    /// For [`Target::pid`](crate::Target::pid): the process's root and working directory
+    /// (`/proc/PID/root`, `/proc/PID/cwd`), entered after the joins as nsenter `-r -w` does.
+    pub(crate) root: Option<ProcessRoot>,
+}
+
+/// A process's root and working directory, as `O_PATH` directory descriptors.
+#[derive(Debug)]
+pub(crate) struct ProcessRoot {
+    /// The PID, for errors.
+    pub(crate) pid: u32,
+    /// `/proc/PID/root`.
+    pub(crate) root: OwnedFd,
+    /// `/proc/PID/cwd`.
+    pub(crate) cwd: OwnedFd,
 }
 
 /// A handle on the host thread; the thread ends when this is dropped.
@@ -35,8 +49,9 @@ pub(crate) struct HostThread {
 }
 
 impl HostThread {
-    /// Starts the thread, joins the namespaces and, when `open_root` is set, opens the thread's
-    /// `/` (the namespace's root) as an `O_PATH` directory descriptor.
+    /// Starts the thread, joins the namespaces (and enters the process's root, see
+    /// [`Handles::root`]) and, when `open_root` is set, opens the thread's `/` (the
+    /// namespace's root, or the process's) as an `O_PATH` directory descriptor.
     pub(crate) fn start(
         handles: Handles,
         open_root: bool,
@@ -122,5 +137,25 @@ fn join(handles: Handles) -> Result<(), NsEnterError> {
             source: e.into(),
         })?;
     }
+    if let Some(p) = &handles.root {
+        enter_root(p)?;
+    }
     Ok(())
+}
+
+/// What util-linux nsenter does for `-r -w` after its joins: `fchdir` to the root descriptor,
+/// `chroot(".")`, then `fchdir` to the working directory's. Only this thread moves (it has its
+/// own `fs_struct` since `unshare(CLONE_FS)`); the commands it spawns start there, and `/`
+/// opened afterwards is the process's root.
+fn enter_root(p: &ProcessRoot) -> Result<(), NsEnterError> {
+    let err = |what: &'static str| {
+        move |source: rustix::io::Errno| NsEnterError::EnterRoot {
+            pid: p.pid,
+            path: format!("/proc/{}/{what}", p.pid).into(),
+            source: source.into(),
+        }
+    };
+    rustix::process::fchdir(&p.root).map_err(err("root"))?;
+    rustix::process::chroot(".").map_err(err("root"))?;
+    rustix::process::fchdir(&p.cwd).map_err(err("cwd"))
 }

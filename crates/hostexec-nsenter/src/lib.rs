@@ -120,7 +120,7 @@ pub use fs_pool::FsPoolStats;
 pub use target::{Namespace, Target, UnknownNamespace};
 
 use fs_pool::{FsPool, RunError};
-use host_thread::{Handles, HostThread};
+use host_thread::{Handles, HostThread, ProcessRoot};
 use target::Source;
 use watch::MountWatch;
 
@@ -209,7 +209,21 @@ impl NsEnterBuilder {
                     }
                 }
                 let joins_mount = target.get_namespaces().contains(&Namespace::Mount);
-                let (thread, root_fd) = HostThread::start(handles, joins_mount)?;
+                // A process's root is entered after the joins; a failure to open it is
+                // reported after them too, since a join refused for want of privileges
+                // (EPERM from setns) says more than the EACCES of /proc/PID/root.
+                let mut root_error = None;
+                if let (Some(fd), Some(pid)) = (&pidfd, target.get_pid()) {
+                    match open_process_root(pid, fd) {
+                        Ok(r) => handles.root = Some(r),
+                        Err(e) => root_error = Some(e),
+                    }
+                }
+                let open_root = joins_mount || target.get_pid().is_some();
+                let (thread, root_fd) = HostThread::start(handles, open_root)?;
+                if let Some(e) = root_error {
+                    return Err(e);
+                }
                 let root = match root_fd {
                     Some(fd) => RootFs::from_fd(fd),
                     None => open_local_root(&target)?,
@@ -222,12 +236,17 @@ impl NsEnterBuilder {
                 for &ns in target.get_namespaces() {
                     drop(open_ns_file(&target, ns)?);
                 }
+                // For a process, its root as nsenter's --root will enter it.
+                let root = match (&pidfd, target.get_pid()) {
+                    (Some(fd), Some(pid)) => RootFs::from_fd(open_process_root(pid, fd)?.root),
+                    _ => open_local_root(&target)?,
+                };
                 (
                     Launch::Binary {
                         nsenter: self.nsenter_binary,
                         found: OnceLock::new(),
                     },
-                    open_local_root(&target)?,
+                    root,
                 )
             }
         };
@@ -268,6 +287,41 @@ fn open_pidfd(pid: u32) -> Result<OwnedFd, NsEnterError> {
         .ok_or_else(|| err(std::io::Error::from_raw_os_error(3)))?;
     // pidfds are always close-on-exec.
     rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).map_err(|e| err(e.into()))
+}
+
+/// True once the process of `pidfd` has exited (its pidfd is readable).
+fn exited(pidfd: &OwnedFd) -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+    !matches!(poll(&mut fds, PollTimeout::ZERO), Ok(0))
+}
+
+/// `/proc/PID/root` and `/proc/PID/cwd` as `O_PATH` directory descriptors. They are opened
+/// through the PID, then the pidfd is asked: a process still alive after the opens held the
+/// PID while they were made, so they are its own, never a reused PID's.
+fn open_process_root(pid: u32, pidfd: &OwnedFd) -> Result<ProcessRoot, NsEnterError> {
+    let open = |what: &str| {
+        let path = PathBuf::from(format!("/proc/{pid}/{what}"));
+        rustix::fs::open(
+            &path,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| NsEnterError::EnterRoot {
+            pid,
+            path,
+            source: e.into(),
+        })
+    };
+    let root = open("root")?;
+    let cwd = open("cwd")?;
+    if exited(pidfd) {
+        return Err(NsEnterError::TargetGone {
+            pid,
+            source: std::io::Error::from_raw_os_error(libc::ESRCH),
+        });
+    }
+    Ok(ProcessRoot { pid, root, cwd })
 }
 
 fn open_ns_file(target: &Target, ns: Namespace) -> Result<OwnedFd, NsEnterError> {
@@ -423,17 +477,12 @@ impl NsEnter {
     /// For a [`Target::pid`] target: fails if the process has exited (its pidfd is readable),
     /// so that a reused PID is never taken for the target.
     fn check_alive(&self) -> Result<(), NsEnterError> {
-        let Some(fd) = &self.inner.pidfd else {
-            return Ok(());
-        };
-        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-        let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
-        match poll(&mut fds, PollTimeout::ZERO) {
-            Ok(0) => Ok(()),
-            _ => Err(NsEnterError::TargetGone {
+        match &self.inner.pidfd {
+            Some(fd) if exited(fd) => Err(NsEnterError::TargetGone {
                 pid: self.inner.target.get_pid().unwrap_or_default(),
                 source: std::io::Error::from_raw_os_error(libc::ESRCH),
             }),
+            _ => Ok(()),
         }
     }
 
@@ -606,6 +655,12 @@ impl NsEnter {
                     opt.push("=");
                     opt.push(self.inner.target.ns_file(ns));
                     pre.push(opt);
+                }
+                if let Some(pid) = self.inner.target.get_pid() {
+                    // nsenter -r -w: the process's root and working directory, opened by
+                    // nsenter before it joins (in this process's view, where these name them).
+                    pre.push(format!("--root=/proc/{pid}/root").into());
+                    pre.push(format!("--wd=/proc/{pid}/cwd").into());
                 }
                 pre.push("--".into());
                 if let Some(dir) = cmd.get_current_dir() {

@@ -142,6 +142,24 @@ pub(crate) enum Source {
 /// Which host to reach: how this process sees the host's root, where the host's namespaces
 /// are, and which of them to join.
 ///
+/// ## Root and working directory
+///
+/// - [`Target::pid`]`(P)`: **P's root and working directory**, as util-linux
+///   `nsenter -t P -r -w` does. Commands run with P's root as their `/` and start in P's working
+///   directory (unless [`HostCommand::current_dir`](hostexec_api::HostCommand::current_dir)
+///   says otherwise, a path in P's root); path resolution, file operations, the lookup of bare
+///   program names and [`local_path`](hostexec_api::PathResolver::local_path)
+///   (`/proc/P/root/…`) use the same tree. For a process that is chrooted inside its mount
+///   namespace this differs from the namespace's root. Both launchers agree: the host thread
+///   enters P's root after joining (`fchdir` + `chroot`, on its own file system state), the
+///   nsenter binary gets `--root=/proc/P/root --wd=/proc/P/cwd`. Both directories are opened
+///   through `/proc/P` and then checked with the pidfd, so they are never a reused PID's.
+///   Entering a root needs `CAP_SYS_CHROOT`; with the host-thread launcher, the root must hold
+///   `/dev/null` (the standard streams of a command are opened there).
+/// - [`Target::host_root`]: **the mount namespace's root**, where `setns` puts the joining
+///   thread; commands start in `/`. Resolution uses [`Target::local_root`] (the host thread's
+///   `/` when it joins the mount namespace), which is that root seen from this process.
+///
 /// ```
 /// use std::path::Path;
 /// use hostexec_nsenter::{Namespace, Target};
@@ -177,8 +195,9 @@ impl Target {
         }
     }
 
-    /// The process `pid` (as this process numbers it): root `/proc/PID/root`, and its
-    /// namespaces, held through a pidfd so that a reused PID is never joined.
+    /// The process `pid` (as this process numbers it): its root (`/proc/PID/root`), working
+    /// directory and namespaces, held through a pidfd so that a reused PID is never joined.
+    /// See [Root and working directory](Target#root-and-working-directory).
     pub fn pid(pid: u32) -> Target {
         Target {
             source: Source::Pid(pid),

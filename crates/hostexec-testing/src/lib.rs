@@ -5,6 +5,8 @@
 //!   [`sandbox::skip_without_namespaces`] for tests that need `CAP_SYS_ADMIN`.
 //! - [`hung`]: a FUSE mount in a sandbox whose daemon never answers, standing for a dead NFS
 //!   server, and a waiter process that makes later lookups block in state `D`.
+//! - [`chroot`]: a process chrooted into a subtree of a sandbox host (a target whose root is
+//!   not its namespace's).
 //! - [`preload`]: a shared library that marks every process that loads it, built in a
 //!   sandbox's view or this process's, to prove that `LD_PRELOAD` does not reach a command.
 //! - [`fds`]: this process's open and inheritable descriptors.
@@ -14,6 +16,7 @@
 //! Tests, benches and the demo depend on it as a dev-dependency (the demo as a dependency of
 //! `xtask`); it depends on `hostexec-nsenter` for the sandbox's [`hostexec_nsenter::Target`].
 
+pub mod chroot;
 pub mod fds;
 pub mod hung;
 pub mod logs;

@@ -164,7 +164,9 @@ read -r _ || true"#,
         ]);
         cmd.arg(&scratch);
         cmd.arg(self.hostname.as_deref().unwrap_or(""));
-        cmd.stdin(Stdio::piped())
+        // In `/`, as a host's PID 1: commands for a `Target::pid` start in its directory.
+        cmd.current_dir("/")
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = cmd.spawn()?;
