@@ -116,6 +116,19 @@ fn benches(c: &mut Criterion) {
             g.bench_with_input(BenchmarkId::new("host_mounter", n), &n, |b, _| {
                 b.iter(|| rt.block_on(m.is_mount_point(&probe)).unwrap())
             });
+            // The floor: one statx of the path relative to the host root descriptor.
+            let probe_rel = probe.strip_prefix("/").unwrap().to_path_buf();
+            g.bench_with_input(BenchmarkId::new("statx_floor", n), &n, |b, _| {
+                b.iter(|| {
+                    rustix::fs::statx(
+                        nsr.root_fs().as_fd(),
+                        &probe_rel,
+                        rustix::fs::AtFlags::empty(),
+                        rustix::fs::StatxFlags::BASIC_STATS | rustix::fs::StatxFlags::MNT_ID,
+                    )
+                    .unwrap()
+                })
+            });
             g.bench_with_input(BenchmarkId::new("nsenter_findmnt", n), &n, |b, _| {
                 b.iter(|| {
                     let out = Command::new("nsenter")

@@ -169,3 +169,68 @@ async fn abandoned_calls_into_a_hung_mount_never_starve_healthy_ones() {
     .await;
     drop(hung);
 }
+
+/// A resolve through a link into the hung mount overruns, the mount is marked, and later
+/// resolves into it fail at once, while resolves elsewhere go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resolve_through_a_link_into_a_hung_mount_marks_it() {
+    if skip_without_namespaces("a_resolve_through_a_link_into_a_hung_mount_marks_it") {
+        return;
+    }
+    let sb = SandboxHost::start().unwrap();
+    let base = sb.scratch().to_path_buf();
+    let hung_dir = base.join("hung");
+    sb.mkdir_all(&hung_dir).unwrap();
+    sb.mkdir_all(&base.join("ok")).unwrap();
+    sb.symlink("hung/a/b", &base.join("via")).unwrap();
+    let mut hung = sb.hung_fuse_mount(&hung_dir).unwrap();
+    let deadline = Duration::from_millis(200);
+    let ns = NsEnter::builder(sb.target())
+        .fs_timeout(deadline)
+        .build()
+        .unwrap();
+    // Healthy first.
+    assert_eq!(
+        prompt("resolve", ns.resolve(&base.join("ok"), Resolve::MustExist))
+            .await
+            .unwrap(),
+        base.join("ok")
+    );
+    let r = prompt(
+        "resolve",
+        ns.resolve(&base.join("via/c"), Resolve::MustExist),
+    )
+    .await;
+    assert!(
+        matches!(&r, Err(PathError::TimedOut { timeout, .. }) if *timeout == deadline),
+        "{r:?}"
+    );
+    wait_for("the mark", PROMPT, || {
+        ns.unresponsive_mounts() == vec![hung_dir.clone()]
+    })
+    .await;
+    let r = prompt(
+        "resolve",
+        ns.resolve(&base.join("via/d"), Resolve::MustExist),
+    )
+    .await;
+    assert!(
+        matches!(&r, Err(PathError::Unresponsive { mount, .. }) if mount == &hung_dir),
+        "{r:?}"
+    );
+    // While a mount is marked, resolves elsewhere go on.
+    assert_eq!(
+        prompt(
+            "resolve",
+            ns.resolve(&base.join("ok/."), Resolve::MustExist)
+        )
+        .await
+        .unwrap(),
+        base.join("ok")
+    );
+    hung.abort();
+    wait_for("the mark to clear", Duration::from_secs(10), || {
+        ns.unresponsive_mounts().is_empty()
+    })
+    .await;
+}

@@ -138,7 +138,72 @@ fn benches(c: &mut Criterion) {
     g.bench_function("go_nsenter_realpath", |b| {
         b.iter(|| go_realpath(&mnt, &f.path))
     });
+    // The kernel floor: one openat2(RESOLVE_IN_ROOT) and the descriptor's path read back.
+    let rel = f.path.strip_prefix("/").unwrap().to_path_buf();
+    let fds = rustix::fs::open(
+        "/proc/self/fd",
+        rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .unwrap();
+    g.bench_function("kernel_floor_openat2_readlink", |b| {
+        b.iter(|| {
+            let fd = rustix::fs::openat2(
+                f.thread.root_fs().as_fd(),
+                &rel,
+                rustix::fs::OFlags::PATH | rustix::fs::OFlags::CLOEXEC,
+                rustix::fs::Mode::empty(),
+                rustix::fs::ResolveFlags::IN_ROOT | rustix::fs::ResolveFlags::NO_MAGICLINKS,
+            )
+            .unwrap();
+            let n = std::os::fd::AsRawFd::as_raw_fd(&fd).to_string();
+            rustix::fs::readlinkat(&fds, n.as_str(), Vec::new()).unwrap()
+        })
+    });
     g.finish();
+
+    // A healthy resolve while 100 calls are stuck in a hung FUSE mount (abandoned by their
+    // callers, past their deadline), on the same NsEnter.
+    {
+        let hung_dir = f.sb.scratch().join("hung");
+        f.sb.mkdir_all(&hung_dir).unwrap();
+        let hung = f.sb.hung_fuse_mount(&hung_dir).unwrap();
+        let h = f.thread.with_fs_timeout(Duration::from_millis(100));
+        f.rt.block_on(async {
+            let calls = (0..100).map(|i| {
+                let h = h.clone();
+                let p = hung_dir.join(format!("x{}", i % 10));
+                tokio::spawn(async move {
+                    let _ = tokio::time::timeout(
+                        Duration::from_millis(20),
+                        hostexec_api::HostFs::stat(&h, &p, true),
+                    )
+                    .await;
+                })
+            });
+            for c in calls.collect::<Vec<_>>() {
+                c.await.unwrap();
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        });
+        let mut g = c.benchmark_group("resolve_while_stuck");
+        g.sample_size(20)
+            .warm_up_time(Duration::from_millis(300))
+            .measurement_time(Duration::from_secs(3));
+        g.bench_function("hostexec_100_stuck", |b| {
+            b.iter(|| {
+                f.rt.block_on(f.thread.resolve(&f.path, Resolve::MustExist))
+                    .unwrap()
+            })
+        });
+        g.finish();
+        eprintln!(
+            "resolve_while_stuck: pool {:?}, marked {:?}",
+            f.thread.fs_pool_stats(),
+            f.thread.unresponsive_mounts()
+        );
+        drop(hung);
+    }
 
     // HostFs::stat (what hostexec-mount's is_mount_point costs): the pool hop vs the bare call.
     let mut g = c.benchmark_group("stat");
@@ -153,6 +218,19 @@ fn benches(c: &mut Criterion) {
     });
     g.bench_function("hostexec_rootfs_direct", |b| {
         b.iter(|| f.thread.root_fs().stat(f.sb.scratch(), true).unwrap())
+    });
+    // The floor: one statx of the path, relative to the host root descriptor.
+    let scratch_rel = f.sb.scratch().strip_prefix("/").unwrap().to_path_buf();
+    g.bench_function("statx_direct", |b| {
+        b.iter(|| {
+            rustix::fs::statx(
+                f.thread.root_fs().as_fd(),
+                &scratch_rel,
+                rustix::fs::AtFlags::empty(),
+                rustix::fs::StatxFlags::BASIC_STATS | rustix::fs::StatxFlags::MNT_ID,
+            )
+            .unwrap()
+        })
     });
     g.finish();
 

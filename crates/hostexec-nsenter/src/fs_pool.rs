@@ -26,6 +26,7 @@
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -39,8 +40,9 @@ pub(crate) const MAX_STUCK: usize = 512;
 /// An idle worker (other than the last) exits after this long without work.
 pub(crate) const IDLE_EXIT: Duration = Duration::from_secs(1);
 
-/// Told the mount id a job was last seen entering (0: none) when the job overran.
-pub(crate) type OverrunHook = Box<dyn Fn(u64) + Send + Sync>;
+/// Told the mount id a job was last seen entering (0: none) and the path it was about when
+/// the job overran.
+pub(crate) type OverrunHook = Box<dyn Fn(u64, Option<&Path>) + Send + Sync>;
 
 thread_local! {
     /// The progress cell of the job this thread is running.
@@ -60,12 +62,14 @@ pub(crate) fn note_mount(mnt_id: u64) {
 struct Queued {
     id: u64,
     deadline: Option<Instant>,
+    about: Option<PathBuf>,
     progress: Arc<AtomicU64>,
     job: Job,
 }
 
 struct Running {
     deadline: Option<Instant>,
+    about: Option<PathBuf>,
     progress: Arc<AtomicU64>,
     stuck: bool,
 }
@@ -84,12 +88,12 @@ struct State {
 
 impl State {
     /// Marks running jobs past their deadline as stuck; returns their progress.
-    fn reap_overdue(&mut self, now: Instant) -> Vec<u64> {
+    fn reap_overdue(&mut self, now: Instant) -> Vec<(u64, Option<PathBuf>)> {
         let mut found = Vec::new();
         for r in self.running.values_mut() {
             if !r.stuck && r.deadline.is_some_and(|d| d <= now) {
                 r.stuck = true;
-                found.push(r.progress.load(Ordering::Relaxed));
+                found.push((r.progress.load(Ordering::Relaxed), r.about.clone()));
             }
         }
         self.stuck += found.len();
@@ -171,7 +175,12 @@ impl FsPool {
 
     /// Runs `f` on a worker and returns its result, or [`RunError::Overran`] once `limit` has
     /// passed (the job then runs on, unwatched, or never starts if it was still queued).
-    pub(crate) async fn run<R, F>(&self, limit: Option<Duration>, f: F) -> Result<R, RunError>
+    pub(crate) async fn run<R, F>(
+        &self,
+        limit: Option<Duration>,
+        about: Option<&Path>,
+        f: F,
+    ) -> Result<R, RunError>
     where
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
@@ -182,6 +191,7 @@ impl FsPool {
         let cell = Arc::clone(&progress);
         let id = self.submit(
             deadline,
+            about.map(Path::to_path_buf),
             progress,
             Box::new(move || {
                 // Its caller is gone (its own timeout, or dropped): nothing to do.
@@ -197,19 +207,55 @@ impl FsPool {
         let Some(deadline) = deadline else {
             return rx.await.map_err(|_| RunError::Lost);
         };
-        match tokio::time::timeout_at(deadline.into(), rx).await {
+        // If the caller goes away first (its own timeout, a dropped future), the deadline is
+        // still watched: the job is then known to be stuck even if no other job comes along.
+        let mut watch = Abandoned {
+            shared: Some(Arc::clone(&self.shared)),
+            id,
+            deadline,
+        };
+        let r = match tokio::time::timeout_at(deadline.into(), rx).await {
             Ok(r) => r.map_err(|_| RunError::Lost),
             Err(_) => {
-                self.overran(id);
+                overran(&self.shared, id);
                 Err(RunError::Overran)
             }
+        };
+        watch.shared = None;
+        r
+    }
+}
+
+/// Dropped with its caller's future before the job answered: watches the deadline on the
+/// runtime (if there is one), then counts the job as overrun if it is still running.
+struct Abandoned {
+    shared: Option<Arc<Shared>>,
+    id: u64,
+    deadline: Instant,
+}
+
+impl Drop for Abandoned {
+    fn drop(&mut self) {
+        let Some(shared) = self.shared.take() else {
+            return;
+        };
+        let (id, deadline) = (self.id, self.deadline);
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                tokio::time::sleep_until(deadline.into()).await;
+                overran(&shared, id);
+            });
         }
     }
+}
 
-    /// The job `id` missed its deadline: drop it if it is still queued, else count its worker
-    /// as stuck and tell the hook (once), then start a worker for what is queued.
-    fn overran(&self, id: u64) {
-        let mut guard = self.shared.lock();
+impl FsPool {}
+
+/// The job `id` missed its deadline: drop it if it is still queued, else count its worker
+/// as stuck and tell the hook (once), then start a worker for what is queued.
+fn overran(shared: &Arc<Shared>, id: u64) {
+    {
+        let mut guard = shared.lock();
         let st = &mut *guard;
         st.queue.retain(|q| q.id != id);
         let mut overdue = st.reap_overdue(Instant::now());
@@ -217,26 +263,35 @@ impl FsPool {
             if !r.stuck {
                 r.stuck = true;
                 st.stuck += 1;
-                overdue.push(r.progress.load(Ordering::Relaxed));
+                overdue.push((r.progress.load(Ordering::Relaxed), r.about.clone()));
             }
         }
         let start = !st.queue.is_empty() && st.idle == 0 && may_start(st);
         drop(guard);
         if start {
-            start_worker(&self.shared);
+            start_worker(shared);
         }
-        for mnt in overdue {
-            (self.shared.on_overrun)(mnt);
+        for (mnt, about) in overdue {
+            (shared.on_overrun)(mnt, about.as_deref());
         }
     }
+}
 
-    fn submit(&self, deadline: Option<Instant>, progress: Arc<AtomicU64>, job: Job) -> u64 {
+impl FsPool {
+    fn submit(
+        &self,
+        deadline: Option<Instant>,
+        about: Option<PathBuf>,
+        progress: Arc<AtomicU64>,
+        job: Job,
+    ) -> u64 {
         let mut st = self.shared.lock();
         let id = st.next_id;
         st.next_id += 1;
         st.queue.push_back(Queued {
             id,
             deadline,
+            about,
             progress,
             job,
         });
@@ -252,8 +307,8 @@ impl FsPool {
         if start {
             start_worker(&self.shared);
         }
-        for mnt in overdue {
-            (self.shared.on_overrun)(mnt);
+        for (mnt, about) in overdue {
+            (self.shared.on_overrun)(mnt, about.as_deref());
         }
         id
     }
@@ -312,6 +367,7 @@ fn worker(shared: &Arc<Shared>) {
                 q.id,
                 Running {
                     deadline: q.deadline,
+                    about: q.about,
                     progress: q.progress,
                     stuck: false,
                 },
@@ -349,7 +405,7 @@ mod tests {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let s = Arc::clone(&seen);
         (
-            FsPool::new(Box::new(move |m| s.lock().unwrap().push(m))),
+            FsPool::new(Box::new(move |m, _| s.lock().unwrap().push(m))),
             seen,
         )
     }
@@ -359,7 +415,7 @@ mod tests {
         let (pool, _) = pool();
         let (release, hang) = std::sync::mpsc::channel::<()>();
         // Like a call into a hung mount: blocks its worker until released.
-        let hung = pool.run(None, move || hang.recv().is_ok());
+        let hung = pool.run(None, None, move || hang.recv().is_ok());
         tokio::pin!(hung);
         assert!(
             tokio::time::timeout(Duration::from_millis(50), &mut hung)
@@ -369,7 +425,7 @@ mod tests {
         );
         // Meanwhile other jobs complete on another worker; the runtime's only thread runs on.
         for i in 0..100 {
-            assert_eq!(pool.run(None, move || i * 2).await.unwrap(), i * 2);
+            assert_eq!(pool.run(None, None, move || i * 2).await.unwrap(), i * 2);
         }
         release.send(()).unwrap();
         assert!(hung.await.unwrap());
@@ -386,13 +442,16 @@ mod tests {
         let (release, hang) = std::sync::mpsc::channel::<()>();
         let hang = Arc::new(Mutex::new(hang));
         let started = Arc::new(AtomicU64::new(0));
+        // Long enough for a loaded machine to start a wave's threads before the callers'
+        // deadline drops their still-queued jobs.
+        const LIMIT: Duration = Duration::from_millis(500);
         let waves = 3;
         for wave in 1..=waves {
             let mut callers = Vec::new();
             for _ in 0..MAX_WORKERS {
                 let (p, h, s) = (Arc::clone(&pool), Arc::clone(&hang), Arc::clone(&started));
                 callers.push(tokio::spawn(async move {
-                    p.run(Some(Duration::from_millis(20)), move || {
+                    p.run(Some(LIMIT), None, move || {
                         note_mount(67);
                         s.fetch_add(1, Ordering::SeqCst);
                         // Each waits for a release of its own (one message each).
@@ -410,12 +469,12 @@ mod tests {
             for c in callers {
                 c.abort();
             }
-            tokio::time::sleep(Duration::from_millis(25)).await;
+            tokio::time::sleep(LIMIT + Duration::from_millis(50)).await;
         }
         // All are overdue now; a healthy job finds a healthy worker at once.
         let t = Instant::now();
         assert_eq!(
-            pool.run(Some(Duration::from_secs(5)), || 7).await,
+            pool.run(Some(Duration::from_secs(5)), None, || 7).await,
             Ok(7),
             "a healthy job waited behind hung ones"
         );
@@ -429,7 +488,7 @@ mod tests {
         // A job that overruns while its caller waits: Overran, and its worker is stuck.
         let h = Arc::clone(&hang);
         let r = pool
-            .run(Some(Duration::from_millis(20)), move || {
+            .run(Some(Duration::from_millis(20)), None, move || {
                 let _ = h.lock().map(|rx| rx.recv());
             })
             .await;
@@ -443,7 +502,10 @@ mod tests {
             assert!(Instant::now() < deadline, "{:?}", pool.counts());
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        assert_eq!(pool.run(Some(Duration::from_secs(5)), || 8).await, Ok(8));
+        assert_eq!(
+            pool.run(Some(Duration::from_secs(5)), None, || 8).await,
+            Ok(8)
+        );
     }
 
     #[tokio::test(flavor = "current_thread")]
@@ -452,27 +514,27 @@ mod tests {
         let ran = Arc::new(AtomicU64::new(0));
         let r = Arc::clone(&ran);
         // Its caller is gone before a worker picks it (the closure checks first).
-        let job = pool.run(Some(Duration::from_secs(5)), move || {
+        let job = pool.run(Some(Duration::from_secs(5)), None, move || {
             r.fetch_add(1, Ordering::SeqCst);
         });
         drop(job);
-        assert_eq!(pool.run(None, || 1).await, Ok(1));
+        assert_eq!(pool.run(None, None, || 1).await, Ok(1));
         assert_eq!(ran.load(Ordering::SeqCst), 0);
     }
 
     #[tokio::test(flavor = "current_thread")]
     async fn a_panicking_job_is_lost_and_the_pool_serves_on() {
         let (pool, _) = pool();
-        let r: Result<(), RunError> = pool.run(None, || panic!("boom")).await;
+        let r: Result<(), RunError> = pool.run(None, None, || panic!("boom")).await;
         assert_eq!(r, Err(RunError::Lost));
-        assert_eq!(pool.run(None, || 7).await.unwrap(), 7);
+        assert_eq!(pool.run(None, None, || 7).await.unwrap(), 7);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn workers_exit_when_the_pool_is_dropped() {
         let (pool, _) = pool();
         let shared = Arc::clone(&pool.shared);
-        let jobs = (0..8).map(|i| pool.run(None, move || i));
+        let jobs = (0..8).map(|i| pool.run(None, None, move || i));
         for (i, j) in jobs.enumerate() {
             assert_eq!(j.await.unwrap(), i);
         }

@@ -110,6 +110,7 @@ use rustix::fs::{Mode, OFlags};
 
 mod error;
 mod fs_pool;
+mod fstypes;
 mod host_thread;
 mod run;
 mod target;
@@ -258,10 +259,11 @@ impl NsEnterBuilder {
             })?;
         let watch = Arc::new(MountWatch::new(probe_root, target.mountinfo_path()));
         let root = root.with_guard(Arc::clone(&watch) as Arc<dyn hostexec_rootfs::MountGuard>);
+        let fstypes = fstypes::FsTypes::open(&target.mountinfo_path());
         let weak = Arc::downgrade(&watch);
-        let fs = FsPool::new(Box::new(move |mnt_id| {
+        let fs = FsPool::new(Box::new(move |mnt_id, about| {
             if let Some(w) = weak.upgrade() {
-                w.overran(mnt_id);
+                w.overran(mnt_id, about);
             }
         }));
         Ok(NsEnter {
@@ -272,6 +274,7 @@ impl NsEnterBuilder {
                 launch,
                 root: Arc::new(root),
                 watch,
+                fstypes,
                 fs,
                 bin_cache: Mutex::new(HashMap::new()),
                 systemd: tokio::sync::OnceCell::new(),
@@ -358,6 +361,8 @@ struct Inner {
     root: Arc<RootFs>,
     /// The mounts that stopped answering (the guard of `root`'s walks).
     watch: Arc<MountWatch>,
+    /// Which mounts answer from memory (for calls on the caller's thread).
+    fstypes: fstypes::FsTypes,
     /// Runs the blocking file operations of the async API (see [`fs_pool`]).
     fs: FsPool,
     bin_cache: Mutex<HashMap<OsString, PathBuf>>,
@@ -498,7 +503,7 @@ impl NsEnter {
         match self
             .inner
             .fs
-            .run(Some(self.fs_timeout), move || f(&root))
+            .run(Some(self.fs_timeout), Some(path), move || f(&root))
             .await
         {
             Ok(r) => r,
@@ -523,7 +528,7 @@ impl NsEnter {
         let found = match self
             .inner
             .fs
-            .run(Some(self.fs_timeout), move || {
+            .run(Some(self.fs_timeout), None, move || {
                 root.look_path(&owned, HOST_BIN_DIRS)
             })
             .await
@@ -777,6 +782,18 @@ impl PathResolver for NsEnter {
 #[async_trait]
 impl HostFs for NsEnter {
     async fn stat(&self, path: &Path, follow: bool) -> Result<FileStat, PathError> {
+        // On the caller's thread when the kernel answers from its caches on a local file
+        // system (see the `fstypes` rule); anything else hops to the pool.
+        check_host_path(path)?;
+        self.check_alive()?;
+        let types = &self.inner.fstypes;
+        if let Some(st) = self
+            .inner
+            .root
+            .stat_cached(path, follow, &|mnt| types.is_local(mnt))?
+        {
+            return Ok(st);
+        }
         let p = path.to_path_buf();
         self.fs_op(path, move |r| r.stat(&p, follow)).await
     }
@@ -808,7 +825,7 @@ impl HostFs for NsEnter {
         match self
             .inner
             .fs
-            .run(Some(self.fs_timeout), move || {
+            .run(Some(self.fs_timeout), None, move || {
                 std::fs::read(&p).map_err(|e| PathError::from_io(&p, e))
             })
             .await

@@ -9,6 +9,13 @@
 //! a bind mount leading to the same mount is refused too, and a new mount at the same place
 //! is not.
 //!
+//! A call on the caller's thread (a `stat` answered from the kernel's caches, see `fstypes`)
+//! is taken only while no mount is marked. A call that overran before the walk told the
+//! guard of any mount is *located*: the same path is walked on a thread of its own, and if
+//! that walk has not returned after [`LOCATE_WAIT`], the mount it was last seen entering is
+//! marked. One locate at a time; the locating thread stays in the kernel with the calls it
+//! stands for.
+//!
 //! One probe thread per marked mount opens the mount point (`O_PATH`, which does not ask the
 //! file system) and then waits in a `statx` with `AT_STATX_FORCE_SYNC` that does ask it. When
 //! that returns — with an answer or with an error such as `ENOTCONN` from an aborted FUSE
@@ -32,6 +39,8 @@ use crate::fs_pool;
 
 /// How long a probe waits before asking again a mount that answered `ETIMEDOUT`.
 pub(crate) const PROBE_PAUSE: Duration = Duration::from_millis(500);
+/// How long a locating walk may take before the mount it is in is taken for the hung one.
+pub(crate) const LOCATE_WAIT: Duration = Duration::from_millis(100);
 
 /// The marks of one `NsEnter`. See the [module docs](self).
 #[derive(Debug)]
@@ -44,6 +53,8 @@ pub(crate) struct MountWatch {
     mountinfo: PathBuf,
     /// The host root without this guard, for the probes.
     root: RootFs,
+    /// A locating walk is under way.
+    locating: std::sync::atomic::AtomicBool,
 }
 
 impl MountWatch {
@@ -53,6 +64,7 @@ impl MountWatch {
             marks: Mutex::new(HashMap::new()),
             mountinfo,
             root,
+            locating: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -70,8 +82,14 @@ impl MountWatch {
     /// A call overran its deadline in mount `mnt_id` (0: before entering any mount, e.g.
     /// queued, or in the root's own mount before the first component): marks it and starts
     /// its probe, unless it is marked already or no longer in the table.
-    pub(crate) fn overran(self: &Arc<Self>, mnt_id: u64) {
-        if mnt_id == 0 || self.lock().contains_key(&mnt_id) {
+    pub(crate) fn overran(self: &Arc<Self>, mnt_id: u64, about: Option<&Path>) {
+        if mnt_id == 0 {
+            if let Some(path) = about {
+                self.locate(path);
+            }
+            return;
+        }
+        if self.lock().contains_key(&mnt_id) {
             return;
         }
         let Some(point) = mount_point_of(&self.mountinfo, mnt_id) else {
@@ -97,6 +115,45 @@ impl MountWatch {
         }
     }
 
+    /// Walks `path` on a thread of its own, noting the mounts it enters; marks the last one if
+    /// the walk is still under way after [`LOCATE_WAIT`] (see the module docs).
+    fn locate(self: &Arc<Self>, path: &Path) {
+        if self.locating.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let Ok(root) = self.root.try_clone_unguarded() else {
+            self.locating.store(false, Ordering::Release);
+            return;
+        };
+        let watch = Arc::clone(self);
+        let path = path.to_path_buf();
+        let spawned = std::thread::Builder::new()
+            .name("hostexec-locate".into())
+            .spawn(move || {
+                let cell = Arc::new(std::sync::atomic::AtomicU64::new(0));
+                let seen = Arc::clone(&cell);
+                let (done, answered) = std::sync::mpsc::channel();
+                let walker = std::thread::Builder::new()
+                    .name("hostexec-locate".into())
+                    .spawn(move || {
+                        let note = NoteMounts(seen);
+                        let root = root.with_guard(Arc::new(note));
+                        let _ = root.resolve_by_walk(&path, hostexec_api::Resolve::MustExist);
+                        let _ = done.send(());
+                    });
+                if walker.is_ok() && answered.recv_timeout(LOCATE_WAIT).is_err() {
+                    let mnt = cell.load(Ordering::Relaxed);
+                    if mnt != 0 {
+                        watch.overran(mnt, None);
+                    }
+                }
+                watch.locating.store(false, Ordering::Release);
+            });
+        if spawned.is_err() {
+            self.locating.store(false, Ordering::Release);
+        }
+    }
+
     fn clear(&self, mnt_id: u64) {
         let mut marks = self.lock();
         if let Some(point) = marks.remove(&mnt_id) {
@@ -106,7 +163,22 @@ impl MountWatch {
     }
 }
 
+/// The guard of a locating walk: notes each mount entered, refuses nothing.
+#[derive(Debug)]
+struct NoteMounts(Arc<std::sync::atomic::AtomicU64>);
+
+impl MountGuard for NoteMounts {
+    fn entering(&self, mnt_id: u64, _: &Path) -> Result<(), PathError> {
+        self.0.store(mnt_id, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
 impl MountGuard for MountWatch {
+    fn allows_fast_path(&self) -> bool {
+        self.marked.load(Ordering::Acquire) == 0
+    }
+
     fn entering(&self, mnt_id: u64, path: &Path) -> Result<(), PathError> {
         fs_pool::note_mount(mnt_id);
         if self.marked.load(Ordering::Acquire) == 0 {

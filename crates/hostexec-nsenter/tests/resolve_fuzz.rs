@@ -325,6 +325,24 @@ fn check_case(
             let ours_e = resolve(Resolve::MustExist)?;
             let ours_m = resolve(Resolve::AllowMissing)?;
             let k = kernel(h, q);
+            // The walk (the reference) gives resolve's answer, and the kernel's answer
+            // (resolve_by_kernel), wherever it answers, is the same.
+            let walk = h.root_fs().resolve_by_walk(qp, Resolve::MustExist);
+            match (&ours_e, &walk) {
+                (Ok(a), Ok(b)) => prop_assert_eq!(a, b, "walk: {}", show(q)),
+                (Err(a), Err(b)) => prop_assert_eq!(a.to_string(), b.to_string()),
+                _ => prop_assert!(false, "resolve {ours_e:?}, walk {walk:?}: {}", show(q)),
+            }
+            if let Ok(Some(fast)) = h.root_fs().resolve_by_kernel(qp) {
+                prop_assert_eq!(
+                    Some(&fast),
+                    ours_e.as_ref().ok(),
+                    "kernel answer: {}",
+                    show(q)
+                );
+                FAST_PATH_ANSWERS[slot(h.launcher())]
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
             let g = |r: &Gnu| r.as_ref().map(|b| show(b)).map_err(|e| *e);
             let ctx = || {
                 format!(
@@ -421,6 +439,18 @@ fn cases() -> u32 {
         .unwrap_or(250)
 }
 
+/// How many MustExist queries the kernel fast path answered (it must answer some, or the
+/// comparison above checked nothing).
+/// One counter per launcher (the two fuzz tests run in parallel).
+static FAST_PATH_ANSWERS: [std::sync::atomic::AtomicUsize; 2] = [
+    std::sync::atomic::AtomicUsize::new(0),
+    std::sync::atomic::AtomicUsize::new(0),
+];
+
+fn slot(launcher: Launcher) -> usize {
+    usize::from(launcher != Launcher::HostThread)
+}
+
 fn fuzz(launcher: Launcher, cases: u32) {
     let sb = SandboxHost::start().unwrap();
     // A file that exists only in the caller's view, where the sandbox has its tmpfs.
@@ -447,6 +477,10 @@ fn fuzz(launcher: Launcher, cases: u32) {
     if let Err(e) = r {
         panic!("{e}");
     }
+    assert!(
+        FAST_PATH_ANSWERS[slot(launcher)].load(std::sync::atomic::Ordering::Relaxed) > 0,
+        "resolve_by_kernel never answered ({launcher:?})"
+    );
 }
 
 #[test]

@@ -454,6 +454,7 @@ struct Seen {
     kernel_loop: AtomicUsize,
     outside_refused: AtomicUsize,
     dirs_made: AtomicUsize,
+    fast_path: AtomicUsize,
 }
 
 fn check(case: &Case, seen: &Seen) -> Result<(), TestCaseError> {
@@ -473,6 +474,14 @@ fn check(case: &Case, seen: &Seen) -> Result<(), TestCaseError> {
         .iter()
         .map(|q| b.root.resolve_clamped(os(&q.0), L))
         .collect();
+    // The kernel's answer (resolve_by_kernel) against the walk (resolve_clamped): wherever
+    // the kernel answers, the same path; and how often it answered.
+    for (q, (walk, _)) in case.queries.iter().zip(&e) {
+        if let Ok(Some(k)) = b.root.resolve_by_kernel(os(&q.0)) {
+            prop_assert_eq!(Some(&k), walk.as_ref().ok(), "{:?}", q);
+            seen.fast_path.fetch_add(1, Relaxed);
+        }
+    }
     let gnu = (!case.tree.absolute).then(|| {
         // All modes at once: a diverging query costs a timeout, which is waiting, not work.
         std::thread::scope(|s| {
@@ -663,7 +672,7 @@ fn differential_against_gnu_realpath_and_the_kernel() {
         "{cases} trees: compared with GNU {} (equal paths {}, equal errors {}); intended differences: \
          loops hidden by GNU -m {}, GNU never ending {} (+{} looping queries not asked), chains > 40 followed by GNU {}, `..` clamped at the root {}; \
          kernel paths {}, kernel ELOOP {}; absolute links to the caller's side refused {}; \
-         directories made {}",
+         directories made {}; MustExist answered by the kernel's answer (resolve_by_kernel) {}",
         n(&seen.gnu_compared),
         n(&seen.gnu_equal_ok),
         n(&seen.gnu_equal_err),
@@ -676,6 +685,11 @@ fn differential_against_gnu_realpath_and_the_kernel() {
         n(&seen.kernel_loop),
         n(&seen.outside_refused),
         n(&seen.dirs_made),
+        n(&seen.fast_path),
+    );
+    assert!(
+        n(&seen.fast_path) > 0,
+        "the kernel never answered: the comparison with the walk checked nothing"
     );
     // With a real run, every rule must have been exercised (a fuzzer that never reaches a
     // loop proves nothing about loops).

@@ -57,9 +57,21 @@
 //! is `ENOTDIR` for both), as the differential fuzz tests check over random trees.
 //!
 //! With [`Resolve::MustExist`] the answer also equals the kernel's own
-//! `openat2(root, path, RESOLVE_IN_ROOT)`, which the fuzz tests use as a second oracle. This
-//! crate does not use `openat2` itself because it cannot express `-m`, and because a
-//! kernel-independent walk is what both backends need.
+//! `openat2(root, path, RESOLVE_IN_ROOT)`, which the fuzz tests use as a second oracle.
+//!
+//! ## The kernel's answer
+//!
+//! [`RootFs::resolve_by_kernel`] asks the kernel instead: one
+//! `openat2(root, path, O_PATH, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)` (Linux ≥ 5.6), then
+//! the object's path as `/proc/self/fd/N` shows it (the kernel's `d_path`), mapped back into
+//! the root, trusted only if it is a plain path that leads with `RESOLVE_NO_SYMLINKS` to the
+//! same object; any error gives `None`. It costs about half the walk, and the differential
+//! fuzzers check, query by query, that it equals the walk. [`RootFs::resolve`] nevertheless
+//! keeps the walk: under a concurrent rename of a directory or link on the path, the kernel's
+//! answer is the object's name *after* the rename, which can be a name no resolution of the
+//! query ever gave at any instant (seen in the `RENAME_EXCHANGE` race test), where the walk's
+//! answer is always one the query had. There is no cheap way to tell that a rename happened
+//! in between (the kernel's rename sequence count is not exposed, only `EAGAIN` for `..`).
 //!
 //! Names are bytes: non-UTF-8 names round-trip byte for byte. Errors are [`PathError`]s naming
 //! the path that was asked about, never an inner component.
@@ -112,7 +124,7 @@ use std::io::Read;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use hostexec_api::path::{check_host_path, normalize, PATH_MAX};
 use hostexec_api::{CommandError, FileKind, FileStat, PathError, Resolve, MAX_SYMLINK_HOPS};
@@ -131,6 +143,8 @@ const RACE_RETRIES: usize = 8;
 pub struct RootFs {
     fd: OwnedFd,
     guard: Option<Arc<dyn MountGuard>>,
+    /// The root's own path as `/proc/self/fd` shows it (for the kernel fast path), once read.
+    shown: OnceLock<Option<Vec<u8>>>,
 }
 
 /// Told about each mount a walk enters, before the walk asks that mount's file system
@@ -148,6 +162,13 @@ pub trait MountGuard: Send + Sync + std::fmt::Debug {
     /// operation was asked about). Called whenever the mount changes from one component to
     /// the next. An error stops the walk and is the operation's error.
     fn entering(&self, mnt_id: u64, path: &Path) -> Result<(), PathError>;
+
+    /// Whether [`RootFs::resolve`] may take the kernel fast path (one `openat2`, which cannot
+    /// tell the guard about the mounts on the way until it has returned). A guard that
+    /// refuses some mount now says no, and the walk asks it at each mount. Default: yes.
+    fn allows_fast_path(&self) -> bool {
+        true
+    }
 }
 
 /// The state of one walk: what [`RootFs::walk`] found.
@@ -267,6 +288,79 @@ fn kind_and_mount(fd: &OwnedFd) -> Result<(FileType, Option<u64>), Errno> {
     }
 }
 
+/// Device, inode and mount of `fd`, from the kernel's caches (`AT_STATX_DONT_SYNC`: they
+/// never change for an open object, and a hung file system is not asked).
+fn identity(fd: &OwnedFd) -> Option<((u32, u32), u64, Option<u64>)> {
+    let st = rustix::fs::statx(
+        fd,
+        "",
+        AtFlags::EMPTY_PATH | AtFlags::SYMLINK_NOFOLLOW | AtFlags::STATX_DONT_SYNC,
+        StatxFlags::INO | StatxFlags::MNT_ID,
+    )
+    .ok()?;
+    let mnt = StatxFlags::from_bits_retain(st.stx_mask)
+        .contains(StatxFlags::MNT_ID)
+        .then_some(st.stx_mnt_id);
+    Some(((st.stx_dev_major, st.stx_dev_minor), st.stx_ino, mnt))
+}
+
+/// What `/proc/self/fd/N` shows for `fd`: the kernel's `d_path` of the object, read through
+/// a descriptor of this process's `/proc/self/fd` opened once.
+fn proc_fd_path(fd: &OwnedFd) -> Option<Vec<u8>> {
+    static FDS: OnceLock<Option<OwnedFd>> = OnceLock::new();
+    let dir = FDS
+        .get_or_init(|| {
+            rustix::fs::open(
+                "/proc/self/fd",
+                OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .ok()
+        })
+        .as_ref()?;
+    let name = itoa_fd(fd);
+    let shown = rustix::fs::readlinkat(dir, name.as_str(), Vec::with_capacity(128)).ok()?;
+    let bytes = shown.into_bytes();
+    // Not a path in a mount namespace this process can name (a pipe, an anonymous inode,
+    // an unreachable mount shown relative to nothing): no answer.
+    (bytes.first() == Some(&b'/')).then_some(bytes)
+}
+
+fn itoa_fd(fd: &OwnedFd) -> String {
+    use std::os::fd::AsRawFd;
+    fd.as_raw_fd().to_string()
+}
+
+/// The [`FileStat`] of the object `fd` names (`statx`, asking its file system).
+fn stat_fd(fd: &OwnedFd, path: &Path) -> Result<FileStat, PathError> {
+    let st = rustix::fs::statx(
+        fd,
+        "",
+        AtFlags::EMPTY_PATH | AtFlags::SYMLINK_NOFOLLOW,
+        StatxFlags::BASIC_STATS | StatxFlags::MNT_ID,
+    )
+    .map_err(|e| errno_err(path, e))?;
+    let mode = u32::from(st.stx_mode);
+    let mount_root = st
+        .stx_attributes_mask
+        .contains(StatxAttributes::MOUNT_ROOT)
+        .then(|| st.stx_attributes.contains(StatxAttributes::MOUNT_ROOT));
+    let mount_id = StatxFlags::from_bits_retain(st.stx_mask)
+        .contains(StatxFlags::MNT_ID)
+        .then_some(st.stx_mnt_id);
+    let mut stat = FileStat::new(kind_of(FileType::from_raw_mode(mode)));
+    stat.mode = mode;
+    stat.uid = st.stx_uid;
+    stat.gid = st.stx_gid;
+    stat.size = st.stx_size;
+    stat.dev = (st.stx_dev_major, st.stx_dev_minor);
+    stat.rdev = (st.stx_rdev_major, st.stx_rdev_minor);
+    stat.ino = st.stx_ino;
+    stat.mount_root = mount_root;
+    stat.mount_id = mount_id;
+    Ok(stat)
+}
+
 /// Whether two fds are the same file (device and inode).
 fn same_object(a: &OwnedFd, b: &OwnedFd) -> Result<bool, Errno> {
     let (sa, sb) = (rustix::fs::fstat(a)?, rustix::fs::fstat(b)?);
@@ -285,31 +379,32 @@ impl RootFs {
             OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
             Mode::empty(),
         )?;
-        Ok(RootFs { fd, guard: None })
+        Ok(RootFs::from_fd(fd))
     }
 
     /// Takes `fd` as the root. The caller guarantees it is a directory fd (ideally `O_PATH`,
     /// and `O_CLOEXEC` like every fd hostexec holds).
     pub fn from_fd(fd: OwnedFd) -> RootFs {
-        RootFs { fd, guard: None }
+        RootFs {
+            fd,
+            guard: None,
+            shown: OnceLock::new(),
+        }
     }
 
     /// The same root, whose walks tell `guard` about each mount they enter (see
     /// [`MountGuard`]); every operation of this handle, and of its clones, walks that way.
     pub fn with_guard(self, guard: Arc<dyn MountGuard>) -> RootFs {
         RootFs {
-            fd: self.fd,
             guard: Some(guard),
+            ..self
         }
     }
 
     /// Another handle on the same root without the guard (for a backend's own probes of a
     /// mount its guard refuses).
     pub fn try_clone_unguarded(&self) -> std::io::Result<RootFs> {
-        Ok(RootFs {
-            fd: self.fd.try_clone()?,
-            guard: None,
-        })
+        Ok(RootFs::from_fd(self.fd.try_clone()?))
     }
 
     /// The root directory fd.
@@ -320,14 +415,94 @@ impl RootFs {
     /// Another handle on the same root (`F_DUPFD_CLOEXEC`).
     pub fn try_clone(&self) -> std::io::Result<RootFs> {
         Ok(RootFs {
-            fd: self.fd.try_clone()?,
             guard: self.guard.clone(),
+            ..RootFs::from_fd(self.fd.try_clone()?)
         })
     }
 
-    /// The canonical host path of `path` (see the crate docs for the rules).
+    /// The canonical host path of `path` (see the crate docs for the rules), by the walk.
     pub fn resolve(&self, path: &Path, mode: Resolve) -> Result<PathBuf, PathError> {
+        self.resolve_by_walk(path, mode)
+    }
+
+    /// [`resolve`](Self::resolve) by the walk alone (the reference the kernel's answer,
+    /// [`resolve_by_kernel`](Self::resolve_by_kernel), is compared with).
+    pub fn resolve_by_walk(&self, path: &Path, mode: Resolve) -> Result<PathBuf, PathError> {
         Ok(self.walk(path, mode.into(), true)?.host_path())
+    }
+
+    /// The kernel's answer to [`Resolve::MustExist`] (see the crate docs, "The kernel's
+    /// answer"): `Ok(None)` whenever it cannot answer for certain (any error, no `openat2`, a
+    /// path it cannot map back). An `Err` only comes from the guard.
+    pub fn resolve_by_kernel(&self, path: &Path) -> Result<Option<PathBuf>, PathError> {
+        self.kernel_path(path, rustix::fs::ResolveFlags::empty())
+    }
+
+    fn kernel_path(
+        &self,
+        path: &Path,
+        extra: rustix::fs::ResolveFlags,
+    ) -> Result<Option<PathBuf>, PathError> {
+        use rustix::fs::ResolveFlags;
+        let Some(prefix) = self.shown().as_deref() else {
+            return Ok(None);
+        };
+        let in_root = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS | extra;
+        let Ok(fd) = rustix::fs::openat2(
+            &self.fd,
+            path,
+            OFlags::PATH | OFlags::CLOEXEC,
+            Mode::empty(),
+            in_root,
+        ) else {
+            return Ok(None);
+        };
+        let Some((dev, ino, mnt)) = identity(&fd) else {
+            return Ok(None);
+        };
+        if let (Some(guard), Some(mnt)) = (&self.guard, mnt) {
+            guard.entering(mnt, path)?;
+        }
+        let Some(shown) = proc_fd_path(&fd) else {
+            return Ok(None);
+        };
+        // The path below the root: the root's own shown path stripped ("/" shows as itself).
+        let rest = if prefix == b"/" {
+            &shown[..]
+        } else {
+            match shown.strip_prefix(prefix) {
+                Some(r) if r.is_empty() || r.starts_with(b"/") => r,
+                _ => return Ok(None),
+            }
+        };
+        let canonical = if rest.is_empty() { &b"/"[..] } else { rest };
+        // Trust it only if it is a plain path that leads, without any symlink, to the very
+        // object the kernel found (not e.g. a name since renamed, or shown " (deleted)").
+        let plain = canonical
+            .split(|&b| b == b'/')
+            .skip(1)
+            .all(|c| !c.is_empty() && c != b"." && c != b"..")
+            || canonical == b"/";
+        if !plain || canonical.len() >= PATH_MAX {
+            return Ok(None);
+        }
+        let canonical = Path::new(OsStr::from_bytes(canonical));
+        let again = rustix::fs::openat2(
+            &self.fd,
+            canonical,
+            OFlags::PATH | OFlags::CLOEXEC,
+            Mode::empty(),
+            in_root | ResolveFlags::NO_SYMLINKS,
+        );
+        match again.ok().as_ref().and_then(identity) {
+            Some((d, i, _)) if (d, i) == (dev, ino) => Ok(Some(canonical.to_path_buf())),
+            _ => Ok(None),
+        }
+    }
+
+    /// The root's path as `/proc/self/fd/N` shows it, read once.
+    fn shown(&self) -> &Option<Vec<u8>> {
+        self.shown.get_or_init(|| proc_fd_path(&self.fd))
     }
 
     /// [`resolve`](Self::resolve), also telling whether a `..` stayed at the root on the way
@@ -371,32 +546,50 @@ impl RootFs {
     /// `mount_id` when it does not fill `STATX_MNT_ID`.
     pub fn stat(&self, path: &Path, follow: bool) -> Result<FileStat, PathError> {
         let (_, fd) = self.open_resolved(path, follow)?;
-        let st = rustix::fs::statx(
-            &fd,
-            "",
-            AtFlags::EMPTY_PATH | AtFlags::SYMLINK_NOFOLLOW,
-            StatxFlags::BASIC_STATS | StatxFlags::MNT_ID,
-        )
-        .map_err(|e| errno_err(path, e))?;
-        let mode = u32::from(st.stx_mode);
-        let mount_root = st
-            .stx_attributes_mask
-            .contains(StatxAttributes::MOUNT_ROOT)
-            .then(|| st.stx_attributes.contains(StatxAttributes::MOUNT_ROOT));
-        let mount_id = StatxFlags::from_bits_retain(st.stx_mask)
-            .contains(StatxFlags::MNT_ID)
-            .then_some(st.stx_mnt_id);
-        let mut stat = FileStat::new(kind_of(FileType::from_raw_mode(mode)));
-        stat.mode = mode;
-        stat.uid = st.stx_uid;
-        stat.gid = st.stx_gid;
-        stat.size = st.stx_size;
-        stat.dev = (st.stx_dev_major, st.stx_dev_minor);
-        stat.rdev = (st.stx_rdev_major, st.stx_rdev_minor);
-        stat.ino = st.stx_ino;
-        stat.mount_root = mount_root;
-        stat.mount_id = mount_id;
-        Ok(stat)
+        stat_fd(&fd, path)
+    }
+
+    /// [`stat`](Self::stat) from the kernel's lookup caches, on a local file system only:
+    /// `openat2(RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS|RESOLVE_CACHED)` (a final symlink not
+    /// followed without `follow`), then, if `is_local` says the object's mount (by
+    /// `STATX_MNT_ID`, read without asking the file system) is on a file system that answers
+    /// from memory, the `statx`. `Ok(None)` whenever any of that does not hold (a name not
+    /// cached, a remote or FUSE mount, any error): the caller then takes [`stat`](Self::stat)
+    /// where a block is allowed. It never waits for a remote or FUSE file system.
+    pub fn stat_cached(
+        &self,
+        path: &Path,
+        follow: bool,
+        is_local: &dyn Fn(u64) -> bool,
+    ) -> Result<Option<FileStat>, PathError> {
+        use rustix::fs::ResolveFlags;
+        check_host_path(path)?;
+        if self.guard.as_ref().is_some_and(|g| !g.allows_fast_path()) {
+            return Ok(None);
+        }
+        let mut flags = OFlags::PATH | OFlags::CLOEXEC;
+        if !follow {
+            flags |= OFlags::NOFOLLOW;
+        }
+        let Ok(fd) = rustix::fs::openat2(
+            &self.fd,
+            path,
+            flags,
+            Mode::empty(),
+            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS | ResolveFlags::CACHED,
+        ) else {
+            return Ok(None);
+        };
+        let Some((_, _, Some(mnt))) = identity(&fd) else {
+            return Ok(None);
+        };
+        if !is_local(mnt) {
+            return Ok(None);
+        }
+        if let Some(guard) = &self.guard {
+            guard.entering(mnt, path)?;
+        }
+        Ok(stat_fd(&fd, path).ok())
     }
 
     /// Reads the whole file at `path` (final symlink followed), at most `limit` bytes: a longer
