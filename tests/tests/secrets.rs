@@ -176,7 +176,8 @@ async fn sensitive_options_reach_no_log_error_debug_or_panic() {
         Err(e) => shown.push_str(&every_rendering(e)),
     }
 
-    // 3. Refused: tmpfs does not know password=.
+    // 3. Refused: tmpfs does not know password=. Natively the kernel's fsconfig refuses it
+    //    (its fs-context message in the error); through mount(8), mount fails.
     let refused = m
         .mount(
             "tmpfs".as_ref(),
@@ -185,6 +186,23 @@ async fn sensitive_options_reach_no_log_error_debug_or_panic() {
             &MountOptions::new()
                 .option("size=1m")
                 .sensitive(format!("password={REFUSED_SECRET}")),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, MountError::Native { .. }), "{refused:?}");
+    let r = every_rendering(refused);
+    assert!(r.contains("size=1m,password=<masked>"), "{r}");
+    assert!(r.contains("Unknown parameter 'password'"), "{r}");
+    shown.push_str(&r);
+    let refused = m
+        .mount(
+            "tmpfs".as_ref(),
+            &tree.host_path("refused"),
+            "tmpfs",
+            &MountOptions::new()
+                .option("size=1m")
+                .sensitive(format!("password={REFUSED_SECRET}"))
+                .helper_only(),
         )
         .await
         .unwrap_err();

@@ -84,6 +84,7 @@ mod error;
 mod forward;
 #[cfg(any(test, feature = "mock"))]
 mod mocks;
+mod mount;
 mod output;
 pub mod path;
 
@@ -97,6 +98,12 @@ pub use command::{
 pub use error::{BoxError, CommandError, PathError};
 #[cfg(any(test, feature = "mock"))]
 pub use mocks::{MockExecutor, MockHostFs, MockPathResolver};
+#[cfg(any(test, feature = "mock"))]
+pub use mount::MockNativeMount;
+pub use mount::{
+    Atime, FsOption, MountAttrs, MountKind, MountRequest, MountRoute, NativeMount,
+    NativeMountError, Propagation, TargetLookup, UnmountRequest,
+};
 pub use output::{stderr_excerpt, ExitStatus, Output, STDERR_EXCERPT_BYTES};
 
 /// The most symlinks one resolution follows, as the kernel (`MAXSYMLINKS`); one more is

@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 
 use crate::{
-    CommandError, Executor, FileStat, HostCommand, HostFs, Output, PathError, PathResolver, Resolve,
+    CommandError, Executor, FileStat, HostCommand, HostFs, MountRequest, MountRoute, NativeMount,
+    NativeMountError, Output, PathError, PathResolver, Resolve, UnmountRequest,
 };
 
 mockall::mock! {
@@ -43,7 +44,8 @@ mockall::mock! {
 }
 
 mockall::mock! {
-    /// A **mock** [`HostFs`] and its [`PathResolver`] supertrait (mockall; feature `mock`):
+    /// A **mock** [`HostFs`], its [`PathResolver`] supertrait and the [`NativeMount`]
+    /// capability (mockall; feature `mock`):
     /// `expect_stat()`, `expect_read_mountinfo()`, `expect_resolve()`, …. It touches no file;
     /// for a host that behaves like one, use `hostexec-fake`'s `FakeHost`.
     pub HostFs {}
@@ -62,5 +64,11 @@ mockall::mock! {
         async fn create_file(&self, path: &Path) -> Result<(), PathError>;
         async fn remove_dir(&self, path: &Path) -> Result<(), PathError>;
         async fn read_mountinfo(&self) -> Result<Vec<u8>, PathError>;
+    }
+
+    #[async_trait]
+    impl NativeMount for HostFs {
+        async fn mount_native(&self, request: &MountRequest) -> Result<MountRoute, NativeMountError>;
+        async fn unmount_native(&self, request: &UnmountRequest) -> Result<MountRoute, NativeMountError>;
     }
 }

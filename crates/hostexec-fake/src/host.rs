@@ -10,8 +10,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 use hostexec_api::path::{check_host_path, host_to_local};
 use hostexec_api::{
-    CommandError, ExitStatus, FileStat, HostCommand, HostFs, Output, PathError, PathResolver,
-    Resolve, HOST_BIN_DIRS,
+    Atime, CommandError, ExitStatus, FileStat, HostCommand, HostFs, MountAttrs, MountKind,
+    MountRequest, MountRoute, NativeMount, NativeMountError, Output, PathError, PathResolver,
+    Resolve, UnmountRequest, HOST_BIN_DIRS,
 };
 use hostexec_mount::{MountInfo, MountInfoFields};
 use hostexec_rootfs::RootFs;
@@ -177,6 +178,80 @@ fn split_options(options: &str) -> (String, String) {
             .filter(|o| !VFS_FLAGS.contains(o) && !COMMAND_ONLY.contains(o)),
     );
     (vfs.join(","), sup.join(","))
+}
+
+/// The per-mount flags in the order the kernel shows them (after `ro`/`rw`).
+const VFS_ORDER: &[&str] = &[
+    "nosuid",
+    "nodev",
+    "noexec",
+    "noatime",
+    "nodiratime",
+    "relatime",
+    "nosymfollow",
+];
+
+/// `mount_options` (mountinfo's sixth field) with `a` applied, as `mount_setattr(2)` or a
+/// `bind,remount` changes them: set, cleared or left per flag, the atime mode as one.
+/// Propagation is not modelled (the fake's lines have no optional fields).
+fn apply_attrs(mount_options: &str, a: &MountAttrs) -> String {
+    let mut flags: Vec<String> = mount_options
+        .split(',')
+        .filter(|o| !o.is_empty() && *o != "ro" && *o != "rw")
+        .map(str::to_owned)
+        .collect();
+    let mut ro = mount_options.split(',').any(|o| o == "ro");
+    if let Some(r) = a.read_only {
+        ro = r;
+    }
+    let mut toggle = |name: &str, v: Option<bool>| match v {
+        Some(true) if !flags.iter().any(|f| f == name) => flags.push(name.to_owned()),
+        Some(false) => flags.retain(|f| f != name),
+        _ => {}
+    };
+    toggle("nosuid", a.nosuid);
+    toggle("nodev", a.nodev);
+    toggle("noexec", a.noexec);
+    toggle("nodiratime", a.nodiratime);
+    toggle("nosymfollow", a.nosymfollow);
+    if let Some(at) = a.atime {
+        flags.retain(|f| f != "noatime" && f != "relatime" && f != "strictatime");
+        match at {
+            Atime::Never => flags.push("noatime".into()),
+            Atime::Strict => {}
+            _ => flags.push("relatime".into()),
+        }
+    }
+    flags.sort_by_key(|f| {
+        VFS_ORDER
+            .iter()
+            .position(|o| o == f)
+            .unwrap_or(VFS_ORDER.len())
+    });
+    let mut out = vec![if ro { "ro" } else { "rw" }.to_owned()];
+    out.extend(flags);
+    out.join(",")
+}
+
+/// `super_options` with filesystem options applied (`ro`/`rw` replace the first field, a
+/// `key=value` replaces the same key, anything else is added).
+fn apply_super(super_options: &str, fs_options: &[String]) -> String {
+    let mut parts: Vec<String> = super_options.split(',').map(str::to_owned).collect();
+    for o in fs_options {
+        let key = o.split('=').next().unwrap_or_default();
+        match key {
+            "ro" | "rw" => {
+                if let Some(first) = parts.first_mut() {
+                    *first = key.to_owned();
+                }
+            }
+            _ => match parts.iter_mut().find(|p| p.split('=').next() == Some(key)) {
+                Some(p) => *p = o.clone(),
+                None => parts.push(o.clone()),
+            },
+        }
+    }
+    parts.join(",")
 }
 
 fn lock(m: &Mutex<MountTable>) -> MutexGuard<'_, MountTable> {
@@ -437,6 +512,26 @@ impl FakeHost {
         Ok(t.entries.remove(i))
     }
 
+    /// Changes the topmost mount on `target` as a remount does: per-mount flags from `attrs`
+    /// (`mount_setattr(2)`, `bind,remount`), and superblock options from `fs_options`
+    /// (`ro`/`rw`, `key=value`) on it. Nothing mounted there is `EINVAL`.
+    pub fn remount(
+        &self,
+        target: impl AsRef<Path>,
+        attrs: &MountAttrs,
+        fs_options: &[String],
+    ) -> Result<(), PathError> {
+        let asked = target.as_ref();
+        let target = self.inner.rootfs.resolve(asked, Resolve::MustExist)?;
+        let mut t = lock(&self.inner.mounts);
+        let Some(m) = t.entries.iter_mut().rev().find(|m| m.target == target) else {
+            return Err(PathError::from_errno(asked, 22));
+        };
+        m.mount_options = apply_attrs(&m.mount_options, attrs);
+        m.super_options = apply_super(&m.super_options, fs_options);
+        Ok(())
+    }
+
     /// A copy of the mount table, in mount order.
     pub fn mounts(&self) -> Vec<FakeMount> {
         lock(&self.inner.mounts).entries.clone()
@@ -554,8 +649,25 @@ impl FakeHost {
                 };
                 let shown_target = target.display().to_string();
                 if options.split(',').any(|o| o == "remount") {
-                    return match self.is_mount_point(target) {
-                        Ok(true) => Output::new(program, ExitStatus::Code(0)),
+                    // mount(8) splits the options: per-mount flags change the mount; with
+                    // `bind` that is all, without it the rest (and ro/rw) go to the superblock.
+                    let mut attrs = MountAttrs::new();
+                    let mut fs_opts = Vec::new();
+                    let bind = options.split(',').any(|o| o == "bind");
+                    for o in options.split(',') {
+                        if matches!(o, "remount" | "bind" | "defaults" | "") {
+                            continue;
+                        }
+                        if attrs.apply_option(o) {
+                            if !bind && (o == "ro" || o == "rw") {
+                                fs_opts.push(o.to_owned());
+                            }
+                        } else if !bind {
+                            fs_opts.push(o.to_owned());
+                        }
+                    }
+                    return match self.remount(target, &attrs, &fs_opts) {
+                        Ok(()) => Output::new(program, ExitStatus::Code(0)),
                         _ => fail(
                             32,
                             format!(
@@ -842,5 +954,160 @@ impl HostFs for FakeHost {
 
     async fn read_mountinfo(&self) -> Result<Vec<u8>, PathError> {
         Ok(self.mountinfo())
+    }
+}
+
+/// The table follows what the kernel would do for each request; the lookup rules
+/// ([`hostexec_api::TargetLookup`]) are the real backend's ([`RootFs::open_mount_target`]), so
+/// a final symlink is refused the same way. No command runs: a [`FakeExecutor`](crate::FakeExecutor)
+/// needs no expectation for a native mount.
+///
+/// - a new filesystem: an entry with the request's type and source (`none` without one),
+///   per-mount flags from the attributes, superblock options from `ro` and the filesystem
+///   options (sensitive values as `key=<masked>`);
+/// - a bind: an entry showing the source's mount (device, type, source, the bound directory
+///   as root), with the *source mount's* per-mount flags changed by the attributes, as
+///   `open_tree(OPEN_TREE_CLONE)` + `mount_setattr` do; `rbind` copies the mounts below the
+///   source too;
+/// - a remount: [`FakeHost::remount`];
+/// - an unmount: [`FakeHost::remove_mount`] (not a mount root: `NotMounted`).
+///
+/// Propagation is not modelled.
+#[async_trait]
+impl NativeMount for FakeHost {
+    async fn mount_native(&self, request: &MountRequest) -> Result<MountRoute, NativeMountError> {
+        let rootfs = &self.inner.rootfs;
+        let (target, _) = rootfs.open_mount_target(request.target(), request.get_lookup())?;
+        let attrs = request.get_attrs();
+        let shown: Vec<String> = request.get_options().iter().map(|o| o.shown()).collect();
+        match request.kind() {
+            MountKind::Filesystem { fstype, source } => {
+                let mut options = vec![apply_attrs("rw", attrs)];
+                options.extend(shown.iter().cloned());
+                let source = source.clone().unwrap_or_else(|| "none".into());
+                self.add_mount(&source, &target, fstype, &options.join(","))?;
+                // add_mount's split put ro/rw first; the superblock follows `ro`.
+                let mut t = lock(&self.inner.mounts);
+                if let Some(m) = t.entries.last_mut() {
+                    m.mount_options = apply_attrs(&m.mount_options, attrs);
+                }
+            }
+            MountKind::Bind { source, recursive } => {
+                let (src, _) = rootfs.open_mount_target(source, request.get_lookup())?;
+                self.add_mount(src.as_os_str(), &target, "", "bind")?;
+                let mut t = lock(&self.inner.mounts);
+                // Everything but the entry just added; max_by_key keeps the last of equals,
+                // the topmost of a stack.
+                let before = &t.entries[..t.entries.len().saturating_sub(1)];
+                let from = before
+                    .iter()
+                    .filter(|m| src.starts_with(&m.target))
+                    .max_by_key(|m| m.target.components().count())
+                    .cloned();
+                let below: Vec<FakeMount> = if *recursive {
+                    before
+                        .iter()
+                        .filter(|m| m.target != src && m.target.starts_with(&src))
+                        .cloned()
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                let top_id = {
+                    let Some(m) = t.entries.last_mut() else {
+                        return Err(PathError::from_errno(&target, 22).into());
+                    };
+                    let base = from
+                        .as_ref()
+                        .map_or("rw,relatime", |f| f.mount_options.as_str());
+                    m.mount_options = apply_attrs(base, attrs);
+                    m.id
+                };
+                for sub in below {
+                    let id = t.next_id;
+                    t.next_id += 1;
+                    let rel = sub.target.strip_prefix(&src).unwrap_or(Path::new(""));
+                    let copy = FakeMount {
+                        id,
+                        parent_id: top_id,
+                        target: target.join(rel),
+                        mount_options: if attrs.recursive {
+                            apply_attrs(&sub.mount_options, attrs)
+                        } else {
+                            sub.mount_options.clone()
+                        },
+                        ..sub
+                    };
+                    t.entries.push(copy);
+                }
+            }
+            MountKind::Move { source } => {
+                let src = rootfs.resolve(source, Resolve::MustExist)?;
+                let mut t = lock(&self.inner.mounts);
+                let Some(i) = t.entries.iter().rposition(|m| m.target == src) else {
+                    return Err(NativeMountError::NotMounted {
+                        target: source.clone(),
+                    });
+                };
+                let parent_id = t.entries[..i]
+                    .iter()
+                    .filter(|m| target.starts_with(&m.target))
+                    .max_by_key(|m| m.target.components().count())
+                    .map_or(1, |m| m.id);
+                let moved_id = t.entries[i].id;
+                t.entries[i].parent_id = parent_id;
+                // The moved mount and those mounted on it later (its submounts).
+                for m in t.entries.iter_mut().skip(i) {
+                    if m.id == moved_id || m.target.starts_with(&src) && m.target != src {
+                        let rel = m
+                            .target
+                            .strip_prefix(&src)
+                            .unwrap_or(Path::new(""))
+                            .to_path_buf();
+                        m.target = if rel.as_os_str().is_empty() {
+                            target.clone()
+                        } else {
+                            target.join(rel)
+                        };
+                    }
+                }
+            }
+            MountKind::Remount => {
+                self.remount(&target, attrs, &shown).map_err(|e| {
+                    if e.raw_os_error() == Some(22) {
+                        NativeMountError::NotMounted {
+                            target: request.target().to_path_buf(),
+                        }
+                    } else {
+                        e.into()
+                    }
+                })?;
+            }
+            _ => {
+                return Err(NativeMountError::Unsupported {
+                    route: MountRoute::Fake,
+                    reason: "this kind of mount is not modelled".into(),
+                    source: None,
+                })
+            }
+        }
+        Ok(MountRoute::Fake)
+    }
+
+    async fn unmount_native(
+        &self,
+        request: &UnmountRequest,
+    ) -> Result<MountRoute, NativeMountError> {
+        let (target, _) = self
+            .inner
+            .rootfs
+            .open_mount_target(request.target(), request.get_lookup())?;
+        match self.remove_mount(&target) {
+            Ok(_) => Ok(MountRoute::Fake),
+            Err(e) if e.raw_os_error() == Some(22) => Err(NativeMountError::NotMounted {
+                target: request.target().to_path_buf(),
+            }),
+            Err(e) => Err(e.into()),
+        }
     }
 }

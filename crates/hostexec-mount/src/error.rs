@@ -4,7 +4,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use hostexec_api::{CommandError, ExitStatus, PathError};
+use hostexec_api::{CommandError, ExitStatus, NativeMountError, PathError};
 
 use crate::mountinfo::ParseError;
 
@@ -74,6 +74,28 @@ pub enum MountError {
         /// The overall bound.
         timeout: Duration,
     },
+    /// A native mount or unmount (no helper process) failed: the kernel refused a step (its
+    /// fs-context messages and the route are in the error), or the target or a bind source
+    /// ends in a symlink or leaves a trusted base.
+    #[error("{op}{}: {source}", with_options(.options))]
+    Native {
+        /// `mount` or `unmount`.
+        op: &'static str,
+        /// The filesystem options as shown (sensitive values `<masked>`); empty for an
+        /// unmount.
+        options: String,
+        /// The cause (boxed: it is large, and rare).
+        #[source]
+        source: Box<NativeMountError>,
+    },
+    /// A native mount did not finish in time (the host thread may still be in the call).
+    #[error("mount on {} did not finish within {timeout:?}", .target.display())]
+    MountTimedOut {
+        /// The target.
+        target: PathBuf,
+        /// The bound.
+        timeout: Duration,
+    },
     /// Cleanup unmounted the path but it is still a mount point (stacked mounts).
     #[error("{}: still a mount point after unmounting", .path.display())]
     StillMounted {
@@ -101,6 +123,14 @@ pub struct MountFailure {
     pub stderr: String,
 }
 
+fn with_options(s: &str) -> String {
+    if s.is_empty() {
+        String::new()
+    } else {
+        format!(" (options {s})")
+    }
+}
+
 fn colon(s: &str) -> String {
     if s.is_empty() {
         String::new()
@@ -125,7 +155,21 @@ impl MountError {
         match self {
             MountError::Path(e) => e.raw_os_error(),
             MountError::Command { source, .. } => source.raw_os_error(),
+            MountError::Native { source, .. } => source.raw_os_error(),
             _ => None,
+        }
+    }
+
+    /// A native error: `NotMounted` and path errors become this enum's own variants.
+    pub(crate) fn native(op: &'static str, options: String, e: NativeMountError) -> Self {
+        match e {
+            NativeMountError::NotMounted { target } => MountError::NotMounted { target },
+            NativeMountError::Path(p) => MountError::Path(p),
+            source => MountError::Native {
+                op,
+                options,
+                source: Box::new(source),
+            },
         }
     }
 

@@ -308,7 +308,7 @@ pub async fn disk_format<E: Executor + ?Sized>(
 /// use hostexec_mount::format::{format_and_mount, FormatAndMount};
 /// use hostexec_mount::{HostMounter, MountOptions};
 ///
-/// # async fn demo<H: hostexec_api::Executor + hostexec_api::HostFs + Clone>(host: H) -> Result<(), hostexec_mount::format::FormatError> {
+/// # async fn demo<H: hostexec_api::Executor + hostexec_api::HostFs + hostexec_api::NativeMount + Clone>(host: H) -> Result<(), hostexec_mount::format::FormatError> {
 /// let mounter = HostMounter::new(host.clone());
 /// let job = FormatAndMount::new("/dev/sdb", "/var/lib/data")
 ///     .mount_options(MountOptions::new().option("noatime"));

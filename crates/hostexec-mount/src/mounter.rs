@@ -8,8 +8,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use hostexec_api::path::check_host_path;
 use hostexec_api::{
-    stderr_excerpt, CommandError, Executor, FileStat, HostCommand, HostFs, Output, PathError,
-    PathResolver, Resolve,
+    stderr_excerpt, CommandError, Executor, FileKind, FileStat, HostCommand, HostFs, MountRequest,
+    NativeMount, NativeMountError, Output, PathError, PathResolver, Propagation, Resolve,
+    TargetLookup, UnmountRequest,
 };
 
 use crate::error::MountError;
@@ -85,7 +86,7 @@ pub struct HostMounter<E, F = E> {
     consistent_reads: usize,
 }
 
-impl<H: Executor + HostFs + Clone> HostMounter<H, H> {
+impl<H: Executor + HostFs + NativeMount + Clone> HostMounter<H, H> {
     /// A mounter on `host`, one value that is both the executor and the host view (such as
     /// `hostexec_nsenter::NsEnter`, or a reference or `Arc` to one).
     pub fn new(host: H) -> Self {
@@ -93,7 +94,7 @@ impl<H: Executor + HostFs + Clone> HostMounter<H, H> {
     }
 }
 
-impl<E: Executor, F: HostFs> HostMounter<E, F> {
+impl<E: Executor, F: HostFs + NativeMount> HostMounter<E, F> {
     /// A mounter that runs commands with `exec` and looks at the host through `fs`.
     pub fn with_parts(exec: E, fs: F) -> Self {
         HostMounter {
@@ -297,10 +298,159 @@ impl<E: Executor, F: HostFs> HostMounter<E, F> {
         self.exec.run(cmd).await
     }
 
+    /// Whether the host has a `/sbin/mount.TYPE` (or `/usr/sbin/…`) helper for `fstype`:
+    /// mount(8) would run it, so the mount goes through mount(8).
+    async fn helper_on_host(&self, fstype: &str) -> bool {
+        if fstype.is_empty() || fstype.contains('/') {
+            return false;
+        }
+        for dir in ["/sbin", "/usr/sbin"] {
+            let p = PathBuf::from(format!("{dir}/mount.{fstype}"));
+            if self.fs.stat(&p, true).await.is_ok() {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Tries the native route. `Ok(true)`: mounted; `Ok(false)`: unavailable here (logged),
+    /// use mount(8).
+    async fn mount_natively(
+        &self,
+        req: &MountRequest,
+        timeout: Duration,
+    ) -> Result<bool, MountError> {
+        tracing::debug!(request = ?req, "mounting natively");
+        match tokio::time::timeout(timeout, self.fs.mount_native(req)).await {
+            Err(_) => Err(MountError::MountTimedOut {
+                target: req.target().to_path_buf(),
+                timeout,
+            }),
+            Ok(Ok(route)) => {
+                tracing::debug!(target = %req.target().display(), fstype = req.fstype(), %route, "mounted natively");
+                Ok(true)
+            }
+            Ok(Err(e)) if e.is_unsupported() => {
+                tracing::debug!(target = %req.target().display(), error = %e, "no native route; using mount(8)");
+                Ok(false)
+            }
+            Ok(Err(e)) => Err(MountError::native("mount", req.shown_options(), e)),
+        }
+    }
+
+    /// The lookup rule for the mount(8) route, checked before mount(8) runs (mount(8) itself
+    /// follows every link): a final symlink is refused unless followed by choice, and below a
+    /// trusted base the path must resolve to itself (no symlink on the way).
+    async fn check_helper_target(
+        &self,
+        path: &Path,
+        lookup: &TargetLookup,
+    ) -> Result<(), MountError> {
+        match lookup {
+            TargetLookup::FollowFinalSymlink => Ok(()),
+            TargetLookup::Beneath(base) => {
+                let resolved = self.fs.resolve(path, Resolve::MustExist).await?;
+                let lexical = hostexec_api::path::normalize(path);
+                let base_resolved = self.fs.resolve(base, Resolve::MustExist).await?;
+                let rest = lexical
+                    .strip_prefix(hostexec_api::path::normalize(base))
+                    .ok();
+                if rest.map(|r| base_resolved.join(r)) == Some(resolved) {
+                    Ok(())
+                } else {
+                    Err(MountError::Native {
+                        op: "mount",
+                        options: String::new(),
+                        source: Box::new(NativeMountError::NotBeneath {
+                            path: path.to_path_buf(),
+                            base: base.clone(),
+                            source: std::io::Error::from_raw_os_error(40),
+                        }),
+                    })
+                }
+            }
+            _ => {
+                let st = self.fs.stat(path, false).await?;
+                if st.kind != FileKind::Symlink {
+                    return Ok(());
+                }
+                let points_to = self.fs.resolve(path, Resolve::AllowMissing).await?;
+                Err(MountError::Native {
+                    op: "mount",
+                    options: String::new(),
+                    source: Box::new(NativeMountError::Symlink {
+                        path: path.to_path_buf(),
+                        points_to,
+                    }),
+                })
+            }
+        }
+    }
+
+    /// The umount(8) route: bounded, forced after `force_after` if asked.
+    async fn unmount_helper(
+        &self,
+        target: &Path,
+        options: &UnmountOptions,
+        start: tokio::time::Instant,
+    ) -> Result<(), MountError> {
+        let overall = options.get_timeout();
+        // The native attempt (if any) used part of the bound.
+        let left = overall.saturating_sub(start.elapsed());
+        let first = options.get_force_after().map_or(left, |f| f.min(left));
+        let timed_out = || MountError::UnmountTimedOut {
+            target: target.to_path_buf(),
+            timeout: overall,
+        };
+        match self
+            .umount_once(target, options.is_lazy(), false, first)
+            .await
+        {
+            Ok(out) => unmount_result(target, out),
+            Err(CommandError::TimedOut { .. }) if options.get_force_after().is_some() => {
+                let left = overall.saturating_sub(start.elapsed());
+                if left.is_zero() {
+                    return Err(timed_out());
+                }
+                tracing::warn!(target = %target.display(), "unmount hung; forcing");
+                match self
+                    .umount_once(target, options.is_lazy(), true, left)
+                    .await
+                {
+                    Ok(out) => unmount_result(target, out),
+                    Err(CommandError::TimedOut { .. }) => Err(timed_out()),
+                    Err(e) => Err(MountError::command("umount", target, e)),
+                }
+            }
+            Err(CommandError::TimedOut { .. }) => Err(timed_out()),
+            Err(e) => Err(MountError::command("umount", target, e)),
+        }
+    }
+
     async fn resolve_existing(&self, path: &Path) -> Result<PathBuf, MountError> {
         check_host_path(path)?;
         Ok(self.fs.resolve(path, Resolve::MustExist).await?)
     }
+}
+
+/// Filesystems mounted through mount(8) and its `/sbin/mount.TYPE` helper (network and FUSE
+/// filesystems: the helper resolves names, talks to servers, starts daemons).
+fn is_helper_fs(fstype: &str) -> bool {
+    matches!(
+        fstype,
+        "nfs"
+            | "nfs4"
+            | "cifs"
+            | "smb3"
+            | "smbfs"
+            | "ceph"
+            | "glusterfs"
+            | "fuse"
+            | "fuseblk"
+            | "sshfs"
+            | "davfs"
+            | "lustre"
+    ) || fstype.starts_with("fuse.")
 }
 
 fn check_target(target: &Path) -> Result<(), MountError> {
@@ -338,7 +488,7 @@ fn parent_of(path: &Path) -> &Path {
 }
 
 #[async_trait]
-impl<E: Executor, F: HostFs> Mount for HostMounter<E, F> {
+impl<E: Executor, F: HostFs + NativeMount> Mount for HostMounter<E, F> {
     async fn list(&self) -> Result<Vec<MountInfo>, MountError> {
         let bytes = crate::consistent_read(self.consistent_reads, || self.fs.read_mountinfo())
             .await
@@ -391,6 +541,25 @@ impl<E: Executor, F: HostFs> Mount for HostMounter<E, F> {
                 reason: "the source or the filesystem type contains a NUL byte",
             });
         }
+        if options.contains_nul() {
+            return Err(MountError::InvalidInput {
+                path: target.to_path_buf(),
+                reason: "a mount option contains a NUL byte",
+            });
+        }
+        if options.is_bind() || !(is_helper_fs(fstype) || self.helper_on_host(fstype).await) {
+            if let Some(req) = options.native_request(source, target, fstype) {
+                if self.mount_natively(&req, options.get_timeout()).await? {
+                    return Ok(());
+                }
+            }
+        }
+        self.check_helper_target(target, options.get_lookup())
+            .await?;
+        if options.is_bind() || options.has("rbind") {
+            self.check_helper_target(Path::new(source), options.get_lookup())
+                .await?;
+        }
         let systemd = options.allows_systemd() && self.exec.supports_systemd().await;
         if options.is_bind() {
             let keep = self.source_restrictions(source, options).await?;
@@ -409,40 +578,62 @@ impl<E: Executor, F: HostFs> Mount for HostMounter<E, F> {
         check_target(target)?;
         let overall = options.get_timeout();
         let start = tokio::time::Instant::now();
-        let first = options
-            .get_force_after()
-            .map_or(overall, |f| f.min(overall));
-        let timed_out = || MountError::UnmountTimedOut {
-            target: target.to_path_buf(),
-            timeout: overall,
-        };
-        match self
-            .umount_once(target, options.is_lazy(), false, first)
-            .await
-        {
-            Ok(out) => unmount_result(target, out),
-            Err(CommandError::TimedOut { .. }) if options.get_force_after().is_some() => {
-                let left = overall.saturating_sub(start.elapsed());
-                if left.is_zero() {
-                    return Err(timed_out());
+        if !options.is_helper_only() {
+            let req = UnmountRequest::new(target)
+                .lazy(options.is_lazy())
+                .lookup(options.get_lookup().clone());
+            match tokio::time::timeout(overall, self.fs.unmount_native(&req)).await {
+                Err(_) => {
+                    return Err(MountError::UnmountTimedOut {
+                        target: target.to_path_buf(),
+                        timeout: overall,
+                    })
                 }
-                tracing::warn!(target = %target.display(), "unmount hung; forcing");
-                match self
-                    .umount_once(target, options.is_lazy(), true, left)
-                    .await
-                {
-                    Ok(out) => unmount_result(target, out),
-                    Err(CommandError::TimedOut { .. }) => Err(timed_out()),
-                    Err(e) => Err(MountError::command("umount", target, e)),
+                Ok(Ok(route)) => {
+                    tracing::debug!(target = %target.display(), %route, "unmounted natively");
+                    return Ok(());
                 }
+                Ok(Err(NativeMountError::HelperRequired {
+                    target: checked,
+                    reason,
+                })) => {
+                    // Checked by the backend without entering the filesystem (which may hang):
+                    // umount(8) gets the canonical path it found.
+                    tracing::debug!(target = %target.display(), %reason, "unmounting through umount(8)");
+                    return self.unmount_helper(&checked, options, start).await;
+                }
+                Ok(Err(e)) if e.is_unsupported() => {
+                    tracing::debug!(target = %target.display(), error = %e, "no native route; using umount(8)");
+                }
+                Ok(Err(e)) => return Err(MountError::native("unmount", String::new(), e)),
             }
-            Err(CommandError::TimedOut { .. }) => Err(timed_out()),
-            Err(e) => Err(MountError::command("umount", target, e)),
         }
+        self.check_helper_target(target, options.get_lookup())
+            .await?;
+        self.unmount_helper(target, options, start).await
     }
 
     async fn make_rshared(&self, path: &Path) -> Result<(), MountError> {
         let resolved = self.resolve_existing(path).await?;
+        // Natively: bind the directory onto itself if it is no mount point, then
+        // mount_setattr(MS_SHARED, AT_RECURSIVE) on it.
+        let mut shared = hostexec_api::MountAttrs::new();
+        shared.propagation = Some(Propagation::Shared);
+        shared.recursive = true;
+        let timeout = crate::DEFAULT_MOUNT_TIMEOUT;
+        let native = if self.is_mount_point(&resolved).await? {
+            true
+        } else {
+            self.mount_natively(&MountRequest::bind(&resolved, &resolved, false), timeout)
+                .await?
+        };
+        if native
+            && self
+                .mount_natively(&MountRequest::remount(&resolved).attrs(shared), timeout)
+                .await?
+        {
+            return Ok(());
+        }
         let table = self.list().await?;
         let top = table.iter().rev().find(|m| m.mount_point() == resolved);
         if let Some(m) = top {

@@ -3,7 +3,10 @@
 use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::Path;
 use std::time::Duration;
+
+use hostexec_api::{MountAttrs, MountRequest, TargetLookup};
 
 /// How long a mount may take by default before its process group is killed.
 pub const DEFAULT_MOUNT_TIMEOUT: Duration = Duration::from_secs(120);
@@ -37,6 +40,8 @@ pub struct MountOptions {
     flags: Vec<OsString>,
     no_systemd: bool,
     timeout: Option<Duration>,
+    helper_only: bool,
+    lookup: TargetLookup,
 }
 
 impl MountOptions {
@@ -79,6 +84,40 @@ impl MountOptions {
         self
     }
 
+    /// Always mounts through the host's mount(8), never natively (the route hostexec took
+    /// before it mounted natively; also the CLI's `--route helper`).
+    pub fn helper_only(mut self) -> Self {
+        self.helper_only = true;
+        self
+    }
+
+    /// Follows a final symlink of the target (and of a bind source), inside the host root.
+    /// By default such a target is refused ([`MountError::Native`](crate::MountError::Native)
+    /// with [`NativeMountError::Symlink`](hostexec_api::NativeMountError::Symlink)): a target
+    /// checked in one call and mounted in the next may have been swapped for a link meanwhile.
+    pub fn follow_symlinks(mut self) -> Self {
+        self.lookup = TargetLookup::FollowFinalSymlink;
+        self
+    }
+
+    /// The target (and a bind source) must lie below the trusted host directory `base`, and
+    /// no symlink at all is followed below it (kubelet's subpath rule: mount at
+    /// `pods/<uid>/volumes/x` beneath `/var/lib/kubelet`).
+    pub fn beneath(mut self, base: impl Into<std::path::PathBuf>) -> Self {
+        self.lookup = TargetLookup::Beneath(base.into());
+        self
+    }
+
+    /// True when [`MountOptions::helper_only`] was called.
+    pub fn is_helper_only(&self) -> bool {
+        self.helper_only
+    }
+
+    /// How the target is looked up.
+    pub fn get_lookup(&self) -> &TargetLookup {
+        &self.lookup
+    }
+
     /// Kills the mount (its process group) after `timeout` (default
     /// [`DEFAULT_MOUNT_TIMEOUT`]).
     pub fn timeout(mut self, timeout: Duration) -> Self {
@@ -117,6 +156,16 @@ impl MountOptions {
             .iter()
             .chain(&self.sensitive)
             .any(|o| o == name)
+    }
+
+    /// True if an option, sensitive option or flag holds a NUL byte (no kernel or command
+    /// interface can carry it).
+    pub(crate) fn contains_nul(&self) -> bool {
+        self.options
+            .iter()
+            .chain(&self.sensitive)
+            .chain(&self.flags)
+            .any(|o| o.as_bytes().contains(&0))
     }
 
     /// True for a bind mount: an option is exactly `bind` (`rbind` does not count, as in
@@ -197,6 +246,8 @@ impl MountOptions {
             flags: self.flags.clone(),
             no_systemd: self.no_systemd,
             timeout: self.timeout,
+            helper_only: self.helper_only,
+            lookup: self.lookup.clone(),
         };
         (step(first), step(second))
     }
@@ -210,8 +261,141 @@ impl fmt::Debug for MountOptions {
             .field("flags", &self.flags)
             .field("no_systemd", &self.no_systemd)
             .field("timeout", &self.timeout)
+            .field("helper_only", &self.helper_only)
+            .field("lookup", &self.lookup)
             .finish()
     }
+}
+
+/// Options of the mount(8) command line that concern mount(8) itself (fstab, the mtab,
+/// helpers), never the kernel: the native route leaves them out, as mount(8) does.
+const USERSPACE_ONLY: &[&str] = &[
+    "defaults", "auto", "noauto", "nofail", "_netdev", "user", "nouser", "users", "owner", "group",
+    "",
+];
+
+/// mount(8) flags the native route understands; any other flag sends the mount to mount(8).
+fn native_flag(flag: &OsStr, attrs: &mut MountAttrs, bind: &mut bool, rbind: &mut bool) -> bool {
+    match flag.to_str() {
+        Some("--bind" | "-B") => *bind = true,
+        Some("--rbind" | "-R") => *rbind = true,
+        Some("-r" | "--read-only") => attrs.read_only = Some(true),
+        Some("-w" | "--rw" | "--read-write") => attrs.read_only = Some(false),
+        Some("-n" | "--no-mtab" | "-c" | "--no-canonicalize" | "-i" | "--internal-only") => {}
+        Some(f) => match f.strip_prefix("--make-") {
+            Some(p) => return attrs.apply_option(p) && attrs.propagation.is_some(),
+            None => return false,
+        },
+        None => return false,
+    }
+    true
+}
+
+impl MountOptions {
+    /// The native request for this mount, split as mount(8) splits `-o`: per-mount flags to
+    /// [`MountAttrs`], `bind`/`rbind`/`remount` to the kind, mount(8)'s own options dropped,
+    /// the rest to `fsconfig`. `None` when only mount(8) can do it: the route was forced, an
+    /// unknown mount(8) flag, a loop device, no filesystem type (mount(8) probes one), a
+    /// relative bind source, a non-UTF-8 option name, a sensitive flag without a value.
+    pub(crate) fn native_request(
+        &self,
+        source: &OsStr,
+        target: &Path,
+        fstype: &str,
+    ) -> Option<MountRequest> {
+        if self.helper_only {
+            return None;
+        }
+        let mut attrs = MountAttrs::new();
+        let (mut bind, mut rbind, mut remount) = (false, false, false);
+        for f in &self.flags {
+            if !native_flag(f, &mut attrs, &mut bind, &mut rbind) {
+                return None;
+            }
+        }
+        // (key, value, sensitive), in order.
+        let mut fs: Vec<(String, Option<OsString>, bool)> = Vec::new();
+        let mut sb_ro_rw: Vec<String> = Vec::new();
+        let parts = |o: &OsString| -> Vec<Vec<u8>> {
+            o.as_bytes()
+                .split(|&b| b == b',')
+                .map(<[u8]>::to_vec)
+                .collect()
+        };
+        for (opt, sensitive) in self
+            .options
+            .iter()
+            .map(|o| (o, false))
+            .chain(self.sensitive.iter().map(|o| (o, true)))
+        {
+            for part in parts(opt) {
+                let (key, value) = match part.iter().position(|&b| b == b'=') {
+                    Some(eq) => (&part[..eq], Some(OsStr::from_bytes(&part[eq + 1..]))),
+                    None => (&part[..], None),
+                };
+                let key = std::str::from_utf8(key).ok()?;
+                if sensitive {
+                    fs.push((key.to_owned(), Some(value?.to_os_string()), true));
+                    continue;
+                }
+                match key {
+                    "bind" => bind = true,
+                    "rbind" => rbind = true,
+                    "remount" => remount = true,
+                    k if USERSPACE_ONLY.contains(&k) || k.starts_with("x-") || k == "comment" => {}
+                    "loop" | "offset" | "sizelimit" | "encryption" | "helper" => return None,
+                    k if value.is_none() && attrs.apply_option(k) => {
+                        if k == "ro" || k == "rw" {
+                            sb_ro_rw.push(k.to_owned());
+                        }
+                    }
+                    k => fs.push((k.to_owned(), value.map(OsStr::to_os_string), false)),
+                }
+            }
+        }
+        let mut req = if remount {
+            let mut r = MountRequest::remount(target);
+            if !bind {
+                // A plain remount reaches the superblock, ro/rw included (mount(8) -o
+                // remount,ro); `bind,remount` changes the mount only.
+                for k in sb_ro_rw {
+                    r = r.option(k, None::<OsString>);
+                }
+                r = add_fs_options(r, fs);
+            }
+            r
+        } else if bind || rbind {
+            let src = Path::new(source);
+            if !src.is_absolute() {
+                return None;
+            }
+            MountRequest::bind(src, target, rbind)
+        } else if attrs.propagation.is_some() && fstype.is_empty() {
+            // --make-[r]shared and friends: a change of the mount at the target.
+            MountRequest::remount(target)
+        } else {
+            if fstype.is_empty() {
+                return None;
+            }
+            let mut r = MountRequest::filesystem(fstype, target);
+            if !source.is_empty() {
+                r = r.source(source);
+            }
+            add_fs_options(r, fs)
+        };
+        req = req.attrs(attrs).lookup(self.lookup.clone());
+        Some(req)
+    }
+}
+
+fn add_fs_options(mut r: MountRequest, fs: Vec<(String, Option<OsString>, bool)>) -> MountRequest {
+    for (k, v, sensitive) in fs {
+        r = match (v, sensitive) {
+            (Some(v), true) => r.sensitive_option(k, v),
+            (v, _) => r.option(k, v),
+        };
+    }
+    r
 }
 
 /// How to unmount.
@@ -227,6 +411,8 @@ pub struct UnmountOptions {
     lazy: bool,
     force_after: Option<Duration>,
     timeout: Option<Duration>,
+    helper_only: bool,
+    lookup: TargetLookup,
 }
 
 impl UnmountOptions {
@@ -254,6 +440,36 @@ impl UnmountOptions {
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
+    }
+
+    /// Always unmounts through the host's umount(8), never natively.
+    pub fn helper_only(mut self) -> Self {
+        self.helper_only = true;
+        self
+    }
+
+    /// Follows a final symlink of the target (refused by default, as for
+    /// [`MountOptions::follow_symlinks`]).
+    pub fn follow_symlinks(mut self) -> Self {
+        self.lookup = TargetLookup::FollowFinalSymlink;
+        self
+    }
+
+    /// The target must lie below the trusted host directory `base`, reached without any
+    /// symlink below it (as [`MountOptions::beneath`]).
+    pub fn beneath(mut self, base: impl Into<std::path::PathBuf>) -> Self {
+        self.lookup = TargetLookup::Beneath(base.into());
+        self
+    }
+
+    /// True when [`UnmountOptions::helper_only`] was called.
+    pub fn is_helper_only(&self) -> bool {
+        self.helper_only
+    }
+
+    /// How the target is looked up.
+    pub fn get_lookup(&self) -> &TargetLookup {
+        &self.lookup
     }
 
     /// True for a lazy unmount.

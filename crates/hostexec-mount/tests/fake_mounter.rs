@@ -7,7 +7,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use hostexec_api::{
-    CommandError, ExitStatus, FileKind, FileStat, HostCommand, MockHostFs, PathError,
+    CommandError, ExitStatus, FileKind, FileStat, HostCommand, MockHostFs, MountRoute,
+    NativeMountError, PathError,
 };
 use hostexec_fake::FakeExecutor;
 use hostexec_mount::format::{format_and_mount, DiskFormat, FormatAndMount, FormatError};
@@ -21,12 +22,31 @@ const TABLE: &str = "\
 21 1 0:41 / /srv/ro ro,relatime - tmpfs tmpfs rw
 ";
 
-/// A host view whose paths resolve to themselves and whose table is TABLE.
+/// A host view whose paths resolve to themselves (directories, no symlinks), whose table is
+/// TABLE, that has no `/sbin/mount.TYPE` helpers, and whose native mounting is unavailable
+/// (an old kernel, a seccomp filter): every mount falls back to mount(8), whose argv these
+/// tests check.
 fn host() -> MockHostFs {
     let mut fs = MockHostFs::new();
     fs.expect_resolve().returning(|p, _| Ok(p.to_path_buf()));
     fs.expect_read_mountinfo()
         .returning(|| Ok(TABLE.as_bytes().to_vec()));
+    fs.expect_stat().returning(|p, _| {
+        if p.starts_with("/sbin") || p.starts_with("/usr/sbin") {
+            Err(PathError::NotFound { path: p.into() })
+        } else {
+            Ok(stat(FileKind::Dir, Some(false), Some(3), (0, 1)))
+        }
+    });
+    let unsupported = || NativeMountError::Unsupported {
+        route: MountRoute::NewApi,
+        reason: "fsopen: ENOSYS".into(),
+        source: Some(std::io::Error::from_raw_os_error(38)),
+    };
+    fs.expect_mount_native()
+        .returning(move |_| Err(unsupported()));
+    fs.expect_unmount_native()
+        .returning(move |_| Err(unsupported()));
     fs
 }
 
@@ -726,7 +746,7 @@ async fn a_dash_source_is_mounted_literally_on_a_fake_host() {
                 source.as_ref(),
                 Path::new(target),
                 "tmpfs",
-                &MountOptions::new().option("size=1m"),
+                &MountOptions::new().option("size=1m").helper_only(),
             )
             .await
             .unwrap();
@@ -745,9 +765,12 @@ async fn a_dash_source_is_mounted_literally_on_a_fake_host() {
         );
         assert!(args(&calls[0]).iter().any(|a| a == "--internal-only"));
         for target in ["/mnt/x", "/mnt/y"] {
-            m.unmount(Path::new(target), &UnmountOptions::new().lazy())
-                .await
-                .unwrap();
+            m.unmount(
+                Path::new(target),
+                &UnmountOptions::new().lazy().helper_only(),
+            )
+            .await
+            .unwrap();
             assert!(!m.is_mount_point(Path::new(target)).await.unwrap());
         }
         exec.verify().unwrap();

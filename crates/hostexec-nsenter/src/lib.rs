@@ -102,8 +102,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use hostexec_api::{
-    path::check_host_path, CommandError, Executor, FileStat, HostCommand, HostFs, Output,
-    PathError, PathResolver, Resolve, HOST_BIN_DIRS,
+    path::check_host_path, CommandError, Executor, FileStat, HostCommand, HostFs, MountRequest,
+    MountRoute, NativeMount, NativeMountError, Output, PathError, PathResolver, Resolve,
+    UnmountRequest, HOST_BIN_DIRS,
 };
 use hostexec_rootfs::RootFs;
 use rustix::fs::{Mode, OFlags};
@@ -112,6 +113,7 @@ mod error;
 mod fs_pool;
 mod fstypes;
 mod host_thread;
+mod native_mount;
 mod run;
 mod target;
 mod watch;
@@ -150,6 +152,7 @@ pub struct NsEnterBuilder {
     target: Target,
     launcher: Launcher,
     nsenter_binary: Option<PathBuf>,
+    new_mount_api: bool,
     fs_timeout: Duration,
 }
 
@@ -174,6 +177,15 @@ impl NsEnterBuilder {
         self
     }
 
+    /// Whether native mounts may use the new mount API (`fsopen`, `open_tree`, `move_mount`,
+    /// `mount_setattr`; default `true`). With `false` they take the `mount(2)` route, as on a
+    /// kernel without the new API or under a seccomp profile that denies it (tests of that
+    /// fallback use this switch).
+    pub fn new_mount_api(mut self, enabled: bool) -> Self {
+        self.new_mount_api = enabled;
+        self
+    }
+
     /// Opens the target's namespaces and root and, for [`Launcher::HostThread`], starts the
     /// host thread and joins them. Fails with an error naming the namespace and the OS error.
     pub fn build(self) -> Result<NsEnter, NsEnterError> {
@@ -182,6 +194,7 @@ impl NsEnterBuilder {
             Source::Pid(pid) => Some(open_pidfd(pid)?),
             Source::HostRoot => None,
         };
+        let mut proc_fds = None;
         let (launch, root) = match self.launcher {
             Launcher::HostThread => {
                 if target.get_namespaces().contains(&Namespace::Time) {
@@ -210,6 +223,16 @@ impl NsEnterBuilder {
                     }
                 }
                 let joins_mount = target.get_namespaces().contains(&Namespace::Mount);
+                // Opened in this process's view before any join: the native mounts reach
+                // their descriptors through it (see `native_mount`).
+                if joins_mount {
+                    proc_fds = Some(Arc::new(native_mount::open_proc_fds().map_err(|e| {
+                        NsEnterError::OpenRoot {
+                            path: "/proc/self/fd".into(),
+                            source: e,
+                        }
+                    })?));
+                }
                 // A process's root is entered after the joins; a failure to open it is
                 // reported after them too, since a join refused for want of privileges
                 // (EPERM from setns) says more than the EACCES of /proc/PID/root.
@@ -278,6 +301,8 @@ impl NsEnterBuilder {
                 fs,
                 bin_cache: Mutex::new(HashMap::new()),
                 systemd: tokio::sync::OnceCell::new(),
+                proc_fds,
+                new_mount_api: self.new_mount_api,
             }),
         })
     }
@@ -367,6 +392,10 @@ struct Inner {
     fs: FsPool,
     bin_cache: Mutex<HashMap<OsString, PathBuf>>,
     systemd: tokio::sync::OnceCell<bool>,
+    /// This process's `/proc/PID/fd`, for native mounts (host thread joined to the mount
+    /// namespace only).
+    proc_fds: Option<Arc<OwnedFd>>,
+    new_mount_api: bool,
 }
 
 /// Runs commands, resolves paths and does file operations on a [`Target`] host.
@@ -401,6 +430,7 @@ impl NsEnter {
             target,
             launcher: Launcher::default(),
             nsenter_binary: None,
+            new_mount_api: true,
             fs_timeout: DEFAULT_FS_TIMEOUT,
         }
     }
@@ -839,5 +869,119 @@ impl HostFs for NsEnter {
                 "reading the mount table did not complete",
             )),
         }
+    }
+}
+
+impl NsEnter {
+    /// The host thread and the descriptors native mounts need, or why there are none.
+    fn native_parts(&self) -> Result<(&HostThread, Arc<OwnedFd>), NativeMountError> {
+        let unsupported = |reason: &str| NativeMountError::Unsupported {
+            route: MountRoute::NewApi,
+            reason: reason.into(),
+            source: None,
+        };
+        let Launch::HostThread(thread) = &self.inner.launch else {
+            return Err(unsupported(
+                "the nsenter-binary launcher has no thread in the host's mount namespace",
+            ));
+        };
+        let Some(proc_fds) = &self.inner.proc_fds else {
+            return Err(unsupported("the target's mount namespace is not joined"));
+        };
+        self.check_alive()
+            .map_err(|e| NativeMountError::Unsupported {
+                route: MountRoute::NewApi,
+                reason: e.to_string(),
+                source: None,
+            })?;
+        Ok((thread, Arc::clone(proc_fds)))
+    }
+
+    /// Runs a blocking walk on the file pool for a native mount, under the file-call deadline.
+    async fn mount_walk<T, F>(&self, path: &Path, f: F) -> Result<T, NativeMountError>
+    where
+        F: FnOnce(&RootFs) -> Result<T, NativeMountError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let root = Arc::clone(&self.inner.root);
+        match self
+            .inner
+            .fs
+            .run(Some(self.fs_timeout), Some(path), move || f(&root))
+            .await
+        {
+            Ok(r) => r,
+            Err(RunError::Overran) => Err(PathError::TimedOut {
+                path: path.to_path_buf(),
+                timeout: self.fs_timeout,
+            }
+            .into()),
+            Err(RunError::Lost) => Err(PathError::HostUnavailable {
+                source: "opening a mount target did not complete".into(),
+            }
+            .into()),
+        }
+    }
+}
+
+fn host_thread_lost(e: NsEnterError) -> NativeMountError {
+    NativeMountError::from(PathError::HostUnavailable {
+        source: Box::new(e),
+    })
+}
+
+/// Native mounts on the host thread: see the `native_mount` module docs for the routes. A
+/// target held by descriptor from the walk (on the file pool) to the mount call (on the host
+/// thread).
+#[async_trait]
+impl NativeMount for NsEnter {
+    async fn mount_native(&self, request: &MountRequest) -> Result<MountRoute, NativeMountError> {
+        let (thread, proc_fds) = self.native_parts()?;
+        let req = request.clone();
+        let opened = self
+            .mount_walk(request.target(), move |root| {
+                native_mount::open_for_mount(root, &req)
+            })
+            .await?;
+        let root = Arc::clone(&self.inner.root);
+        let new_api = self.inner.new_mount_api;
+        let req = request.clone();
+        thread
+            .call(move || {
+                let host = native_mount::HostSide {
+                    proc_fds: proc_fds.as_fd(),
+                    root: root.as_fd(),
+                    new_api,
+                };
+                native_mount::mount(&host, &req, &opened)
+            })
+            .await
+            .map_err(host_thread_lost)?
+    }
+
+    async fn unmount_native(
+        &self,
+        request: &UnmountRequest,
+    ) -> Result<MountRoute, NativeMountError> {
+        let (thread, proc_fds) = self.native_parts()?;
+        let req = request.clone();
+        let target = self
+            .mount_walk(request.target(), move |root| {
+                native_mount::open_for_unmount(root, &req)
+            })
+            .await?;
+        let root = Arc::clone(&self.inner.root);
+        let req = request.clone();
+        thread
+            .call(move || {
+                let host = native_mount::HostSide {
+                    proc_fds: proc_fds.as_fd(),
+                    root: root.as_fd(),
+                    new_api: true,
+                };
+                native_mount::unmount(&host, &req, &target)
+            })
+            .await
+            .map_err(host_thread_lost)?
     }
 }

@@ -127,8 +127,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use hostexec_api::path::{check_host_path, normalize, PATH_MAX};
-use hostexec_api::{CommandError, FileKind, FileStat, PathError, Resolve, MAX_SYMLINK_HOPS};
-use rustix::fs::{AtFlags, FileType, Mode, OFlags, StatxAttributes, StatxFlags};
+use hostexec_api::{
+    CommandError, FileKind, FileStat, NativeMountError, PathError, Resolve, TargetLookup,
+    MAX_SYMLINK_HOPS,
+};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags, StatxAttributes, StatxFlags};
 use rustix::io::Errno;
 
 /// The longest single name the kernel accepts (`NAME_MAX`).
@@ -539,6 +542,77 @@ impl RootFs {
                 .map_err(|e| PathError::from_io(path, e))?,
         };
         Ok((host, fd))
+    }
+
+    /// Opens a mount target or bind source as an `O_PATH|O_CLOEXEC` descriptor by `lookup`'s
+    /// rule, with its canonical host path; nothing is resolved again by path afterwards.
+    ///
+    /// - [`TargetLookup::RefuseFinalSymlink`]: the walk of [`open_resolved`](Self::open_resolved)
+    ///   without following the final component; a symlink there is
+    ///   [`NativeMountError::Symlink`] with the link's text.
+    /// - [`TargetLookup::FollowFinalSymlink`]: the final symlink followed inside the root.
+    /// - [`TargetLookup::Beneath`]: `path` must be lexically below the base; the base is opened
+    ///   by the walk, the rest with `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+    ///   RESOLVE_NO_MAGICLINKS)`: a symlink anywhere below the base, or a `..` above it, is
+    ///   [`NativeMountError::NotBeneath`].
+    pub fn open_mount_target(
+        &self,
+        path: &Path,
+        lookup: &TargetLookup,
+    ) -> Result<(PathBuf, OwnedFd), NativeMountError> {
+        match lookup {
+            TargetLookup::FollowFinalSymlink => Ok(self.open_resolved(path, true)?),
+            TargetLookup::Beneath(base) => self.open_beneath(path, base),
+            _ => {
+                let (host, fd) = self.open_resolved(path, false)?;
+                let st = rustix::fs::fstat(&fd).map_err(|e| errno_err(path, e))?;
+                if FileType::from_raw_mode(st.st_mode) == FileType::Symlink {
+                    let to = rustix::fs::readlinkat(&fd, "", Vec::new())
+                        .map_err(|e| errno_err(path, e))?;
+                    return Err(NativeMountError::Symlink {
+                        path: path.to_path_buf(),
+                        points_to: PathBuf::from(OsString::from_vec(to.into_bytes())),
+                    });
+                }
+                Ok((host, fd))
+            }
+        }
+    }
+
+    fn open_beneath(
+        &self,
+        path: &Path,
+        base: &Path,
+    ) -> Result<(PathBuf, OwnedFd), NativeMountError> {
+        check_host_path(path)?;
+        check_host_path(base)?;
+        let not_beneath = |e: Errno| NativeMountError::NotBeneath {
+            path: path.to_path_buf(),
+            base: base.to_path_buf(),
+            source: e.into(),
+        };
+        let rest = normalize(path)
+            .strip_prefix(normalize(base))
+            .map(Path::to_path_buf)
+            .map_err(|_| not_beneath(Errno::XDEV))?;
+        let (base_host, base_fd) = self.open_resolved(base, true)?;
+        if rest.as_os_str().is_empty() {
+            return Ok((base_host, base_fd));
+        }
+        let fd = rustix::fs::openat2(
+            &base_fd,
+            &rest,
+            // No O_NOFOLLOW: with it, O_PATH would open a final symlink itself;
+            // without it, RESOLVE_NO_SYMLINKS refuses that one too (ELOOP).
+            OFlags::PATH | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
+        )
+        .map_err(|e| match e {
+            Errno::LOOP | Errno::XDEV => not_beneath(e),
+            e => errno_err(path, e).into(),
+        })?;
+        Ok((base_host.join(rest), fd))
     }
 
     /// Stats `path` in the root's view with statx: a final symlink is followed only with

@@ -787,6 +787,64 @@ fn deep_paths_below_path_max() {
     assert!(t.err(&deep, E).is_not_found());
 }
 
+#[test]
+fn mount_targets_refuse_a_final_symlink_and_symlinks_beneath_a_base() {
+    let t = Tree::new();
+    let same = |fd: &OwnedFd, rel: &str| {
+        let a = rustix::fs::fstat(fd).unwrap();
+        let b = std::fs::metadata(t.dir.path().join(rel)).unwrap();
+        a.st_ino == b.ino() && a.st_dev == b.dev()
+    };
+    // Refused by default, naming the link and its text.
+    match t
+        .root
+        .open_mount_target(Path::new("/dl"), &TargetLookup::RefuseFinalSymlink)
+    {
+        Err(NativeMountError::Symlink { path, points_to }) => {
+            assert_eq!(path, Path::new("/dl"));
+            assert_eq!(points_to, Path::new("d"));
+        }
+        other => panic!("{other:?}"),
+    }
+    // Earlier components still follow links (inside the root).
+    let (p, fd) = t
+        .root
+        .open_mount_target(Path::new("/dl/e"), &TargetLookup::RefuseFinalSymlink)
+        .unwrap();
+    assert_eq!(p, Path::new("/d/e"));
+    assert!(same(&fd, "d/e"));
+    // Opted in: followed.
+    let (p, fd) = t
+        .root
+        .open_mount_target(Path::new("/dl"), &TargetLookup::FollowFinalSymlink)
+        .unwrap();
+    assert_eq!(p, Path::new("/d"));
+    assert!(same(&fd, "d"));
+    // Beneath a base: no symlink at all below it, no way out of it.
+    let base = TargetLookup::Beneath(PathBuf::from("/d"));
+    let (p, fd) = t.root.open_mount_target(Path::new("/d/e"), &base).unwrap();
+    assert_eq!(p, Path::new("/d/e"));
+    assert!(same(&fd, "d/e"));
+    t.link("e", "d/el");
+    for bad in ["/d/el", "/d/up", "/f", "/d/../f"] {
+        match t.root.open_mount_target(Path::new(bad), &base) {
+            Err(NativeMountError::NotBeneath { path, .. }) => assert_eq!(path, Path::new(bad)),
+            other => panic!("{bad}: {other:?}"),
+        }
+    }
+    // The base itself may be reached through a link (it is trusted).
+    let (p, _) = t
+        .root
+        .open_mount_target(Path::new("/dl/e"), &TargetLookup::Beneath("/dl".into()))
+        .unwrap();
+    assert_eq!(p, Path::new("/d/e"));
+    // A missing target is a path error.
+    assert!(matches!(
+        t.root.open_mount_target(Path::new("/d/none"), &base),
+        Err(NativeMountError::Path(PathError::NotFound { .. }))
+    ));
+}
+
 /// Records the mounts a walk enters and refuses one of them.
 #[derive(Debug, Default)]
 struct RecordingGuard {

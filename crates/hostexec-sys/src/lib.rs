@@ -7,3 +7,5 @@
 //! is sound. Prefer rustix or nix where they have the call: this crate only holds what they
 //! lack.
 #![allow(unsafe_code)]
+
+pub mod mount;

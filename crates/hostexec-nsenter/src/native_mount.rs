@@ -1,0 +1,873 @@
+//! [`NativeMount`](hostexec_api::NativeMount) for `NsEnter`: the mount system calls, made on
+//! the host thread (the only thread in the host's mount namespace), on descriptors the in-root
+//! walk opened on the file pool.
+//!
+//! Routes, in order:
+//!
+//! 1. **The new mount API** (Linux ≥ 5.12 for `mount_setattr`): a new filesystem through
+//!    `fsopen` → `fsconfig` (source, options) → `FSCONFIG_CMD_CREATE` → `fsmount(attributes)`;
+//!    a bind through `open_tree(source_fd, "", OPEN_TREE_CLONE | AT_EMPTY_PATH [|
+//!    AT_RECURSIVE])` and `mount_setattr`; both attached with `move_mount(…, target_fd, "",
+//!    MOVE_MOUNT_T_EMPTY_PATH)`; a remount is `mount_setattr` on the target descriptor (and
+//!    `fspick` + `FSCONFIG_CMD_RECONFIGURE` for filesystem options). Read-only and the other
+//!    flags are set on the detached mount, before anyone can see it.
+//! 2. **`mount(2)`**, when the first call of the new API answers `ENOSYS` (old kernel) or
+//!    `EPERM` (a seccomp profile that denies it): the target is named by its descriptor's
+//!    link in this process's `/proc/PID/fd`, which the kernel follows to exactly that object.
+//!    The options go in `mount(2)`'s data page; nothing reaches an argv.
+//! 3. Otherwise [`NativeMountError::Unsupported`]: the caller (hostexec-mount) runs mount(8).
+//!
+//! An unmount checks with `statx` on the descriptor that it is the root of a mount (else
+//! `NotMounted`) and then calls `umount2` on its `/proc` link: the kernel unmounts the mount
+//! that descriptor is on, whatever the path names by now.
+//!
+//! `/proc/self` of the *host* may show another PID namespace, so the links are reached through
+//! a directory descriptor of this process's own `/proc/PID/fd`, opened before the namespaces
+//! were joined: the host thread changes its working directory there for the one call and back
+//! to the host root right after (its `fs_struct` is its own since `unshare(CLONE_FS)`).
+
+use std::ffi::{CString, OsStr};
+use std::io;
+use std::os::fd::AsFd;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
+
+use hostexec_api::{
+    Atime, MountAttrs, MountKind, MountRequest, MountRoute, NativeMountError, PathError,
+    Propagation, TargetLookup, UnmountRequest,
+};
+use hostexec_rootfs::RootFs;
+use hostexec_sys::mount::{attr, propagation, MountAttr};
+use rustix::fs::{AtFlags, StatxAttributes, StatxFlags};
+use rustix::io::Errno;
+use rustix::mount::{
+    FsMountFlags, FsOpenFlags, FsPickFlags, MountAttrFlags, MountFlags, MoveMountFlags,
+    OpenTreeFlags, UnmountFlags,
+};
+
+/// `statfs(2)` magics of filesystems whose unmount may wait for a server or daemon: NFS, SMB,
+/// CIFS, SMB2, FUSE, Ceph, AFS (two), 9P, Coda, GFS2, OrangeFS, Lustre.
+const REMOTE_MAGICS: &[u64] = &[
+    0x6969,
+    0x517b,
+    0xff53_4d42,
+    0xfe53_4d42,
+    0x6573_5546,
+    0x00c3_6400,
+    0x5346_414f,
+    0x6b41_4653,
+    0x0102_1997,
+    0x7375_7245,
+    0x0116_1970,
+    0x2003_0528,
+    0x0bd0_0bd0,
+];
+
+/// Descriptors a mount call needs, opened on the file pool by the walk.
+#[derive(Debug)]
+pub(crate) struct Opened {
+    pub(crate) target: OwnedFd,
+    /// The target's final name (for reaching a mount put on it by `mount(2)`).
+    pub(crate) name: std::ffi::OsString,
+    pub(crate) source: Option<OwnedFd>,
+}
+
+/// Opens the target (and a bind source) by the request's lookup rule.
+pub(crate) fn open_for_mount(
+    root: &RootFs,
+    req: &MountRequest,
+) -> Result<Opened, NativeMountError> {
+    let (path, target) = root.open_mount_target(req.target(), req.get_lookup())?;
+    let name = path
+        .file_name()
+        .map(OsStr::to_os_string)
+        .unwrap_or_default();
+    let source = match req.kind() {
+        MountKind::Bind { source, .. } => Some(root.open_mount_target(source, req.get_lookup())?.1),
+        MountKind::Move { source } => {
+            // The lookup crosses into what is mounted there: the fd is of that mount's root.
+            let (_, fd) = root.open_mount_target(source, &TargetLookup::FollowFinalSymlink)?;
+            if !is_mount_root(&fd).map_err(|e| PathError::from_io(source, e.into()))? {
+                return Err(NativeMountError::NotMounted {
+                    target: source.clone(),
+                });
+            }
+            Some(fd)
+        }
+        _ => None,
+    };
+    Ok(Opened {
+        target,
+        name,
+        source,
+    })
+}
+
+/// `STATX_MNT_ID_UNIQUE` (Linux 6.8): the 64-bit mount ID `statmount(2)` takes.
+const STATX_MNT_ID_UNIQUE: u32 = 0x4000;
+
+/// The mount-root flag, mount ID and whether it is a symlink, of `name` in `dir`, from the
+/// kernel's cached attributes (`AT_STATX_DONT_SYNC`): a FUSE or NFS mount whose server is
+/// gone is not asked, so this does not hang on it.
+fn peek(dir: BorrowedFd<'_>, name: &OsStr) -> Result<(bool, Option<u64>, bool), Errno> {
+    let st = rustix::fs::statx(
+        dir,
+        name,
+        AtFlags::SYMLINK_NOFOLLOW | AtFlags::STATX_DONT_SYNC | AtFlags::NO_AUTOMOUNT,
+        StatxFlags::TYPE | StatxFlags::from_bits_retain(STATX_MNT_ID_UNIQUE),
+    )?;
+    let unique = (st.stx_mask & STATX_MNT_ID_UNIQUE != 0).then_some(st.stx_mnt_id);
+    Ok((
+        st.stx_attributes.contains(StatxAttributes::MOUNT_ROOT),
+        unique,
+        rustix::fs::FileType::from_raw_mode(u32::from(st.stx_mode))
+            == rustix::fs::FileType::Symlink,
+    ))
+}
+
+/// The last name of `path` and the path of its directory; `None` when it ends in `.` or `..`.
+fn split_last(path: &Path) -> Option<(PathBuf, std::ffi::OsString)> {
+    let bytes = path.as_os_str().as_bytes();
+    let end = bytes.iter().rposition(|&b| b != b'/')? + 1;
+    let trimmed = &bytes[..end];
+    let cut = trimmed.iter().rposition(|&b| b == b'/')?;
+    let name = &trimmed[cut + 1..];
+    if name == b"." || name == b".." {
+        return None;
+    }
+    let dir = if cut == 0 { &b"/"[..] } else { &trimmed[..cut] };
+    Some((
+        PathBuf::from(OsStr::from_bytes(dir)),
+        OsStr::from_bytes(name).to_os_string(),
+    ))
+}
+
+/// Opens the directory holding an unmount target and checks, without entering the mounted
+/// filesystem, that the target is the root of a mount (a dead server's mount can be
+/// unmounted). The target's final component is looked up by `lookup`'s rule.
+pub(crate) fn open_for_unmount(
+    root: &RootFs,
+    req: &UnmountRequest,
+) -> Result<UnmountTarget, NativeMountError> {
+    open_for_unmount_retrying(root, req, 8)
+}
+
+fn open_for_unmount_retrying(
+    root: &RootFs,
+    req: &UnmountRequest,
+    retries: usize,
+) -> Result<UnmountTarget, NativeMountError> {
+    let asked = req.target();
+    let path_err = |e: Errno| NativeMountError::from(PathError::from_io(asked, e.into()));
+    let (dir, name) = match split_last(asked) {
+        Some(s) => s,
+        // `x/..`: what the walk finds (through healthy directories) is the target.
+        None => {
+            let canonical = root.resolve(asked, hostexec_api::Resolve::MustExist)?;
+            split_last(&canonical).ok_or_else(|| path_err(Errno::BUSY))?
+        }
+    };
+    let (dir_host, parent) = match req.get_lookup() {
+        TargetLookup::Beneath(base) => {
+            root.open_mount_target(&dir, &TargetLookup::Beneath(base.clone()))?
+        }
+        _ => root.open_resolved(&dir, true)?,
+    };
+    let (is_root, mnt_id, is_link) = peek(parent.as_fd(), &name).map_err(path_err)?;
+    if is_link {
+        if *req.get_lookup() == TargetLookup::FollowFinalSymlink {
+            let canonical = root.resolve(asked, hostexec_api::Resolve::MustExist)?;
+            let again = UnmountRequest::new(canonical)
+                .lazy(req.is_lazy())
+                .force(req.is_force());
+            return open_for_unmount(root, &again).map_err(|e| match e {
+                NativeMountError::NotMounted { .. } => NativeMountError::NotMounted {
+                    target: asked.to_path_buf(),
+                },
+                e => e,
+            });
+        }
+        let to = match rustix::fs::readlinkat(&parent, name.as_os_str(), Vec::new()) {
+            Ok(to) => to,
+            // No longer a symlink (swapped back meanwhile): look again, a bounded number of
+            // times.
+            Err(Errno::INVAL) if retries > 0 => {
+                return open_for_unmount_retrying(root, req, retries - 1);
+            }
+            Err(e) => return Err(path_err(e)),
+        };
+        return Err(NativeMountError::Symlink {
+            path: asked.to_path_buf(),
+            points_to: PathBuf::from(std::ffi::OsString::from_vec(to.into_bytes())),
+        });
+    }
+    let (true, Some(mnt_id)) = (is_root, mnt_id) else {
+        if !is_root {
+            return Err(NativeMountError::NotMounted {
+                target: asked.to_path_buf(),
+            });
+        }
+        return Err(NativeMountError::Unsupported {
+            route: MountRoute::Mount2,
+            reason: "the kernel gives no unique mount ID (statx STATX_MNT_ID_UNIQUE, Linux 6.8)"
+                .into(),
+            source: None,
+        });
+    };
+    Ok(UnmountTarget {
+        path: dir_host.join(&name),
+        parent,
+        name,
+        mnt_id,
+    })
+}
+
+fn is_mount_root(fd: &OwnedFd) -> Result<bool, Errno> {
+    Ok(mount_root_and_id(fd)?.0)
+}
+
+fn mount_root_and_id(fd: &OwnedFd) -> Result<(bool, u64), Errno> {
+    let st = rustix::fs::statx(
+        fd,
+        "",
+        AtFlags::EMPTY_PATH | AtFlags::SYMLINK_NOFOLLOW,
+        StatxFlags::BASIC_STATS | StatxFlags::MNT_ID,
+    )?;
+    Ok((
+        st.stx_attributes.contains(StatxAttributes::MOUNT_ROOT),
+        st.stx_mnt_id,
+    ))
+}
+
+/// What the host thread needs besides the descriptors.
+#[derive(Debug)]
+pub(crate) struct HostSide<'a> {
+    /// This process's `/proc/PID/fd`, opened in the caller's view.
+    pub(crate) proc_fds: BorrowedFd<'a>,
+    /// The host's root, to return the working directory to.
+    pub(crate) root: BorrowedFd<'a>,
+    /// Skip the new API (tests of the fallback).
+    pub(crate) new_api: bool,
+}
+
+fn kernel(
+    call: &'static str,
+    route: MountRoute,
+    req_target: &Path,
+    fstype: &str,
+    messages: Vec<String>,
+    e: Errno,
+) -> NativeMountError {
+    NativeMountError::Kernel {
+        call,
+        route,
+        target: req_target.to_path_buf(),
+        fstype: fstype.to_owned(),
+        messages,
+        source: e.into(),
+    }
+}
+
+fn unsupported(route: MountRoute, what: &str, e: Errno) -> NativeMountError {
+    NativeMountError::Unsupported {
+        route,
+        reason: format!("{what} refused"),
+        source: Some(e.into()),
+    }
+}
+
+/// ENOSYS (not in this kernel) or EPERM (filtered): the route is unavailable, not failed.
+fn is_unavailable(e: Errno) -> bool {
+    e == Errno::NOSYS || e == Errno::PERM
+}
+
+/// Runs on the host thread.
+pub(crate) fn mount(
+    host: &HostSide<'_>,
+    req: &MountRequest,
+    opened: &Opened,
+) -> Result<MountRoute, NativeMountError> {
+    if host.new_api {
+        match mount_new_api(req, opened) {
+            Err(Fallback) => {}
+            Ok(r) => return r.map(|()| MountRoute::NewApi),
+        }
+    }
+    with_proc_cwd(host, || mount2(req, opened)).map(|()| MountRoute::Mount2)
+}
+
+/// The new API's first call said ENOSYS/EPERM: nothing was changed.
+struct Fallback;
+
+fn mount_new_api(
+    req: &MountRequest,
+    opened: &Opened,
+) -> Result<Result<(), NativeMountError>, Fallback> {
+    let route = MountRoute::NewApi;
+    let target = req.target();
+    let attrs = req.get_attrs();
+    let fstype = req.fstype();
+    let mnt = match req.kind() {
+        MountKind::Filesystem { fstype, source } => {
+            let fs = match rustix::mount::fsopen(fstype.as_str(), FsOpenFlags::FSOPEN_CLOEXEC) {
+                Ok(fs) => fs,
+                Err(e) if is_unavailable(e) => return Err(Fallback),
+                Err(e) => return Ok(Err(kernel("fsopen", route, target, fstype, vec![], e))),
+            };
+            let fail = |call, e| kernel(call, route, target, fstype, messages(&fs, req), e);
+            if let Some(src) = source {
+                if let Err(e) = rustix::mount::fsconfig_set_string(&fs, "source", src.as_os_str()) {
+                    return Ok(Err(fail("fsconfig", e)));
+                }
+            }
+            if attrs.read_only == Some(true) {
+                // Read-only at the superblock too, as mount(8) -o ro: a block filesystem is
+                // then never written (no journal replay).
+                if let Err(e) = rustix::mount::fsconfig_set_flag(&fs, "ro") {
+                    return Ok(Err(fail("fsconfig", e)));
+                }
+            }
+            for o in req.get_options() {
+                let r = match o.value() {
+                    Some(v) => rustix::mount::fsconfig_set_string(&fs, o.key(), v),
+                    None => rustix::mount::fsconfig_set_flag(&fs, o.key()),
+                };
+                if let Err(e) = r {
+                    return Ok(Err(fail("fsconfig", e)));
+                }
+            }
+            if let Err(e) = rustix::mount::fsconfig_create(&fs) {
+                return Ok(Err(fail("fsconfig(FSCONFIG_CMD_CREATE)", e)));
+            }
+            match rustix::mount::fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, fsmount_attrs(attrs)) {
+                Ok(m) => m,
+                Err(e) => return Ok(Err(fail("fsmount", e))),
+            }
+        }
+        MountKind::Bind { recursive, .. } => {
+            let Some(src) = &opened.source else {
+                return Ok(Err(kernel(
+                    "open_tree",
+                    route,
+                    target,
+                    "",
+                    vec![],
+                    Errno::BADF,
+                )));
+            };
+            let mut flags = OpenTreeFlags::OPEN_TREE_CLONE
+                | OpenTreeFlags::OPEN_TREE_CLOEXEC
+                | OpenTreeFlags::AT_EMPTY_PATH;
+            if *recursive {
+                flags |= OpenTreeFlags::AT_RECURSIVE;
+            }
+            let tree = match rustix::mount::open_tree(src, "", flags) {
+                Ok(t) => t,
+                Err(e) if is_unavailable(e) => return Err(Fallback),
+                Err(e) => return Ok(Err(kernel("open_tree", route, target, "", vec![], e))),
+            };
+            let a = setattr_of(attrs, false);
+            if a.attr_set | a.attr_clr != 0 {
+                match hostexec_sys::mount::mount_setattr_fd(&tree, attrs.recursive, &a) {
+                    Ok(()) => {}
+                    // open_tree worked, so the kernel is ≥ 5.2; mount_setattr (5.12) is not
+                    // there or filtered: nothing attached yet.
+                    Err(e)
+                        if e.raw_os_error()
+                            .is_some_and(|n| is_unavailable(Errno::from_raw_os_error(n))) =>
+                    {
+                        return Err(Fallback)
+                    }
+                    Err(e) => return Ok(Err(io_kernel("mount_setattr", route, target, "", e))),
+                }
+            }
+            tree
+        }
+        MountKind::Remount => return Ok(remount_new_api(req, opened)),
+        MountKind::Move { .. } => {
+            let Some(src) = &opened.source else {
+                return Ok(Err(kernel(
+                    "move_mount",
+                    route,
+                    target,
+                    "",
+                    vec![],
+                    Errno::BADF,
+                )));
+            };
+            return Ok(
+                match rustix::mount::move_mount(
+                    src,
+                    "",
+                    &opened.target,
+                    "",
+                    MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH
+                        | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
+                ) {
+                    Ok(()) => Ok(()),
+                    Err(e) if is_unavailable(e) => return Err(Fallback),
+                    Err(e) => Err(kernel("move_mount", route, target, "", vec![], e)),
+                },
+            );
+        }
+        _ => {
+            return Ok(Err(NativeMountError::Unsupported {
+                route,
+                reason: "this kind of mount has no native route".into(),
+                source: None,
+            }))
+        }
+    };
+    if let Err(e) = rustix::mount::move_mount(
+        &mnt,
+        "",
+        &opened.target,
+        "",
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
+    ) {
+        return Ok(Err(kernel("move_mount", route, target, fstype, vec![], e)));
+    }
+    if attrs.propagation.is_some() {
+        // Propagation is changed once attached (an anonymous namespace's mounts have none).
+        let a = MountAttr {
+            propagation: propagation_of(attrs.propagation),
+            ..MountAttr::default()
+        };
+        if let Err(e) = hostexec_sys::mount::mount_setattr_fd(&mnt, attrs.recursive, &a) {
+            return Ok(Err(io_kernel("mount_setattr", route, target, fstype, e)));
+        }
+    }
+    Ok(Ok(()))
+}
+
+fn remount_new_api(req: &MountRequest, opened: &Opened) -> Result<(), NativeMountError> {
+    let route = MountRoute::NewApi;
+    let target = req.target();
+    if !is_mount_root(&opened.target).map_err(|e| kernel("statx", route, target, "", vec![], e))? {
+        return Err(NativeMountError::NotMounted {
+            target: target.to_path_buf(),
+        });
+    }
+    if !req.get_options().is_empty() {
+        let fs = rustix::mount::fspick(
+            &opened.target,
+            "",
+            FsPickFlags::FSPICK_CLOEXEC | FsPickFlags::FSPICK_EMPTY_PATH,
+        )
+        .map_err(|e| kernel("fspick", route, target, "", vec![], e))?;
+        let fail = |call, e| kernel(call, route, target, "", messages(&fs, req), e);
+        for o in req.get_options() {
+            match o.value() {
+                Some(v) => rustix::mount::fsconfig_set_string(&fs, o.key(), v),
+                None => rustix::mount::fsconfig_set_flag(&fs, o.key()),
+            }
+            .map_err(|e| fail("fsconfig", e))?;
+        }
+        rustix::mount::fsconfig_reconfigure(&fs)
+            .map_err(|e| fail("fsconfig(FSCONFIG_CMD_RECONFIGURE)", e))?;
+    }
+    let a = setattr_of(req.get_attrs(), true);
+    if a.attr_set | a.attr_clr | a.propagation != 0 {
+        hostexec_sys::mount::mount_setattr_fd(&opened.target, req.get_attrs().recursive, &a)
+            .map_err(|e| io_kernel("mount_setattr", route, target, "", e))?;
+    }
+    Ok(())
+}
+
+fn io_kernel(
+    call: &'static str,
+    route: MountRoute,
+    target: &Path,
+    fstype: &str,
+    e: io::Error,
+) -> NativeMountError {
+    NativeMountError::Kernel {
+        call,
+        route,
+        target: target.to_path_buf(),
+        fstype: fstype.to_owned(),
+        messages: vec![],
+        source: e,
+    }
+}
+
+/// The kernel's fs-context messages ("e tmpfs: Bad value for 'size'"), each without its
+/// prefix, with any sensitive value of the request masked.
+fn messages(fs: &OwnedFd, req: &MountRequest) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 1024];
+    for _ in 0..32 {
+        match rustix::io::read(fs, &mut buf) {
+            Ok(n) if n > 0 => {
+                let text = String::from_utf8_lossy(&buf[..n]);
+                let text = text.trim_end();
+                let mut msg = text
+                    .strip_prefix("e ")
+                    .or_else(|| text.strip_prefix("w "))
+                    .or_else(|| text.strip_prefix("i "))
+                    .unwrap_or(text)
+                    .to_owned();
+                for o in req.get_options().iter().filter(|o| o.is_sensitive()) {
+                    if let Some(v) = o.value().map(OsStr::to_string_lossy) {
+                        if !v.is_empty() {
+                            msg = msg.replace(v.as_ref(), "<masked>");
+                        }
+                    }
+                }
+                out.push(msg);
+            }
+            _ => break,
+        }
+    }
+    out
+}
+
+fn fsmount_attrs(a: &MountAttrs) -> MountAttrFlags {
+    let mut f = MountAttrFlags::empty();
+    let on = |o: Option<bool>| o == Some(true);
+    if on(a.read_only) {
+        f |= MountAttrFlags::MOUNT_ATTR_RDONLY;
+    }
+    if on(a.nosuid) {
+        f |= MountAttrFlags::MOUNT_ATTR_NOSUID;
+    }
+    if on(a.nodev) {
+        f |= MountAttrFlags::MOUNT_ATTR_NODEV;
+    }
+    if on(a.noexec) {
+        f |= MountAttrFlags::MOUNT_ATTR_NOEXEC;
+    }
+    if on(a.nodiratime) {
+        f |= MountAttrFlags::MOUNT_ATTR_NODIRATIME;
+    }
+    if on(a.nosymfollow) {
+        f |= MountAttrFlags::MOUNT_ATTR_NOSYMFOLLOW;
+    }
+    match a.atime {
+        Some(Atime::Never) => f |= MountAttrFlags::MOUNT_ATTR_NOATIME,
+        Some(Atime::Strict) => f |= MountAttrFlags::MOUNT_ATTR_STRICTATIME,
+        _ => {}
+    }
+    f
+}
+
+/// The `struct mount_attr` for `attrs`; propagation only `with_propagation`.
+fn setattr_of(a: &MountAttrs, with_propagation: bool) -> MountAttr {
+    let mut m = MountAttr::default();
+    let mut bit = |o: Option<bool>, b: u64| match o {
+        Some(true) => m.attr_set |= b,
+        Some(false) => m.attr_clr |= b,
+        None => {}
+    };
+    bit(a.read_only, attr::RDONLY);
+    bit(a.nosuid, attr::NOSUID);
+    bit(a.nodev, attr::NODEV);
+    bit(a.noexec, attr::NOEXEC);
+    bit(a.nodiratime, attr::NODIRATIME);
+    bit(a.nosymfollow, attr::NOSYMFOLLOW);
+    if let Some(at) = a.atime {
+        m.attr_clr |= attr::ATIME_MASK;
+        m.attr_set |= match at {
+            Atime::Never => attr::NOATIME,
+            Atime::Strict => attr::STRICTATIME,
+            _ => attr::RELATIME,
+        };
+    }
+    if with_propagation {
+        m.propagation = propagation_of(a.propagation);
+    }
+    m
+}
+
+fn propagation_of(p: Option<Propagation>) -> u64 {
+    match p {
+        Some(Propagation::Shared) => propagation::SHARED,
+        Some(Propagation::Slave) => propagation::SLAVE,
+        Some(Propagation::Private) => propagation::PRIVATE,
+        Some(Propagation::Unbindable) => propagation::UNBINDABLE,
+        _ => 0,
+    }
+}
+
+/// `MS_*` flags of `attrs` for `mount(2)`.
+fn ms_flags(a: &MountAttrs) -> MountFlags {
+    let mut f = MountFlags::empty();
+    let on = |o: Option<bool>| o == Some(true);
+    if on(a.read_only) {
+        f |= MountFlags::RDONLY;
+    }
+    if on(a.nosuid) {
+        f |= MountFlags::NOSUID;
+    }
+    if on(a.nodev) {
+        f |= MountFlags::NODEV;
+    }
+    if on(a.noexec) {
+        f |= MountFlags::NOEXEC;
+    }
+    if on(a.nodiratime) {
+        f |= MountFlags::NODIRATIME;
+    }
+    if on(a.nosymfollow) {
+        f |= MountFlags::NOSYMFOLLOW;
+    }
+    match a.atime {
+        Some(Atime::Never) => f |= MountFlags::NOATIME,
+        Some(Atime::Strict) => f |= MountFlags::STRICTATIME,
+        Some(_) => f |= MountFlags::RELATIME,
+        None => {}
+    }
+    f
+}
+
+/// The name of `fd`'s link in the `/proc/PID/fd` directory the thread is in.
+fn link_name(fd: &OwnedFd) -> String {
+    fd.as_raw_fd().to_string()
+}
+
+/// Runs `f` with the host thread's working directory in this process's `/proc/PID/fd`, then
+/// returns it to the host root.
+fn with_proc_cwd<R>(
+    host: &HostSide<'_>,
+    f: impl FnOnce() -> Result<R, NativeMountError>,
+) -> Result<R, NativeMountError> {
+    rustix::process::fchdir(host.proc_fds)
+        .map_err(|e| unsupported(MountRoute::Mount2, "changing to /proc/PID/fd", e))?;
+    let r = f();
+    // The root is a directory this thread entered before: returning cannot fail short of
+    // the descriptor being gone, and then no later call is correct either.
+    let back = rustix::process::fchdir(host.root);
+    match (r, back) {
+        (r, Ok(())) => r,
+        (_, Err(e)) => Err(unsupported(
+            MountRoute::Mount2,
+            "returning to the host root",
+            e,
+        )),
+    }
+}
+
+/// Route 2: `mount(2)` on the descriptors' `/proc` links (cwd is `/proc/PID/fd`).
+fn mount2(req: &MountRequest, opened: &Opened) -> Result<(), NativeMountError> {
+    let route = MountRoute::Mount2;
+    let target = req.target();
+    let t = link_name(&opened.target);
+    let attrs = req.get_attrs();
+    let fail = |e: Errno| -> NativeMountError {
+        if is_unavailable(e) {
+            unsupported(route, "mount(2)", e)
+        } else {
+            kernel("mount", route, target, req.fstype(), vec![], e)
+        }
+    };
+    match req.kind() {
+        MountKind::Filesystem { fstype, source } => {
+            let mut data: Vec<u8> = Vec::new();
+            for o in req.get_options() {
+                if !data.is_empty() {
+                    data.push(b',');
+                }
+                data.extend_from_slice(o.key().as_bytes());
+                if let Some(v) = o.value() {
+                    data.push(b'=');
+                    data.extend_from_slice(v.as_bytes());
+                }
+            }
+            let data = CString::new(data).map_err(|_| fail(Errno::INVAL))?;
+            let source = source.clone().unwrap_or_else(|| fstype.clone().into());
+            rustix::mount::mount(
+                source.as_os_str(),
+                t.as_str(),
+                fstype.as_str(),
+                ms_flags(attrs),
+                Some(data.as_c_str()),
+            )
+            .map_err(fail)?;
+        }
+        MountKind::Bind { recursive, .. } => {
+            let Some(src) = &opened.source else {
+                return Err(fail(Errno::BADF));
+            };
+            let s = link_name(src);
+            if *recursive {
+                rustix::mount::mount_bind_recursive(s.as_str(), t.as_str()).map_err(fail)?;
+            } else {
+                rustix::mount::mount_bind(s.as_str(), t.as_str()).map_err(fail)?;
+            }
+            let flags = ms_flags(attrs);
+            if !flags.is_empty() {
+                // The target's link names the directory under the new mount (the kernel does
+                // not cross mounts after a link jump): reach the mount through the target's
+                // parent and name, a lookup that does cross it. A mount point cannot be
+                // renamed or replaced meanwhile (EBUSY).
+                let parent = rustix::fs::openat(
+                    &opened.target,
+                    "..",
+                    rustix::fs::OFlags::PATH
+                        | rustix::fs::OFlags::DIRECTORY
+                        | rustix::fs::OFlags::CLOEXEC,
+                    rustix::fs::Mode::empty(),
+                )
+                .map_err(fail)?;
+                let top = rustix::fs::openat(
+                    &parent,
+                    opened.name.as_os_str(),
+                    rustix::fs::OFlags::PATH
+                        | rustix::fs::OFlags::NOFOLLOW
+                        | rustix::fs::OFlags::CLOEXEC,
+                    rustix::fs::Mode::empty(),
+                )
+                .map_err(fail)?;
+                if !is_mount_root(&top).map_err(fail)? {
+                    return Err(fail(Errno::STALE));
+                }
+                rustix::mount::mount_remount(
+                    link_name(&top).as_str(),
+                    flags | MountFlags::BIND,
+                    "",
+                )
+                .map_err(fail)?;
+            }
+        }
+        MountKind::Remount => {
+            if !is_mount_root(&opened.target).map_err(fail)? {
+                return Err(NativeMountError::NotMounted {
+                    target: target.to_path_buf(),
+                });
+            }
+            if req.get_options().is_empty() {
+                rustix::mount::mount_remount(t.as_str(), ms_flags(attrs) | MountFlags::BIND, "")
+                    .map_err(fail)?;
+            } else {
+                // Filesystem options: a superblock remount (which sets the per-mount flags
+                // too); `ro`/`rw` among the options are MS_RDONLY or not.
+                let mut flags = ms_flags(attrs);
+                let mut data: Vec<u8> = Vec::new();
+                for o in req.get_options() {
+                    match (o.key(), o.value()) {
+                        ("ro", None) => flags |= MountFlags::RDONLY,
+                        ("rw", None) => flags -= MountFlags::RDONLY,
+                        (k, v) => {
+                            if !data.is_empty() {
+                                data.push(b',');
+                            }
+                            data.extend_from_slice(k.as_bytes());
+                            if let Some(v) = v {
+                                data.push(b'=');
+                                data.extend_from_slice(v.as_bytes());
+                            }
+                        }
+                    }
+                }
+                let data = CString::new(data).map_err(|_| fail(Errno::INVAL))?;
+                rustix::mount::mount_remount(t.as_str(), flags, data.as_c_str()).map_err(fail)?;
+            }
+        }
+        MountKind::Move { .. } => {
+            let Some(src) = &opened.source else {
+                return Err(fail(Errno::BADF));
+            };
+            rustix::mount::mount_move(link_name(src).as_str(), t.as_str()).map_err(fail)?;
+        }
+        _ => return Err(unsupported(route, "this kind of mount", Errno::OPNOTSUPP)),
+    }
+    if attrs.propagation.is_some() {
+        let mut p = rustix::mount::MountPropagationFlags::empty();
+        p |= match attrs.propagation {
+            Some(Propagation::Shared) => rustix::mount::MountPropagationFlags::SHARED,
+            Some(Propagation::Slave) => rustix::mount::MountPropagationFlags::DOWNSTREAM,
+            Some(Propagation::Unbindable) => rustix::mount::MountPropagationFlags::UNBINDABLE,
+            _ => rustix::mount::MountPropagationFlags::PRIVATE,
+        };
+        if attrs.recursive {
+            p |= rustix::mount::MountPropagationFlags::REC;
+        }
+        rustix::mount::mount_change(t.as_str(), p).map_err(fail)?;
+    }
+    Ok(())
+}
+
+/// A verified unmount target: the directory holding the mount point, the mount point's name
+/// in it, and the mount's ID.
+#[derive(Debug)]
+pub(crate) struct UnmountTarget {
+    /// The canonical host path (for umount(8), when the filesystem needs it).
+    path: PathBuf,
+    parent: OwnedFd,
+    name: std::ffi::OsString,
+    mnt_id: u64,
+}
+
+/// Runs on the host thread: `umount2(name, UMOUNT_NOFOLLOW)` relative to the mount point's
+/// parent directory, after `statx` there shows the same mount ID as the descriptor the walk
+/// opened. The walk's descriptor is closed by then (an open descriptor on a mount makes
+/// `umount2` answer EBUSY). Nothing can take the name's place in between: a mount point
+/// cannot be renamed or replaced in its own namespace (EBUSY), and a symlink put there after
+/// an unmount by someone else is refused by `UMOUNT_NOFOLLOW`.
+pub(crate) fn unmount(
+    host: &HostSide<'_>,
+    req: &UnmountRequest,
+    t: &UnmountTarget,
+) -> Result<MountRoute, NativeMountError> {
+    let mut flags = UnmountFlags::NOFOLLOW;
+    if req.is_lazy() {
+        flags |= UnmountFlags::DETACH;
+    }
+    if req.is_force() {
+        flags |= UnmountFlags::FORCE;
+    }
+    let route = MountRoute::Mount2;
+    let not_mounted = || NativeMountError::NotMounted {
+        target: req.target().to_path_buf(),
+    };
+    rustix::process::fchdir(&t.parent)
+        .map_err(|e| kernel("fchdir", route, req.target(), "", vec![], e))?;
+    let r = (|| {
+        let (is_root, id, _) = peek(rustix::fs::CWD, &t.name)
+            .map_err(|e| kernel("statx", route, req.target(), "", vec![], e))?;
+        if !is_root || id != Some(t.mnt_id) {
+            return Err(not_mounted());
+        }
+        // A network or FUSE filesystem may block umount2 talking to its server, and this is
+        // the one thread in the host's mount namespace: such mounts go to umount(8), which
+        // runs under the caller's timeout. statmount reads the type without asking the
+        // filesystem; without it (Linux < 6.8) the type is unknown, and umount(8) is used.
+        match hostexec_sys::mount::statmount_sb_magic(t.mnt_id) {
+            Ok(magic) if !REMOTE_MAGICS.contains(&magic) => {}
+            Ok(magic) => {
+                return Err(NativeMountError::HelperRequired {
+                    target: t.path.clone(),
+                    reason: format!("a network or FUSE filesystem (magic {magic:#x})"),
+                })
+            }
+            Err(e) => {
+                return Err(NativeMountError::Unsupported {
+                    route,
+                    reason: "statmount could not tell the filesystem type".into(),
+                    source: Some(e),
+                })
+            }
+        }
+        rustix::mount::unmount(t.name.as_os_str(), flags).map_err(|e| match e {
+            Errno::INVAL => not_mounted(),
+            e if e == Errno::NOSYS => unsupported(route, "umount2", e),
+            e => kernel("umount2", route, req.target(), "", vec![], e),
+        })
+    })();
+    let back = rustix::process::fchdir(host.root);
+    match (r, back) {
+        (r, Ok(())) => r.map(|()| route),
+        (_, Err(e)) => Err(unsupported(route, "returning to the host root", e)),
+    }
+}
+
+/// Opens this process's `/proc/PID/fd` (in the caller's view) as an `O_PATH` directory.
+pub(crate) fn open_proc_fds() -> io::Result<OwnedFd> {
+    let pid = std::process::id();
+    Ok(rustix::fs::open(
+        format!("/proc/{pid}/fd"),
+        rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )?)
+}
