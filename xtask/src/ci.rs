@@ -97,14 +97,67 @@ pub(crate) fn ci() -> Result<(), String> {
     }
     // --allow-dirty: the dry run checks what would be published, here and in a CI checkout
     // alike; whether the tree is committed is not its business.
+    // Its own target directory too: its dependencies are built from the private home's
+    // paths, and sharing target/ would make every later step rebuild them.
+    let home = publish_home(&root)?;
+    let home = home.to_str().ok_or("the workspace path is not UTF-8")?;
+    let target = root.join("target/xtask-publish");
+    let target = target.to_str().ok_or("the workspace path is not UTF-8")?;
     cargo(
-        &["publish", "--workspace", "--dry-run", "--allow-dirty"],
-        &[],
+        &[
+            "publish",
+            "--workspace",
+            "--dry-run",
+            "--allow-dirty",
+            "--target-dir",
+            target,
+        ],
+        &[("CARGO_HOME", home)],
     )?;
     // The README's two commands: the tests, then the main job.
     cargo(&["test", "--workspace"], &[])?;
     crate::demo::demo(false)?;
     Ok(())
+}
+
+/// A `CARGO_HOME` for the publish dry run: target/xtask-publish-home, with the real home's
+/// downloaded crates (`registry/cache`) and config linked in, and no unpacked copy of a
+/// local registry's packages left from an earlier run.
+///
+/// The dry run verifies each package by building it against the others, served from a local
+/// registry under target/package and unpacked into `$CARGO_HOME/registry/src/-HASH/` (a
+/// local registry's directory has no host name). Cargo reuses an unpacked directory that
+/// already exists, and ours keep their version while their contents change, so with the
+/// shared home a second run would build against the first run's sources (and other
+/// checkouts on the machine share that home). In this private home those `-HASH`
+/// directories are removed before each run; crates.io's unpacked sources stay, so that the
+/// dry run's own target directory stays valid from one run to the next.
+fn publish_home(root: &Path) -> Result<PathBuf, String> {
+    fn io(what: &Path) -> impl Fn(std::io::Error) -> String + '_ {
+        move |e| format!("{}: {e}", what.display())
+    }
+    let home = root.join("target/xtask-publish-home");
+    let src = home.join("registry/src");
+    std::fs::create_dir_all(&src).map_err(io(&src))?;
+    for entry in std::fs::read_dir(&src).map_err(io(&src))?.flatten() {
+        if entry.file_name().to_string_lossy().starts_with('-') {
+            let dir = entry.path();
+            std::fs::remove_dir_all(&dir).map_err(io(&dir))?;
+        }
+    }
+    let real = match std::env::var_os("CARGO_HOME") {
+        Some(h) => Some(PathBuf::from(h)),
+        None => std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")),
+    };
+    if let Some(real) = real {
+        for rel in ["registry/cache", "config.toml", "config"] {
+            let (from, to) = (real.join(rel), home.join(rel));
+            if from.exists() && to.symlink_metadata().is_err() {
+                std::os::unix::fs::symlink(&from, &to).map_err(io(&to))?;
+            }
+        }
+    }
+    Ok(home)
 }
 
 fn step(what: &str, check: impl FnOnce() -> Result<(), String>) -> Result<(), String> {

@@ -14,6 +14,7 @@ use hostexec_api::{
     MountRequest, MountRoute, NativeMount, NativeMountError, Output, PathError, PathResolver,
     Resolve, UnmountRequest, HOST_BIN_DIRS,
 };
+use hostexec_mount::{MountInfo, MountInfoFields};
 use hostexec_rootfs::RootFs;
 use rustix::fs::{Mode, OFlags};
 
@@ -123,39 +124,36 @@ const VFS_FLAGS: &[&str] = &[
 /// Options of the mount(8) command line that are not recorded as options at all.
 const COMMAND_ONLY: &[&str] = &["bind", "rbind", "remount", "defaults", "rw", "ro", ""];
 
-fn mangle(out: &mut Vec<u8>, bytes: &[u8]) {
-    // The kernel's mangle()/seq_path escapes for mountinfo: space, tab, newline, backslash.
-    for &b in bytes {
-        match b {
-            b' ' => out.extend_from_slice(b"\\040"),
-            b'\t' => out.extend_from_slice(b"\\011"),
-            b'\n' => out.extend_from_slice(b"\\012"),
-            b'\\' => out.extend_from_slice(b"\\134"),
-            b => out.push(b),
-        }
-    }
-}
-
 impl FakeMount {
-    /// The mountinfo line, with its newline.
+    /// The entry as hostexec-mount's [`MountInfo`], the type real tables parse into.
+    pub fn to_mount_info(&self) -> MountInfo {
+        let (fs_type, fs_subtype) = match self.fstype.split_once('.') {
+            Some((t, sub)) => (t.to_string(), Some(OsString::from(sub))),
+            None => (self.fstype.clone(), None),
+        };
+        MountInfoFields {
+            id: self.id,
+            parent_id: self.parent_id,
+            major: self.dev.0,
+            minor: self.dev.1,
+            root: self.root.clone(),
+            root_deleted: false,
+            mount_point: self.target.clone(),
+            mount_options: self.mount_options.split(',').map(str::to_string).collect(),
+            optional_fields: Vec::new(),
+            fs_type,
+            fs_subtype,
+            source: self.source.clone(),
+            super_options: self.super_options.split(',').map(OsString::from).collect(),
+        }
+        .into()
+    }
+
+    /// The mountinfo line, with its newline, as the kernel prints it (octal escapes
+    /// included): [`MountInfo::write_line`].
     pub fn mountinfo_line(&self) -> Vec<u8> {
-        let mut l = format!(
-            "{} {} {}:{} ",
-            self.id, self.parent_id, self.dev.0, self.dev.1
-        )
-        .into_bytes();
-        mangle(&mut l, self.root.as_os_str().as_bytes());
-        l.push(b' ');
-        mangle(&mut l, self.target.as_os_str().as_bytes());
-        l.push(b' ');
-        l.extend_from_slice(self.mount_options.as_bytes());
-        l.extend_from_slice(b" - ");
-        mangle(&mut l, self.fstype.as_bytes());
-        l.push(b' ');
-        mangle(&mut l, self.source.as_bytes());
-        l.push(b' ');
-        l.extend_from_slice(self.super_options.as_bytes());
-        l.push(b'\n');
+        let mut l = Vec::new();
+        self.to_mount_info().write_line(&mut l);
         l
     }
 }

@@ -58,6 +58,7 @@
 //!   decoded as findmnt `--json` prints them; non-UTF-8 bytes become U+FFFD, where findmnt
 //!   writes invalid JSON).
 
+mod consistent;
 mod error;
 mod ext;
 pub mod format;
@@ -68,6 +69,7 @@ mod mounter;
 pub mod mountinfo;
 mod options;
 
+pub use consistent::{consistent_read, ConsistentReadError};
 pub use error::{is_corrupted_mount, MountError, MountFailure};
 pub use ext::MountExt;
 pub use health::{check_mount_health, MountHealth};

@@ -490,11 +490,11 @@ fn parent_of(path: &Path) -> &Path {
 #[async_trait]
 impl<E: Executor, F: HostFs + NativeMount> Mount for HostMounter<E, F> {
     async fn list(&self) -> Result<Vec<MountInfo>, MountError> {
-        let bytes = mountinfo::consistent_read(self.consistent_reads, || self.fs.read_mountinfo())
+        let bytes = crate::consistent_read(self.consistent_reads, || self.fs.read_mountinfo())
             .await
             .map_err(|e| match e {
-                mountinfo::ConsistentReadError::Read(e) => MountError::Path(e),
-                mountinfo::ConsistentReadError::Inconsistent { attempts } => {
+                crate::ConsistentReadError::Read(e) => MountError::Path(e),
+                crate::ConsistentReadError::Inconsistent { attempts } => {
                     MountError::InconsistentTable { attempts }
                 }
             })?;

@@ -31,8 +31,8 @@
 //! back in one buffer, and hands them out through accessors; options and tags are split and
 //! decoded when read ([`Options`], [`OptionalFields`]). The previous layout, an owned
 //! `PathBuf`/`String` per field and per option, made ~12 allocations per entry and spent ~45 %
-//! of the parse in malloc and free. Lines and fields are found eight bytes at a time, and a
-//! field without a backslash is copied as it is. [`MountEntry`] (`/proc/mounts`, fstab) is
+//! of the parse in malloc and free. Lines and fields are found with `memchr` (vectorised), and
+//! a field without a backslash is copied as it is. [`MountEntry`] (`/proc/mounts`, fstab) is
 //! not on that path and keeps plain owned fields.
 
 use std::borrow::Cow;
@@ -629,7 +629,7 @@ impl Iterator for OptionalFieldIter<'_> {
             if self.rest.is_empty() {
                 return None;
             }
-            let (tag, after) = match find_byte(b' ', self.rest) {
+            let (tag, after) = match memchr::memchr(b' ', self.rest) {
                 Some(i) => (&self.rest[..i], &self.rest[i + 1..]),
                 None => (self.rest, &self.rest[self.rest.len()..]),
             };
@@ -893,6 +893,11 @@ pub enum ParseErrorKind {
     MissingSeparator,
     /// More fields than the format has.
     TooManyFields,
+    /// Not the kernel's shape: a tab, or an empty field where the kernel prints one (two
+    /// spaces in a row). The kernel separates fields with single spaces and escapes blanks
+    /// inside them (`\040`, `\011`), so such a line was not printed by it, and splitting it
+    /// would give nonsense fields.
+    NotSingleSpaced,
 }
 
 impl fmt::Display for ParseErrorKind {
@@ -905,6 +910,9 @@ impl fmt::Display for ParseErrorKind {
                 f.write_str("no \"-\" separator after the optional fields")
             }
             ParseErrorKind::TooManyFields => f.write_str("too many fields"),
+            ParseErrorKind::NotSingleSpaced => {
+                f.write_str("fields are not separated by single spaces as the kernel prints them")
+            }
         }
     }
 }
@@ -978,21 +986,44 @@ pub fn parse_mountinfo_line(line: &[u8]) -> Result<MountInfo, ParseErrorKind> {
     })
 }
 
-/// Parses the bytes of a `/proc/PID/mounts` file (fields separated by single spaces).
+/// Parses the bytes of a `/proc/PID/mounts` file: six fields separated by single spaces, as
+/// the kernel prints them. A line of another shape (a tab, two spaces in a row other than
+/// before an empty source) is [`ParseErrorKind::NotSingleSpaced`]; fstab files, which allow
+/// runs of blanks, go through [`parse_fstab`].
 pub fn parse_proc_mounts(table: &[u8]) -> Result<Vec<MountEntry>, ParseError> {
     parse_lines(table, parse_proc_mounts_line)
 }
 
 /// Parses one `/proc/PID/mounts` line (without its newline).
 pub fn parse_proc_mounts_line(line: &[u8]) -> Result<MountEntry, ParseErrorKind> {
+    if memchr::memchr(b'\t', line).is_some() {
+        return Err(ParseErrorKind::NotSingleSpaced);
+    }
+    // Only the source may be empty (`mount -t tmpfs "" dir` prints a leading space).
+    let non_empty = |f: &'_ [u8]| {
+        if f.is_empty() {
+            Err(ParseErrorKind::NotSingleSpaced)
+        } else {
+            Ok(())
+        }
+    };
     let mut f = Fields::new(line);
     let source = OsString::from_vec(unescape(f.next("source")?));
-    let mount_point = path_from(unescape(f.next("mount point")?));
-    let (fs_type, fs_subtype) = parse_fs_type(f.next("filesystem type")?);
+    let mount_point = f.next("mount point")?;
+    non_empty(mount_point)?;
+    let mount_point = path_from(unescape(mount_point));
+    let fs_type = f.next("filesystem type")?;
+    non_empty(fs_type)?;
+    let (fs_type, fs_subtype) = parse_fs_type(fs_type);
     let rest = f.rest().ok_or(ParseErrorKind::MissingField("options"))?;
     // freq and pass are the last two fields; the options are what lies before them.
     let (rest, pass) = rsplit_field(rest).ok_or(ParseErrorKind::MissingField("pass"))?;
     let (options, freq) = rsplit_field(rest).ok_or(ParseErrorKind::MissingField("freq"))?;
+    // Options may hold a raw space a filesystem printed unescaped, but never at either end.
+    non_empty(options)?;
+    if options.starts_with(b" ") || options.ends_with(b" ") {
+        return Err(ParseErrorKind::NotSingleSpaced);
+    }
     Ok(MountEntry {
         source,
         mount_point,
@@ -1096,47 +1127,6 @@ pub fn mount_refs(mounts: &[MountInfo], path: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-/// Why [`consistent_read`] gave up.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConsistentReadError<E> {
-    /// A read failed.
-    #[error(transparent)]
-    Read(E),
-    /// No two consecutive reads agreed.
-    #[error("could not get consistent content after {attempts} attempts")]
-    Inconsistent {
-        /// The number of re-reads made.
-        attempts: usize,
-    },
-}
-
-/// Reads with `read` until two consecutive reads are byte-identical, re-reading at most
-/// `attempts` times (at most `attempts + 1` reads, Go's `ConsistentRead`); `attempts == 0`
-/// is a single read. Kernels before 5.8 could give torn reads of mount tables under churn
-/// (fixed by kernel commit 9f6c61f96f2d, "proc/mounts: add cursor"; kubernetes/kubernetes#103754).
-pub async fn consistent_read<F, Fut, E>(
-    attempts: usize,
-    mut read: F,
-) -> Result<Vec<u8>, ConsistentReadError<E>>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<Vec<u8>, E>>,
-{
-    let mut prev = read().await.map_err(ConsistentReadError::Read)?;
-    if attempts == 0 {
-        return Ok(prev);
-    }
-    for _ in 0..attempts {
-        let next = read().await.map_err(ConsistentReadError::Read)?;
-        if next == prev {
-            return Ok(next);
-        }
-        prev = next;
-    }
-    Err(ConsistentReadError::Inconsistent { attempts })
-}
-
 // ---- internals ----
 
 /// Bytes the kernel escapes in paths, sources and fs types (`mangle`, `seq_path_root`).
@@ -1148,14 +1138,14 @@ fn parse_lines<T>(
     table: &[u8],
     mut parse: impl FnMut(&[u8]) -> Result<T, ParseErrorKind>,
 ) -> Result<Vec<T>, ParseError> {
-    // Counting lines first (a vectorised byte count) sizes the result exactly: one allocation,
-    // no multi-megabyte copy when a guess falls short.
-    let lines = table.iter().filter(|&&b| b == b'\n').count() + 1;
+    // Counting lines first sizes the result exactly: one allocation, no multi-megabyte copy
+    // when a guess falls short.
+    let lines = memchr::memchr_iter(b'\n', table).count() + 1;
     let mut out = Vec::with_capacity(lines);
     let mut rest = table;
     let mut i = 0;
     loop {
-        let (line, after) = match find_byte(b'\n', rest) {
+        let (line, after) = match memchr::memchr(b'\n', rest) {
             Some(n) => (&rest[..n], Some(&rest[n + 1..])),
             None => (rest, None),
         };
@@ -1175,33 +1165,6 @@ fn parse_lines<T>(
     }
 }
 
-/// The first `needle` in `hay`, eight bytes at a time (SWAR): lines and fields are scanned
-/// this way, since `Iterator::position` goes byte by byte and the scans are a large part of
-/// a parse that has nothing else left to do.
-fn find_byte(needle: u8, hay: &[u8]) -> Option<usize> {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    let pattern = LO * u64::from(needle);
-    let mut chunks = hay.chunks_exact(8);
-    let mut base = 0;
-    for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let x = u64::from_le_bytes(word) ^ pattern;
-        // A zero byte in x is a match; the lowest flagged byte is the first match.
-        let found = x.wrapping_sub(LO) & !x & HI;
-        if found != 0 {
-            return Some(base + (found.trailing_zeros() / 8) as usize);
-        }
-        base += 8;
-    }
-    chunks
-        .remainder()
-        .iter()
-        .position(|&b| b == needle)
-        .map(|i| base + i)
-}
-
 /// Single-space field cursor that can hand out the rest of the line.
 struct Fields<'a> {
     rest: Option<&'a [u8]>,
@@ -1214,7 +1177,7 @@ impl<'a> Fields<'a> {
 
     fn next_opt(&mut self) -> Option<&'a [u8]> {
         let rest = self.rest?;
-        match find_byte(b' ', rest) {
+        match memchr::memchr(b' ', rest) {
             Some(i) => {
                 self.rest = Some(&rest[i + 1..]);
                 Some(&rest[..i])
@@ -1236,7 +1199,7 @@ impl<'a> Fields<'a> {
 }
 
 fn rsplit_field(s: &[u8]) -> Option<(&[u8], &[u8])> {
-    let i = s.iter().rposition(|&b| b == b' ')?;
+    let i = memchr::memrchr(b' ', s)?;
     Some((&s[..i], &s[i + 1..]))
 }
 
@@ -1395,21 +1358,5 @@ mod ser {
 
     pub(super) fn os_vec<S: Serializer>(v: &[OsString], s: S) -> Result<S::Ok, S::Error> {
         s.collect_seq(v.iter().map(|o| o.to_string_lossy()))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::find_byte;
-    use proptest::prelude::*;
-
-    proptest! {
-        #[test]
-        fn find_byte_is_position(
-            hay in prop::collection::vec(prop_oneof![Just(b' '), Just(b'\n'), any::<u8>()], 0..40),
-            needle in prop_oneof![Just(b' '), Just(b'\n'), Just(0u8), Just(0x80u8), Just(0xffu8)],
-        ) {
-            prop_assert_eq!(find_byte(needle, &hay), hay.iter().position(|&b| b == needle));
-        }
     }
 }

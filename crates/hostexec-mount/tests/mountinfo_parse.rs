@@ -8,6 +8,7 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
 use hostexec_mount::mountinfo::*;
+use hostexec_mount::{consistent_read, ConsistentReadError};
 use proptest::prelude::*;
 
 fn one(line: &str) -> MountInfo {
@@ -281,6 +282,37 @@ fn proc_mounts_vectors() {
         let e = parse_proc_mounts(bad.as_bytes()).unwrap_err();
         assert_eq!(e.line, bad);
     }
+    // Not the kernel's shape: it separates fields with one space and escapes blanks inside
+    // them, so tabs and runs of spaces (fstab's format, Go's strings.Fields) are refused
+    // rather than split into shifted fields.
+    for bad in [
+        "/dev/1\t/path/to/1\ttype1\tflags\t1\t1",
+        "/dev/1    /path/to/1   type1\tflags 1 1",
+        "/dev/1 /path/to/1 type1\tflags 1 1",
+        "/dev/1  /path/to/1 type1 flags 1 1",
+        "/dev/1 /path/to/1  type1 flags 1 1",
+        "/dev/1 /path/to/1 type1  flags 1 1",
+        "/dev/1 /path/to/1 type1 flags  1 1",
+    ] {
+        let e = parse_proc_mounts(bad.as_bytes()).unwrap_err();
+        assert_eq!(e.line, bad);
+        assert!(
+            matches!(
+                e.kind,
+                ParseErrorKind::NotSingleSpaced | ParseErrorKind::BadNumber(_)
+            ),
+            "{bad:?}: {:?}",
+            e.kind
+        );
+    }
+    assert_eq!(
+        parse_proc_mounts_line(b"/dev/1\t/path/to/1\ttype1\tflags\t1\t1").unwrap_err(),
+        ParseErrorKind::NotSingleSpaced
+    );
+    assert_eq!(
+        parse_proc_mounts_line(b"/dev/1    /path/to/1   type1 flags 1 1").unwrap_err(),
+        ParseErrorKind::NotSingleSpaced
+    );
 
     let table = std::fs::read("/proc/self/mounts").unwrap();
     let v = parse_proc_mounts(&table).unwrap();
