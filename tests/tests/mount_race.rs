@@ -178,6 +178,10 @@ async fn target_race(test: &str, options: MountOptions, unmount: UnmountOptions)
         match st.m.unmount(&target, &unmount).await {
             Ok(()) => unmounted += 1,
             Err(e) if is_symlink_refusal(&e) || e.is_not_mounted() || e.is_not_found() => {}
+            // EBUSY: a descriptor of the mount (the last check's walk) was still being closed
+            // when umount2 ran; the mount stays on the race directory and the final loop below
+            // must still take it down, so nothing it asserts is loosened.
+            Err(e) if e.raw_os_error() == Some(16) => {}
             Err(e) => panic!("round {round}: unmount: {e:?}"),
         }
         // A mount made on the directory the target named when it was opened stays on that
