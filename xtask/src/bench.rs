@@ -204,6 +204,40 @@ fn rows() -> Vec<Row> {
         Target::AtMost(3.0),
         "≤ 3×",
     ));
+    v.push(row(
+        "tmpfs mount + unmount, native (new mount API, target by descriptor)",
+        "mount_tmpfs/hostexec_native",
+        "mount_tmpfs/mount8_route",
+        "the mount(8) route: `mount -t tmpfs` + `umount` as host processes",
+        Target::AtMost(1.0 / 50.0),
+        "≥ 50× faster",
+    ));
+    v.push(row(
+        "tmpfs mount + unmount, native through the `mount(2)` fallback",
+        "mount_tmpfs/hostexec_mount2",
+        "mount_tmpfs/mount8_route",
+        "the mount(8) route: `mount -t tmpfs` + `umount` as host processes",
+        Target::None,
+        "—",
+    ));
+    for (n, shown) in [("100", "100"), ("10000", "10,000")] {
+        v.push(row(
+            &format!("read-only bind mount + unmount at {shown} mounts, native"),
+            &format!("bind_ro/hostexec_native/{n}"),
+            &format!("bind_ro/mount8_route/{n}"),
+            "the mount(8) route: `mount --bind`, `mount -o bind,remount,ro`, `umount`",
+            Target::AtMost(0.01),
+            "≥ 100× faster",
+        ));
+    }
+    v.push(row(
+        "read-only bind mount + unmount, native, at 10,000 mounts",
+        "bind_ro/hostexec_native/10000",
+        "bind_ro/hostexec_native/100",
+        "the same at 100 mounts (same run)",
+        Target::AtMost(1.5),
+        "flat: within 1.5×",
+    ));
     v
 }
 

@@ -6,6 +6,12 @@
 //! - is_mount_point(): the NsenterMounter route, `nsenter --mount=/proc/PID/ns/mnt -- findmnt
 //!   -o target,fstype --noheadings --first-only --target P` (what kubernetes' `NsenterMounter.IsLikelyNotMountPoint` ran).
 //!
+//! - mount + unmount: a tmpfs, and a read-only bind at 100 and 10,000 mounts, through the
+//!   native route (the kernel's mount calls on the host thread, targets held by descriptor)
+//!   against the mount(8) route (`helper_only`: mount(8) and umount(8) as host processes; a
+//!   read-only bind is two mount(8) runs, bind then remount) in the same run; the tmpfs also
+//!   through mount(2) (the fallback with the new mount API switched off), for context.
+//!
 //! Small samples (the machine has 2 shared cores): `cargo bench -p hostexec-mount`.
 //! Needs CAP_SYS_ADMIN; prints why and does nothing without it.
 
@@ -15,7 +21,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use hostexec_mount::{HostMounter, Mount};
+use hostexec_mount::{HostMounter, Mount, MountOptions, UnmountOptions};
 use hostexec_nsenter::NsEnter;
 use hostexec_testing::sandbox::{can_use_namespaces, SandboxHost};
 
@@ -68,6 +74,47 @@ fn benches(c: &mut Criterion) {
     let ns_mnt = format!("--mount=/proc/{pid}/ns/mnt");
     let probe = base.join("m50");
 
+    // Mount + unmount, native against mount(8), before the table grows.
+    let t = sb.scratch().join("bench-target");
+    let bind_src = sb.scratch().join("bench-source");
+    sb.mkdir_all(&t).unwrap();
+    sb.mkdir_all(&bind_src).unwrap();
+    let mount2 = HostMounter::new(
+        NsEnter::builder(sb.target())
+            .new_mount_api(false)
+            .build()
+            .unwrap(),
+    );
+    let tmpfs = MountOptions::new().option("size=1m");
+    let round = |m: &HostMounter<NsEnter>, o: &MountOptions, u: &UnmountOptions| {
+        rt.block_on(async {
+            m.mount(OsStr::new("bench"), &t, "tmpfs", o).await.unwrap();
+            m.unmount(&t, u).await.unwrap();
+        })
+    };
+    {
+        let mut g = c.benchmark_group("mount_tmpfs");
+        g.sample_size(10)
+            .warm_up_time(Duration::from_millis(500))
+            .measurement_time(Duration::from_secs(2));
+        let (native, helper) = (UnmountOptions::new(), UnmountOptions::new().helper_only());
+        g.bench_function("hostexec_native", |b| {
+            b.iter(|| round(&m, &tmpfs, &native))
+        });
+        g.bench_function("hostexec_mount2", |b| {
+            b.iter(|| round(&mount2, &tmpfs, &native))
+        });
+        let tmpfs8 = tmpfs.clone().helper_only();
+        g.bench_function("mount8_route", |b| b.iter(|| round(&m, &tmpfs8, &helper)));
+        g.finish();
+    }
+    let bind_ro = |m: &HostMounter<NsEnter>, o: &MountOptions, u: &UnmountOptions| {
+        rt.block_on(async {
+            m.mount(bind_src.as_os_str(), &t, "", o).await.unwrap();
+            m.unmount(&t, u).await.unwrap();
+        })
+    };
+
     let mut have = 0;
     for n in [100usize, 1_000, 10_000] {
         grow(&sb, &base, have, n);
@@ -106,6 +153,34 @@ fn benches(c: &mut Criterion) {
             })
         });
         g.finish();
+
+        if n != 1_000 {
+            let mut g = c.benchmark_group("bind_ro");
+            g.sample_size(10)
+                .warm_up_time(Duration::from_millis(500))
+                .measurement_time(Duration::from_secs(2));
+            let ro = MountOptions::new().options(["bind", "ro"]);
+            let ro8 = ro.clone().helper_only();
+            let (native, helper) = (UnmountOptions::new(), UnmountOptions::new().helper_only());
+            // Both routes make the same mount: a read-only bind, then nothing.
+            for (o, u) in [(&ro, &native), (&ro8, &helper)] {
+                rt.block_on(async {
+                    m.mount(bind_src.as_os_str(), &t, "", o).await.unwrap();
+                    let table = m.list().await.unwrap();
+                    let top = table.iter().rev().find(|x| x.mount_point() == t);
+                    assert!(top.unwrap().is_read_only(), "{o:?}");
+                    m.unmount(&t, u).await.unwrap();
+                    assert!(!m.is_mount_point(&t).await.unwrap());
+                });
+            }
+            g.bench_with_input(BenchmarkId::new("hostexec_native", n), &n, |b, _| {
+                b.iter(|| bind_ro(&m, &ro, &native))
+            });
+            g.bench_with_input(BenchmarkId::new("mount8_route", n), &n, |b, _| {
+                b.iter(|| bind_ro(&m, &ro8, &helper))
+            });
+            g.finish();
+        }
 
         if n == 1_000 {
             let mut g = c.benchmark_group("is_mount_point");
