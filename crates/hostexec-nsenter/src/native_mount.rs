@@ -621,6 +621,35 @@ fn ms_flags(a: &MountAttrs) -> MountFlags {
     f
 }
 
+/// The per-mount flags a `MS_REMOUNT` of the mount `fd` is on must carry to change only what
+/// `a` sets. `mount(2)`'s remount replaces the user-settable flags (ro, nosuid, nodev, noexec,
+/// nodiratime, nosymfollow) with the ones given, where `mount_setattr(2)` changes only what it
+/// is asked to: so the unset ones are read back from the mount (`fstatfs`'s `f_flags`). The
+/// kernel keeps the atime mode when none is given.
+fn remount_flags(fd: &OwnedFd, a: &MountAttrs) -> Result<MountFlags, Errno> {
+    use rustix::fs::StatVfsMountFlags as St;
+    let current = rustix::fs::fstatvfs(fd)?.f_flag;
+    let mut f = ms_flags(a);
+    for (asked, st, ms) in [
+        (a.read_only, St::RDONLY, MountFlags::RDONLY),
+        (a.nosuid, St::NOSUID, MountFlags::NOSUID),
+        (a.nodev, St::NODEV, MountFlags::NODEV),
+        (a.noexec, St::NOEXEC, MountFlags::NOEXEC),
+        (a.nodiratime, St::NODIRATIME, MountFlags::NODIRATIME),
+        // ST_NOSYMFOLLOW (Linux 5.10), which rustix does not name.
+        (
+            a.nosymfollow,
+            St::from_bits_retain(0x2000),
+            MountFlags::NOSYMFOLLOW,
+        ),
+    ] {
+        if asked.is_none() && current.contains(st) {
+            f |= ms;
+        }
+    }
+    Ok(f)
+}
+
 /// The name of `fd`'s link in the `/proc/PID/fd` directory the thread is in.
 fn link_name(fd: &OwnedFd) -> String {
     fd.as_raw_fd().to_string()
@@ -695,8 +724,7 @@ fn mount2(req: &MountRequest, opened: &Opened) -> Result<(), NativeMountError> {
             } else {
                 rustix::mount::mount_bind(s.as_str(), t.as_str()).map_err(fail)?;
             }
-            let flags = ms_flags(attrs);
-            if !flags.is_empty() {
+            if !ms_flags(attrs).is_empty() {
                 // The target's link names the directory under the new mount (the kernel does
                 // not cross mounts after a link jump): reach the mount through the target's
                 // parent and name, a lookup that does cross it. A mount point cannot be
@@ -722,6 +750,7 @@ fn mount2(req: &MountRequest, opened: &Opened) -> Result<(), NativeMountError> {
                 if !is_mount_root(&top).map_err(fail)? {
                     return Err(fail(Errno::STALE));
                 }
+                let flags = remount_flags(&top, attrs).map_err(fail)?;
                 rustix::mount::mount_remount(
                     link_name(&top).as_str(),
                     flags | MountFlags::BIND,
@@ -737,12 +766,13 @@ fn mount2(req: &MountRequest, opened: &Opened) -> Result<(), NativeMountError> {
                 });
             }
             if req.get_options().is_empty() {
-                rustix::mount::mount_remount(t.as_str(), ms_flags(attrs) | MountFlags::BIND, "")
+                let flags = remount_flags(&opened.target, attrs).map_err(fail)?;
+                rustix::mount::mount_remount(t.as_str(), flags | MountFlags::BIND, "")
                     .map_err(fail)?;
             } else {
                 // Filesystem options: a superblock remount (which sets the per-mount flags
                 // too); `ro`/`rw` among the options are MS_RDONLY or not.
-                let mut flags = ms_flags(attrs);
+                let mut flags = remount_flags(&opened.target, attrs).map_err(fail)?;
                 let mut data: Vec<u8> = Vec::new();
                 for o in req.get_options() {
                     match (o.key(), o.value()) {
