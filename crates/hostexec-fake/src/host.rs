@@ -12,8 +12,9 @@ use hostexec_api::path::{check_host_path, host_to_local};
 use hostexec_api::{
     Atime, CommandError, ExitStatus, FileStat, HostCommand, HostFs, MountAttrs, MountKind,
     MountRequest, MountRoute, NativeMount, NativeMountError, Output, PathError, PathResolver,
-    Resolve, UnmountRequest, HOST_BIN_DIRS,
+    Propagation, Resolve, UnmountRequest, HOST_BIN_DIRS,
 };
+use hostexec_mount::mountinfo::OptionalField;
 use hostexec_mount::{MountInfo, MountInfoFields};
 use hostexec_rootfs::RootFs;
 use rustix::fs::{Mode, OFlags};
@@ -78,6 +79,7 @@ struct MountTable {
     entries: Vec<FakeMount>,
     next_id: u64,
     next_minor: u32,
+    next_group: u64,
 }
 
 /// One entry of a [`FakeHost`]'s mount table, as its mountinfo line shows it.
@@ -106,6 +108,9 @@ pub struct FakeMount {
     pub source: OsString,
     /// Superblock options (last field).
     pub super_options: String,
+    /// Propagation (the optional fields): `shared:N`, `master:N`, `unbindable`; empty for a
+    /// private mount.
+    pub optional_fields: Vec<OptionalField>,
 }
 
 /// Mount options that are per-mount flags in mountinfo's sixth field; the rest are the
@@ -140,7 +145,7 @@ impl FakeMount {
             root_deleted: false,
             mount_point: self.target.clone(),
             mount_options: self.mount_options.split(',').map(str::to_string).collect(),
-            optional_fields: Vec::new(),
+            optional_fields: self.optional_fields.clone(),
             fs_type,
             fs_subtype,
             source: self.source.clone(),
@@ -193,7 +198,6 @@ const VFS_ORDER: &[&str] = &[
 
 /// `mount_options` (mountinfo's sixth field) with `a` applied, as `mount_setattr(2)` or a
 /// `bind,remount` changes them: set, cleared or left per flag, the atime mode as one.
-/// Propagation is not modelled (the fake's lines have no optional fields).
 fn apply_attrs(mount_options: &str, a: &MountAttrs) -> String {
     let mut flags: Vec<String> = mount_options
         .split(',')
@@ -260,6 +264,58 @@ fn lock(m: &Mutex<MountTable>) -> MutexGuard<'_, MountTable> {
 
 impl MountTable {
     /// The mount `path` (canonical) is on: the last-added entry whose target contains it.
+    /// Changes one mount's propagation as the kernel's `change_mnt_propagation` does:
+    /// shared joins a new peer group (a slave stays a slave of its master too); slave makes a
+    /// shared mount with peers a slave of its group (without peers: private, keeping an
+    /// earlier master); private and unbindable drop both.
+    fn set_propagation(&mut self, id: u64, p: Propagation) {
+        let group_of = |m: &FakeMount| {
+            m.optional_fields.iter().find_map(|f| match f {
+                OptionalField::Shared(g) => Some(*g),
+                _ => None,
+            })
+        };
+        let master_of = |m: &FakeMount| {
+            m.optional_fields.iter().find_map(|f| match f {
+                OptionalField::Master(g) => Some(*g),
+                _ => None,
+            })
+        };
+        let Some(m) = self.entries.iter().find(|m| m.id == id) else {
+            return;
+        };
+        let (group, master) = (group_of(m), master_of(m));
+        let fields = match p {
+            Propagation::Shared => {
+                let g = group.unwrap_or_else(|| {
+                    let g = self.next_group;
+                    self.next_group += 1;
+                    g
+                });
+                let mut f = vec![OptionalField::Shared(g)];
+                f.extend(master.map(OptionalField::Master));
+                f
+            }
+            Propagation::Slave => {
+                let peers = group.is_some_and(|g| {
+                    self.entries
+                        .iter()
+                        .any(|o| o.id != id && group_of(o) == Some(g))
+                });
+                match (peers, group, master) {
+                    (true, Some(g), _) => vec![OptionalField::Master(g)],
+                    (_, _, Some(m)) => vec![OptionalField::Master(m)],
+                    _ => Vec::new(),
+                }
+            }
+            Propagation::Unbindable => vec![OptionalField::Unbindable],
+            _ => Vec::new(),
+        };
+        if let Some(m) = self.entries.iter_mut().find(|m| m.id == id) {
+            m.optional_fields = fields;
+        }
+    }
+
     fn containing(&self, path: &Path) -> Option<&FakeMount> {
         // max_by_key keeps the last of equals: the topmost of a stack.
         self.entries
@@ -310,6 +366,7 @@ impl FakeHost {
             fstype: "ext4".into(),
             source: "/dev/root".into(),
             super_options: "rw".into(),
+            optional_fields: Vec::new(),
         };
         Ok(FakeHost {
             inner: Arc::new(HostInner {
@@ -319,6 +376,7 @@ impl FakeHost {
                     entries: vec![root_mount],
                     next_id: 22,
                     next_minor: 100,
+                    next_group: 1,
                 }),
             }),
         })
@@ -474,6 +532,14 @@ impl FakeHost {
                     fstype: from.fstype,
                     source: from.source,
                     super_options: from.super_options,
+                    // A bind of a shared mount is its peer; of a slave, a slave of the same
+                    // master (mount_namespaces(7)); `unbindable` is not copied.
+                    optional_fields: from
+                        .optional_fields
+                        .iter()
+                        .filter(|f| !matches!(f, OptionalField::Unbindable))
+                        .cloned()
+                        .collect(),
                 }
             }
             None => {
@@ -489,6 +555,7 @@ impl FakeHost {
                     fstype: fstype.to_owned(),
                     source: source.to_os_string(),
                     super_options,
+                    optional_fields: Vec::new(),
                 }
             }
         };
@@ -524,11 +591,31 @@ impl FakeHost {
         let asked = target.as_ref();
         let target = self.inner.rootfs.resolve(asked, Resolve::MustExist)?;
         let mut t = lock(&self.inner.mounts);
-        let Some(m) = t.entries.iter_mut().rev().find(|m| m.target == target) else {
+        let Some(i) = t.entries.iter().rposition(|m| m.target == target) else {
             return Err(PathError::from_errno(asked, 22));
         };
+        let m = &mut t.entries[i];
         m.mount_options = apply_attrs(&m.mount_options, attrs);
         m.super_options = apply_super(&m.super_options, fs_options);
+        if let Some(p) = attrs.propagation {
+            // The mount, and with `recursive` every mount below it.
+            let ids: Vec<u64> = t
+                .entries
+                .iter()
+                .enumerate()
+                .filter(|(j, m)| {
+                    *j == i
+                        || attrs.recursive
+                            && *j > i
+                            && m.target != target
+                            && m.target.starts_with(&target)
+                })
+                .map(|(_, m)| m.id)
+                .collect();
+            for id in ids {
+                t.set_propagation(id, p);
+            }
+        }
         Ok(())
     }
 
@@ -970,9 +1057,11 @@ impl HostFs for FakeHost {
 ///   `open_tree(OPEN_TREE_CLONE)` + `mount_setattr` do; `rbind` copies the mounts below the
 ///   source too;
 /// - a remount: [`FakeHost::remount`];
-/// - an unmount: [`FakeHost::remove_mount`] (not a mount root: `NotMounted`).
-///
-/// Propagation is not modelled.
+/// - an unmount: [`FakeHost::remove_mount`] (not a mount root: `NotMounted`);
+/// - propagation (`shared`, `slave`, `private`, `unbindable`, recursive or not) as the
+///   kernel changes it, shown in the optional fields; a bind of a shared mount is its peer.
+///   Not modelled: what propagates *to* peers and slaves (a mount under a shared mount is
+///   not copied to its peers).
 #[async_trait]
 impl NativeMount for FakeHost {
     async fn mount_native(&self, request: &MountRequest) -> Result<MountRoute, NativeMountError> {
