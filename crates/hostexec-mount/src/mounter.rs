@@ -556,12 +556,14 @@ impl<E: Executor, F: HostFs + NativeMount> Mount for HostMounter<E, F> {
         }
         self.check_helper_target(target, options.get_lookup())
             .await?;
-        if options.is_bind() || options.has("rbind") {
+        // `bind,remount,…` changes the bind at the target: one mount(8) run, no source.
+        let new_bind = !options.has("remount");
+        if new_bind && (options.is_bind() || options.has("rbind")) {
             self.check_helper_target(Path::new(source), options.get_lookup())
                 .await?;
         }
         let systemd = options.allows_systemd() && self.exec.supports_systemd().await;
-        if options.is_bind() {
+        if new_bind && options.is_bind() {
             let keep = self.source_restrictions(source, options).await?;
             let (first, second) = options.bind_steps(&keep);
             self.mount_step(source, target, fstype, &first, systemd)
