@@ -98,9 +98,7 @@ fn benches(c: &mut Criterion) {
             .warm_up_time(Duration::from_millis(500))
             .measurement_time(Duration::from_secs(2));
         let (native, helper) = (UnmountOptions::new(), UnmountOptions::new().helper_only());
-        g.bench_function("hostexec_native", |b| {
-            b.iter(|| round(&m, &tmpfs, &native))
-        });
+        g.bench_function("hostexec_native", |b| b.iter(|| round(&m, &tmpfs, &native)));
         g.bench_function("hostexec_mount2", |b| {
             b.iter(|| round(&mount2, &tmpfs, &native))
         });
