@@ -148,10 +148,54 @@ fn is_symlink_refusal(e: &MountError) -> bool {
     matches!(e, MountError::Native { source, .. } if matches!(**source, NativeMountError::Symlink { .. }))
 }
 
-async fn target_race(test: &str, options: MountOptions, unmount: UnmountOptions) {
+/// Installs `mount.fakefs` in the sandbox host's `/usr/sbin` (an overlay over it, in the
+/// sandbox's mount namespace only): a mount(8) helper that appends the target it was given
+/// and `MODE:OWNER` of that target's parent to `log`, then mounts a tmpfs there.
+fn install_fake_helper(sb: &SandboxHost, log: &Path) {
+    let s = sb.scratch().join("fakefs-helper");
+    for d in ["upper", "work"] {
+        sb.mkdir_all(&s.join(d)).unwrap();
+    }
+    let script = format!(
+        "#!/bin/sh\n\
+         # mount.fakefs SOURCE TARGET [-o OPTIONS]\n\
+         echo \"$2 $(stat -c %a:%U \"$(dirname \"$2\")\")\" >> '{}'\n\
+         exec mount -i -t tmpfs -o size=1m fakefs-src \"$2\"\n",
+        log.display()
+    );
+    let helper = s.join("upper/mount.fakefs");
+    sb.write_file(&helper, script.as_bytes()).unwrap();
+    sb.set_mode(&helper, 0o755).unwrap();
+    let lower = Path::new("/usr/sbin");
+    let opts = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        lower.display(),
+        s.join("upper").display(),
+        s.join("work").display()
+    );
+    let out = sb.oracle(&[
+        OsStr::new("mount"),
+        OsStr::new("-t"),
+        OsStr::new("overlay"),
+        OsStr::new("-o"),
+        OsStr::new(&opts),
+        OsStr::new("overlay"),
+        lower.as_os_str(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+async fn target_race(test: &str, fstype: &str, options: MountOptions, unmount: UnmountOptions) {
     let Some(st) = setup(test) else {
         return;
     };
+    if fstype == "fakefs" {
+        install_fake_helper(&st.sb, &st.sb.scratch().join("fakefs.log"));
+    }
     let target = st.race.join("t");
     let swapper = start_swapper(&st.sb, &st.race);
     let (mut mounted, mut refused, mut unmounted) = (0, 0, 0);
@@ -163,7 +207,7 @@ async fn target_race(test: &str, options: MountOptions, unmount: UnmountOptions)
             .mount(
                 "tmpfs".as_ref(),
                 &target,
-                "tmpfs",
+                fstype,
                 &options.clone().option("size=1m"),
             )
             .await
@@ -275,6 +319,7 @@ async fn source_race(test: &str, options: MountOptions) {
 async fn target_swapped_for_a_symlink_never_mounts_or_unmounts_elsewhere_native() {
     target_race(
         "target_swapped_for_a_symlink_never_mounts_or_unmounts_elsewhere_native",
+        "tmpfs",
         MountOptions::new(),
         UnmountOptions::new(),
     )
@@ -288,4 +333,82 @@ async fn bind_source_swapped_for_a_symlink_never_binds_elsewhere_native() {
         MountOptions::new(),
     )
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn target_swapped_for_a_symlink_never_mounts_elsewhere_mount8() {
+    target_race(
+        "target_swapped_for_a_symlink_never_mounts_elsewhere_mount8",
+        "tmpfs",
+        MountOptions::new().helper_only(),
+        UnmountOptions::new(),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn target_swapped_for_a_symlink_never_mounts_elsewhere_mount_helper() {
+    target_race(
+        "target_swapped_for_a_symlink_never_mounts_elsewhere_mount_helper",
+        "fakefs",
+        MountOptions::new(),
+        UnmountOptions::new(),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mount_helper_mounts_on_a_private_staging_directory_then_moves_it() {
+    let Some(st) = setup("a_mount_helper_mounts_on_a_private_staging_directory_then_moves_it")
+    else {
+        return;
+    };
+    let log = st.sb.scratch().join("fakefs.log");
+    install_fake_helper(&st.sb, &log);
+    let target = st.sb.scratch().join("nfs-like");
+    st.sb.mkdir_all(&target).unwrap();
+    st.m.mount(
+        "server:/export".as_ref(),
+        &target,
+        "fakefs",
+        &MountOptions::new(),
+    )
+    .await
+    .unwrap();
+    // The helper ran on a staging directory below the 0700 root-owned staging tmpfs, never
+    // on the target; the result is on the target.
+    let logged = std::fs::read_to_string(st.sb.local(&log)).unwrap();
+    let lines: Vec<&str> = logged.lines().collect();
+    assert_eq!(lines.len(), 1, "{logged}");
+    let (on, parent) = lines[0].split_once(' ').unwrap();
+    assert!(
+        Path::new(on).starts_with(hostexec_mount::STAGING_DIR) && Path::new(on) != target,
+        "{logged}"
+    );
+    assert_eq!(parent, "700:root", "{logged}");
+    let findmnt = |p: &Path| {
+        let out = st.sb.oracle(&[
+            OsStr::new("findmnt"),
+            OsStr::new("-n"),
+            OsStr::new("-r"),
+            OsStr::new("-o"),
+            OsStr::new("FSTYPE,SOURCE,PROPAGATION"),
+            OsStr::new("--mountpoint"),
+            p.as_os_str(),
+        ]);
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    assert!(
+        findmnt(&target).starts_with("tmpfs fakefs-src"),
+        "{}",
+        findmnt(&target)
+    );
+    // The staging tmpfs is private and holds nothing any more: no mount below it, and the
+    // call's directory is gone.
+    let staging = Path::new(hostexec_mount::STAGING_DIR);
+    assert_eq!(findmnt(staging), "tmpfs hostexec-staging private");
+    assert_eq!(findmnt(Path::new(on)), "");
+    assert!(st.ns.stat(Path::new(on), false).await.is_err());
+    st.m.unmount(&target, &UnmountOptions::new()).await.unwrap();
+    assert_eq!(findmnt(&target), "");
 }

@@ -75,7 +75,7 @@ pub use ext::MountExt;
 pub use health::{check_mount_health, MountHealth};
 #[cfg(any(test, feature = "mock"))]
 pub use mocks::MockMount;
-pub use mounter::{HostMounter, Mount, SYSTEMD_DESCRIPTION};
+pub use mounter::{HostMounter, Mount, STAGING_DIR, SYSTEMD_DESCRIPTION};
 pub use mountinfo::{MountInfo, MountInfoFields, OptionalField, OptionalFields, Options};
 pub use options::{
     MountOptions, UnmountOptions, DEFAULT_MOUNT_TIMEOUT, DEFAULT_UNMOUNT_TIMEOUT, MASKED,

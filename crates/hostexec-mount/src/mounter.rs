@@ -67,6 +67,13 @@ pub trait Mount: HostFs {
     async fn make_rshared(&self, path: &Path) -> Result<(), MountError>;
 }
 
+/// Where mount(8) mounts before the result is moved onto the target: a private tmpfs of mode
+/// 0700 that hostexec mounts here in the host's mount namespace, one directory per call.
+pub const STAGING_DIR: &str = "/run/hostexec/staging";
+
+/// Makes the per-call staging directory names unique within this process.
+static STAGING_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// The description of the systemd scope a mount runs in (mount-utils: "Kubernetes transient
 /// mount for").
 pub const SYSTEMD_DESCRIPTION: &str = "hostexec transient mount for";
@@ -427,6 +434,102 @@ impl<E: Executor, F: HostFs + NativeMount> HostMounter<E, F> {
         }
     }
 
+    /// A fresh directory for one mount(8) run, on the private staging tmpfs ([`STAGING_DIR`],
+    /// mounted natively on first use: mode 0700, so no unprivileged host user can reach what
+    /// is mounted below it, and private, so the result can be moved out). `None` when the
+    /// backend cannot mount natively: mount(8) then mounts on the target itself.
+    async fn staging_dir(&self) -> Result<Option<PathBuf>, MountError> {
+        let base = Path::new(STAGING_DIR);
+        let mounted = match self.is_mount_point(base).await {
+            Ok(m) => m,
+            Err(e) if e.is_not_found() => {
+                self.fs.create_dir_all(base).await?;
+                false
+            }
+            Err(e) => return Err(e),
+        };
+        if !mounted {
+            let mut attrs = hostexec_api::MountAttrs::new();
+            attrs.propagation = Some(Propagation::Private);
+            attrs.nosuid = Some(true);
+            attrs.nodev = Some(true);
+            attrs.noexec = Some(true);
+            let req = MountRequest::filesystem("tmpfs", base)
+                .source("hostexec-staging")
+                .option("mode", Some("0700"))
+                .option("size", Some("1m"))
+                .attrs(attrs);
+            match self.fs.mount_native(&req).await {
+                Ok(_) => {}
+                Err(e) if e.is_unsupported() => return Ok(None),
+                Err(e) => return Err(MountError::native("mount", String::new(), e)),
+            }
+        }
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let seq = STAGING_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = base.join(format!("{}-{seq}-{nanos}", std::process::id()));
+        self.fs.create_dir_all(&dir).await?;
+        Ok(Some(dir))
+    }
+
+    /// Runs mount(8) (both steps of a bind) on `on`.
+    async fn helper_mount(
+        &self,
+        source: &OsStr,
+        on: &Path,
+        fstype: &str,
+        options: &MountOptions,
+        systemd: bool,
+    ) -> Result<(), MountError> {
+        if options.is_bind() {
+            let keep = self.source_restrictions(source, options).await?;
+            let (first, second) = options.bind_steps(&keep);
+            self.mount_step(source, on, fstype, &first, systemd).await?;
+            return self.mount_step(source, on, fstype, &second, systemd).await;
+        }
+        self.mount_step(source, on, fstype, options, systemd).await
+    }
+
+    /// mount(8) on a staging directory, then the result moved onto the target by descriptor
+    /// (`move_mount`, the target looked up by the caller's rule): mount(8) never resolves the
+    /// target, so a target swapped for a symlink meanwhile cannot redirect it.
+    async fn staged_mount(
+        &self,
+        stage: &Path,
+        source: &OsStr,
+        target: &Path,
+        fstype: &str,
+        options: &MountOptions,
+        systemd: bool,
+    ) -> Result<(), MountError> {
+        let mounted = self
+            .helper_mount(source, stage, fstype, options, systemd)
+            .await;
+        let moved = match mounted {
+            Ok(()) => {
+                let req =
+                    MountRequest::move_mount(stage, target).lookup(options.get_lookup().clone());
+                let r = self.fs.mount_native(&req).await;
+                if r.is_err() {
+                    // Take down what mount(8) made; the move's error is the one reported.
+                    let _ = self
+                        .fs
+                        .unmount_native(&UnmountRequest::new(stage).lazy(true))
+                        .await;
+                }
+                r.map(|_| ())
+                    .map_err(|e| MountError::native("mount", options.shown(), e))
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = self.fs.remove_dir(stage).await {
+            tracing::debug!(stage = %stage.display(), error = %e, "staging directory left behind");
+        }
+        moved
+    }
+
     async fn resolve_existing(&self, path: &Path) -> Result<PathBuf, MountError> {
         check_host_path(path)?;
         Ok(self.fs.resolve(path, Resolve::MustExist).await?)
@@ -451,6 +554,18 @@ fn is_helper_fs(fstype: &str) -> bool {
             | "davfs"
             | "lustre"
     ) || fstype.starts_with("fuse.")
+}
+
+/// True for a mount(8) run that makes a new mount (staged, then moved onto the target), false
+/// for one that changes the mount at the target (`remount`, `bind,remount`, `--make-*`,
+/// `--move`), which acts on the target itself in one run.
+fn makes_new_mount(source: &OsStr, options: &MountOptions) -> bool {
+    !source.is_empty()
+        && !options.has("remount")
+        && !options.get_flags().iter().any(|f| {
+            let f = f.as_bytes();
+            f.starts_with(b"--make-") || f == b"--move" || f == b"-M"
+        })
 }
 
 fn check_target(target: &Path) -> Result<(), MountError> {
@@ -556,23 +671,24 @@ impl<E: Executor, F: HostFs + NativeMount> Mount for HostMounter<E, F> {
         }
         self.check_helper_target(target, options.get_lookup())
             .await?;
-        // `bind,remount,…` changes the bind at the target: one mount(8) run, no source.
-        let new_bind = !options.has("remount");
-        if new_bind && (options.is_bind() || options.has("rbind")) {
+        let new_mount = makes_new_mount(source, options);
+        if new_mount && (options.is_bind() || options.has("rbind")) {
             self.check_helper_target(Path::new(source), options.get_lookup())
                 .await?;
         }
         let systemd = options.allows_systemd() && self.exec.supports_systemd().await;
-        if new_bind && options.is_bind() {
-            let keep = self.source_restrictions(source, options).await?;
-            let (first, second) = options.bind_steps(&keep);
-            self.mount_step(source, target, fstype, &first, systemd)
-                .await?;
+        if !new_mount {
             return self
-                .mount_step(source, target, fstype, &second, systemd)
+                .mount_step(source, target, fstype, options, systemd)
                 .await;
         }
-        self.mount_step(source, target, fstype, options, systemd)
+        if let Some(stage) = self.staging_dir().await? {
+            tracing::debug!(target = %target.display(), stage = %stage.display(), "mount(8) on a staging directory");
+            return self
+                .staged_mount(&stage, source, target, fstype, options, systemd)
+                .await;
+        }
+        self.helper_mount(source, target, fstype, options, systemd)
             .await
     }
 
