@@ -702,7 +702,8 @@ async fn a_mount_helper_never_receives_a_source_that_looks_like_an_option() {
     let Some((sb, _ns, m)) = start("option_like_source_helper") else {
         return;
     };
-    // A host with a /sbin/mount.hxtest helper that records its argv: an overlay on
+    // A host with a /sbin/mount.hxtest helper that records its argv and mounts a tmpfs at
+    // its target, as a real helper mounts there: an overlay on
     // /usr/sbin (where /sbin points here), inside the sandbox only.
     let layer = sb.scratch().join("layer");
     let (upper, work) = (layer.join("upper"), layer.join("work"));
@@ -735,7 +736,8 @@ async fn a_mount_helper_never_receives_a_source_that_looks_like_an_option() {
     let log = sb.scratch().join("helper.log");
     let helper = sbin.join("mount.hxtest");
     let script = format!(
-        "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done >> '{}'\n",
+        "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done >> '{}'\n\
+         exec mount -i -t tmpfs -o size=1m hx-mounted \"$2\"\n",
         log.display()
     );
     sb.write_file(&helper, script.as_bytes()).unwrap();
@@ -745,7 +747,8 @@ async fn a_mount_helper_never_receives_a_source_that_looks_like_an_option() {
     sb.mkdir_all(&t).unwrap();
     let read_log = || std::fs::read_to_string(sb.local(&log)).unwrap_or_default();
 
-    // The helper works: an ordinary source reaches it as argv[1].
+    // The helper works: an ordinary source reaches it as argv[1]; its target is a staging
+    // directory, whose mount is then moved onto t.
     m.mount("hx-src".as_ref(), &t, "hxtest", &MountOptions::new())
         .await
         .unwrap();
@@ -755,11 +758,17 @@ async fn a_mount_helper_never_receives_a_source_that_looks_like_an_option() {
         Some("hx-src"),
         "{lines:?}"
     );
-    assert_eq!(
-        lines.get(1).map(PathBuf::from),
-        Some(t.clone()),
+    assert!(
+        lines
+            .get(1)
+            .is_some_and(|p| Path::new(p).starts_with(hostexec_mount::STAGING_DIR)),
         "{lines:?}"
     );
+    assert_eq!(
+        findmnt_at(&sb, &t).expect("moved onto the target")["source"],
+        "hx-mounted"
+    );
+    m.unmount(&t, &UnmountOptions::new()).await.unwrap();
     sb.remove_file(&log).unwrap();
 
     // A source starting with '-' does not: mount(8) would have passed it as the helper's
