@@ -152,10 +152,6 @@ fn is_symlink_refusal(e: &MountError) -> bool {
 /// sandbox's mount namespace only): a mount(8) helper that appends the target it was given
 /// and `MODE:OWNER` of that target's parent to `log`, then mounts a tmpfs there.
 fn install_fake_helper(sb: &SandboxHost, log: &Path) {
-    let s = sb.scratch().join("fakefs-helper");
-    for d in ["upper", "work"] {
-        sb.mkdir_all(&s.join(d)).unwrap();
-    }
     let script = format!(
         "#!/bin/sh\n\
          # mount.fakefs SOURCE TARGET [-o OPTIONS]\n\
@@ -163,30 +159,7 @@ fn install_fake_helper(sb: &SandboxHost, log: &Path) {
          exec mount -i -t tmpfs -o size=1m fakefs-src \"$2\"\n",
         log.display()
     );
-    let helper = s.join("upper/mount.fakefs");
-    sb.write_file(&helper, script.as_bytes()).unwrap();
-    sb.set_mode(&helper, 0o755).unwrap();
-    let lower = Path::new("/usr/sbin");
-    let opts = format!(
-        "lowerdir={},upperdir={},workdir={}",
-        lower.display(),
-        s.join("upper").display(),
-        s.join("work").display()
-    );
-    let out = sb.oracle(&[
-        OsStr::new("mount"),
-        OsStr::new("-t"),
-        OsStr::new("overlay"),
-        OsStr::new("-o"),
-        OsStr::new(&opts),
-        OsStr::new("overlay"),
-        lower.as_os_str(),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    sb.install_sbin("mount.fakefs", script.as_bytes()).unwrap();
 }
 
 async fn target_race(test: &str, fstype: &str, options: MountOptions, unmount: UnmountOptions) {

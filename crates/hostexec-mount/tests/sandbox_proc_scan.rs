@@ -1,8 +1,8 @@
 //! No process carries a native mount's sensitive option: a scanner reads every process's
 //! `/proc/PID/cmdline` and `/proc/PID/environ` in a loop (the sandbox host shares this PID
 //! namespace, so its processes are among them) while tmpfs mounts with a sensitive option are
-//! made and unmounted natively. The same scanner, over the mount(8) route, does find the
-//! secret in mount(8)'s argv: what docs/SECURITY.md says that route still exposes, and the proof
+//! made and unmounted natively. The same scanner, over the mount(8) route (a helper
+//! filesystem), does find the secret in mount(8)'s and the helper's argv: what docs/SECURITY.md says that route still exposes, and the proof
 //! that the scanner sees short-lived processes at all.
 //!
 //! Skipped, with a printed reason, only without CAP_SYS_ADMIN, and never with CI=true.
@@ -113,13 +113,18 @@ async fn no_process_carries_a_native_mounts_secret_and_mount8s_argv_does() {
     assert!(passes >= 20, "the scanner ran {passes} passes");
     assert_eq!(hits, 0, "a process carried the secret of a native mount");
 
-    // mount(8): the secret is in its argv while it runs (the documented limit of that route);
-    // mount and unmount until the scanner has caught it, at most 2,000 times.
-    let helper = secret.clone().helper_only();
+    // mount(8): the secret is in its argv, and in its helper's, while they run (the
+    // documented limit of that route). A `mount.scanfs` helper that takes 300 ms before it
+    // mounts keeps both alive long enough for any pass of the scanner to see them.
+    sb.install_sbin(
+        "mount.scanfs",
+        b"#!/bin/sh\nsleep 0.3\nexec mount -i -t tmpfs -o size=1m scanfs \"$2\"\n",
+    )
+    .unwrap();
     let scan = Scanner::start(needle);
     let mut rounds = 0;
-    while scan.hits.load(Ordering::Relaxed) == 0 && rounds < 2_000 {
-        m.mount("scan".as_ref(), &t, "tmpfs", &helper)
+    while scan.hits.load(Ordering::Relaxed) == 0 && rounds < 20 {
+        m.mount("scan".as_ref(), &t, "scanfs", &secret)
             .await
             .unwrap();
         m.unmount(&t, &UnmountOptions::new()).await.unwrap();

@@ -476,6 +476,45 @@ impl SandboxHost {
         }
     }
 
+    /// Installs an executable `/sbin/NAME` (such as a `mount.TYPE` helper mount(8) runs) in
+    /// the sandbox host only: an overlay on the directory `/sbin` resolves to (`/usr/sbin` on a
+    /// merged-/usr system), its upper layer in the scratch tmpfs, mounted in the sandbox's
+    /// mount namespace. Each call adds one overlay layer.
+    pub fn install_sbin(&self, name: &str, script: &[u8]) -> io::Result<()> {
+        let sbin = std::fs::canonicalize("/sbin")?;
+        let layer = self.scratch().join(format!("sbin-{name}"));
+        let (upper, work) = (layer.join("upper"), layer.join("work"));
+        self.mkdir_all(&upper)?;
+        self.mkdir_all(&work)?;
+        let program = upper.join(name);
+        self.write_file(&program, script)?;
+        self.set_mode(&program, 0o755)?;
+        let mut opts = OsString::from("lowerdir=");
+        opts.push(&sbin);
+        opts.push(",upperdir=");
+        opts.push(&upper);
+        opts.push(",workdir=");
+        opts.push(&work);
+        let out = self.oracle(&[
+            "mount".as_ref(),
+            "-t".as_ref(),
+            "overlay".as_ref(),
+            "-o".as_ref(),
+            opts.as_os_str(),
+            "hostexec-sbin".as_ref(),
+            sbin.as_os_str(),
+        ]);
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(io::Error::other(format!(
+                "overlay on {} in the sandbox: {}",
+                sbin.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            )))
+        }
+    }
+
     /// The nsenter options that join the sandbox's namespaces.
     pub(crate) fn nsenter_args(&self) -> Vec<OsString> {
         let mut a: Vec<OsString> = vec!["-t".into(), self.pid.to_string().into()];
