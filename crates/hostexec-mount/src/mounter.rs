@@ -694,6 +694,9 @@ impl<E: Executor, F: HostFs> HostFs for HostMounter<E, F> {
     async fn read_mountinfo(&self) -> Result<Vec<u8>, PathError> {
         self.fs.read_mountinfo().await
     }
+    async fn read_mount_entry(&self, path: &Path) -> Result<Vec<u8>, PathError> {
+        self.fs.read_mount_entry(path).await
+    }
 }
 
 macro_rules! forward_mount {

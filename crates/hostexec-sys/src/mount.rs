@@ -352,7 +352,11 @@ pub fn statmount(mnt_id: u64) -> std::io::Result<StatMount> {
     }
     // The bytes the kernel wrote (`size` includes the strings), as bytes.
     let total = (f.size as usize).min(std::mem::size_of_val(buf.as_slice()));
-    let bytes: Vec<u8> = buf.iter().flat_map(|w| w.to_ne_bytes()).take(total).collect();
+    let bytes: Vec<u8> = buf
+        .iter()
+        .flat_map(|w| w.to_ne_bytes())
+        .take(total)
+        .collect();
     let strings = bytes.get(STRINGS_AT..).unwrap_or(&[]);
     let string = |bit: u64, off: u32| -> Option<Vec<u8>> {
         if f.mask & bit == 0 {
