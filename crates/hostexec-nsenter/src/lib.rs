@@ -980,7 +980,9 @@ impl HostFs for NsEnter {
                     rustix::fs::StatxFlags::from_bits_retain(native_mount::STATX_MNT_ID_UNIQUE),
                 )
                 .map_err(|e| PathError::from_io(&p, e.into()))?;
-                Ok((st.stx_mask & native_mount::STATX_MNT_ID_UNIQUE != 0).then_some(st.stx_mnt_id))
+                Ok::<_, PathError>(
+                    (st.stx_mask & native_mount::STATX_MNT_ID_UNIQUE != 0).then_some(st.stx_mnt_id),
+                )
             })
             .await?;
         let Some(id) = id else {
