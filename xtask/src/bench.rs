@@ -197,6 +197,16 @@ fn rows() -> Vec<Row> {
             },
         ));
     }
+    for (n, shown) in [("100", "100"), ("1000", "1,000"), ("10000", "10,000")] {
+        v.push(row(
+            &format!("one mount's entry (`mount_of`) at {shown} mounts"),
+            &format!("mount_of/statmount/{n}"),
+            &format!("mount_of/full_parse/{n}"),
+            "the whole table read, parsed and searched by mount ID (same run)",
+            Target::None,
+            "—",
+        ));
+    }
     v.push(row(
         "`is_mount_point` at 1,000 mounts",
         "is_mount_point/host_mounter/1000",
