@@ -385,6 +385,7 @@ pub(crate) struct IsMountpointArgs {
     hostexec mount -t tmpfs -o size=64m,mode=0755 tmpfs /mnt/scratch\n  \
     hostexec mount --bind -o ro /var/lib/data /mnt/data\n  \
     hostexec mount -o remount,ro /mnt/data\n  \
+    hostexec mount --beneath /var/lib/kubelet --bind /srv/vol /var/lib/kubelet/pods/x/volumes/v\n  \
     hostexec mount -t cifs --sensitive-options password=s3cret //srv/share /mnt/share\n\n\
     Exit status: 0 mounted; 32 the mount failed (as mount(8)); 2 usage error; 124 --timeout \
     ran out; 1 the host could not be reached."
@@ -414,6 +415,9 @@ pub(crate) struct MountArgs {
     #[arg(long)]
     pub(crate) no_systemd: bool,
 
+    #[command(flatten)]
+    pub(crate) route: RouteArgs,
+
     /// What to mount (a device, a directory for --bind, or a name such as tmpfs); with
     /// -o remount and one argument, that argument is TARGET
     #[arg(value_name = "SOURCE")]
@@ -422,6 +426,24 @@ pub(crate) struct MountArgs {
     /// Where to mount it, an absolute host path
     #[arg(value_name = "TARGET")]
     pub(crate) target: Option<PathBuf>,
+}
+
+/// How `mount` and `umount` look up their paths and which route they take.
+#[derive(Debug, Args)]
+pub(crate) struct RouteArgs {
+    /// Follow a symlink that is the final component of TARGET (or of a bind SOURCE); by
+    /// default such a path is refused, since it may have been swapped since it was checked
+    #[arg(long, conflicts_with = "beneath")]
+    pub(crate) follow: bool,
+
+    /// TARGET (and a bind SOURCE) must lie below the trusted host directory BASE, reached
+    /// without any symlink below BASE
+    #[arg(long, value_name = "BASE")]
+    pub(crate) beneath: Option<PathBuf>,
+
+    /// Use the host's mount(8)/umount(8) instead of the kernel's mount calls
+    #[arg(long)]
+    pub(crate) helper: bool,
 }
 
 /// `umount`.
@@ -439,6 +461,9 @@ pub(crate) struct UmountArgs {
     /// If the unmount has not finished after DURATION, force it (umount -f)
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub(crate) force_after: Option<Duration>,
+
+    #[command(flatten)]
+    pub(crate) route: RouteArgs,
 
     /// The mount point, an absolute host path
     #[arg(value_name = "TARGET")]

@@ -14,7 +14,8 @@ use hostexec_nsenter::{Launcher, Namespace, NsEnter, Target};
 
 use crate::cli::{
     Cli, Column, Command, CompletionsArgs, ExecArgs, Global, IsMountpointArgs, LauncherArg,
-    MountArgs, MountsArgs, RealpathArgs, ShellArg, UmountArgs, WhichArgs, DEFAULT_HOST_ROOT,
+    MountArgs, MountsArgs, RealpathArgs, RouteArgs, ShellArg, UmountArgs, WhichArgs,
+    DEFAULT_HOST_ROOT,
 };
 use crate::error::{code, CliError};
 use crate::output;
@@ -538,6 +539,13 @@ async fn mount(host: &NsEnter, g: &Global, a: MountArgs) -> Result<u8, CliError>
     if let Some(t) = g.timeout {
         opts = opts.timeout(t);
     }
+    let opts = with_route(
+        opts,
+        a.route,
+        MountOptions::follow_symlinks,
+        |o, b| o.beneath(b),
+        MountOptions::helper_only,
+    );
     tracing::debug!(source = %source.to_string_lossy(), target = %target.display(), options = %opts.shown(), "mount");
     mounter(host)
         .mount(
@@ -552,6 +560,26 @@ async fn mount(host: &NsEnter, g: &Global, a: MountArgs) -> Result<u8, CliError>
             source: Box::new(source),
         })?;
     Ok(code::OK)
+}
+
+/// `--follow`, `--beneath BASE` and `--helper`, for the options of a mount or an unmount.
+fn with_route<O>(
+    mut opts: O,
+    route: RouteArgs,
+    follow: fn(O) -> O,
+    beneath: fn(O, PathBuf) -> O,
+    helper: fn(O) -> O,
+) -> O {
+    if route.follow {
+        opts = follow(opts);
+    }
+    if let Some(base) = route.beneath {
+        opts = beneath(opts, base);
+    }
+    if route.helper {
+        opts = helper(opts);
+    }
+    opts
 }
 
 /// A case `precheck` has already refused.
@@ -570,6 +598,13 @@ async fn umount(host: &NsEnter, g: &Global, a: UmountArgs) -> Result<u8, CliErro
     if let Some(t) = g.timeout {
         opts = opts.timeout(t);
     }
+    let opts = with_route(
+        opts,
+        a.route,
+        UnmountOptions::follow_symlinks,
+        |o, b| o.beneath(b),
+        UnmountOptions::helper_only,
+    );
     mounter(host)
         .unmount(&a.target, &opts)
         .await

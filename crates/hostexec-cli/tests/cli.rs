@@ -994,6 +994,133 @@ fn mount_is_mountpoint_umount_round_trip() {
     );
 }
 
+/// Whether findmnt inside the sandbox sees a mount exactly at `p`.
+fn mounted_at(sb: &SandboxHost, p: &Path) -> bool {
+    sb.oracle(&[os("mountpoint"), os("-q"), p.as_os_str()])
+        .status
+        .code()
+        == Some(0)
+}
+
+#[test]
+fn mount_follow_beneath_and_helper_flags() {
+    let Some(sb) = sandbox("mount_follow_beneath_and_helper_flags") else {
+        return;
+    };
+    let s = sb.scratch().to_path_buf();
+    let real = s.join("real");
+    let link = s.join("link");
+    sb.mkdir_all(&real).unwrap();
+    sb.symlink(real.as_os_str(), &link).unwrap();
+    let tmpfs = |extra: &[&OsStr], target: &Path| {
+        let mut args = vec![os("mount")];
+        args.extend_from_slice(extra);
+        args.extend([os("-t"), os("tmpfs"), os("flags-test"), target.as_os_str()]);
+        run_on(&sb, &args)
+    };
+
+    // A final symlink is refused by default, for mount and umount, naming the link.
+    let out = tmpfs(&[], &link);
+    assert_eq!(code(&out), 32, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("symlink") && stderr(&out).contains(&*link.to_string_lossy()),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!mounted_at(&sb, &real));
+    // --follow: mounted where the link points.
+    let out = tmpfs(&[os("--follow")], &link);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(mounted_at(&sb, &real));
+    let out = run_on(&sb, &[os("umount"), link.as_os_str()]);
+    assert_eq!(code(&out), 32, "{}", stderr(&out));
+    assert!(stderr(&out).contains("symlink"), "{}", stderr(&out));
+    assert!(mounted_at(&sb, &real));
+    let out = run_on(&sb, &[os("umount"), os("--follow"), link.as_os_str()]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(!mounted_at(&sb, &real));
+
+    // --beneath BASE: a symlink anywhere below BASE is refused; a plain path is mounted.
+    let base = s.join("base");
+    sb.mkdir_all(&base.join("pods/x")).unwrap();
+    sb.symlink("pods", &base.join("plink")).unwrap();
+    let beneath = [os("--beneath"), base.as_os_str()];
+    let out = tmpfs(&beneath, &base.join("plink/x"));
+    assert_eq!(code(&out), 32, "{}", stderr(&out));
+    assert!(stderr(&out).contains("below"), "{}", stderr(&out));
+    assert!(!mounted_at(&sb, &base.join("pods/x")));
+    let out = tmpfs(&beneath, &base.join("pods/x"));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(mounted_at(&sb, &base.join("pods/x")));
+    let mut umount = vec![os("umount")];
+    umount.extend(beneath);
+    let out = run_on(
+        &sb,
+        &[&umount[..], &[base.join("plink/x").as_os_str()]].concat(),
+    );
+    assert_eq!(code(&out), 32, "{}", stderr(&out));
+    assert!(mounted_at(&sb, &base.join("pods/x")));
+    let out = run_on(
+        &sb,
+        &[&umount[..], &[base.join("pods/x").as_os_str()]].concat(),
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(!mounted_at(&sb, &base.join("pods/x")));
+
+    // --helper: mount(8) and umount(8) run (their command lines are logged at debug); without
+    // it, the kernel's calls do the work and no command runs.
+    let logged = |args: &[&OsStr]| {
+        let all = on(&sb, args);
+        let refs: Vec<&OsStr> = all.iter().map(OsString::as_os_str).collect();
+        let out = run_with(&refs, &[("HOSTEXEC_LOG", "hostexec_mount=debug")], b"");
+        assert_eq!(code(&out), 0, "{args:?}: {}", stderr(&out));
+        assert!(mounted_at(&sb, &real) == (args[0] == "mount"));
+        stderr(&out)
+    };
+    let t = real.as_os_str();
+    let log = logged(&[os("mount"), os("-t"), os("tmpfs"), os("x"), t]);
+    assert!(
+        log.contains("mounted natively") && !log.contains("command="),
+        "{log}"
+    );
+    let log = logged(&[os("umount"), t]);
+    assert!(
+        log.contains("unmounted natively") && !log.contains("command="),
+        "{log}"
+    );
+    let log = logged(&[
+        os("mount"),
+        os("--helper"),
+        os("-t"),
+        os("tmpfs"),
+        os("x"),
+        t,
+    ]);
+    assert!(
+        log.contains("command=mount") && !log.contains("natively"),
+        "{log}"
+    );
+    let log = logged(&[os("umount"), os("--helper"), t]);
+    assert!(
+        log.contains("command=umount") && !log.contains("natively"),
+        "{log}"
+    );
+
+    // --follow and --beneath exclude each other.
+    let out = run_on(
+        &sb,
+        &[
+            os("mount"),
+            os("--follow"),
+            os("--beneath"),
+            os("/"),
+            os("x"),
+            t,
+        ],
+    );
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+}
+
 #[test]
 fn a_source_that_looks_like_an_option_is_mounted_literally() {
     let Some(sb) = sandbox("a_source_that_looks_like_an_option_is_mounted_literally") else {

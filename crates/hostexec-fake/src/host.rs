@@ -131,22 +131,18 @@ impl FakeMount {
             Some((t, sub)) => (t.to_string(), Some(OsString::from(sub))),
             None => (self.fstype.clone(), None),
         };
-        MountInfoFields {
-            id: self.id,
-            parent_id: self.parent_id,
-            major: self.dev.0,
-            minor: self.dev.1,
-            root: self.root.clone(),
-            root_deleted: false,
-            mount_point: self.target.clone(),
-            mount_options: self.mount_options.split(',').map(str::to_string).collect(),
-            optional_fields: Vec::new(),
-            fs_type,
-            fs_subtype,
-            source: self.source.clone(),
-            super_options: self.super_options.split(',').map(OsString::from).collect(),
-        }
-        .into()
+        let mut f = MountInfoFields::default();
+        f.id = self.id;
+        f.parent_id = self.parent_id;
+        (f.major, f.minor) = self.dev;
+        f.root = self.root.clone();
+        f.mount_point = self.target.clone();
+        f.mount_options = self.mount_options.split(',').map(str::to_string).collect();
+        f.fs_type = fs_type;
+        f.fs_subtype = fs_subtype;
+        f.source = self.source.clone();
+        f.super_options = self.super_options.split(',').map(OsString::from).collect();
+        f.into()
     }
 
     /// The mountinfo line, with its newline, as the kernel prints it (octal escapes

@@ -105,9 +105,13 @@ pub enum MountError {
 }
 
 /// The details of a failed mount(8) run ([`MountError::MountFailed`]).
+///
+/// `#[non_exhaustive]`: a backend outside this crate builds one with [`MountFailure::new`]
+/// and sets the other public fields.
 #[derive(Debug, thiserror::Error)]
 #[error("mount of {} on {} (type {fstype:?}, options {options:?}) failed with {status}{}",
     .mount_source.to_string_lossy(), .target.display(), colon(.stderr))]
+#[non_exhaustive]
 pub struct MountFailure {
     /// What was to be mounted.
     pub mount_source: OsString,
@@ -121,6 +125,37 @@ pub struct MountFailure {
     pub status: ExitStatus,
     /// The end of its messages, sensitive values scrubbed.
     pub stderr: String,
+}
+
+impl MountFailure {
+    /// mount(8) of `mount_source` on `target` ended with `status`; no filesystem type,
+    /// options or messages yet (set [`fstype`](Self::fstype), [`options`](Self::options)
+    /// (masked) and [`stderr`](Self::stderr) (scrubbed) where known).
+    ///
+    /// ```
+    /// use hostexec_api::ExitStatus;
+    /// use hostexec_mount::MountFailure;
+    /// let mut f = MountFailure::new("/dev/sdb", "/mnt/data", ExitStatus::Code(32));
+    /// f.fstype = "ext4".into();
+    /// assert_eq!(
+    ///     f.to_string(),
+    ///     "mount of /dev/sdb on /mnt/data (type \"ext4\", options \"\") failed with exit status 32"
+    /// );
+    /// ```
+    pub fn new(
+        mount_source: impl Into<OsString>,
+        target: impl Into<PathBuf>,
+        status: ExitStatus,
+    ) -> Self {
+        MountFailure {
+            mount_source: mount_source.into(),
+            target: target.into(),
+            fstype: String::new(),
+            options: String::new(),
+            status,
+            stderr: String::new(),
+        }
+    }
 }
 
 fn with_options(s: &str) -> String {

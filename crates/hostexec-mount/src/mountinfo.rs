@@ -104,7 +104,24 @@ const PARTS: usize = 8;
 
 /// A [`MountInfo`] as plain owned fields: to build an entry (tests, synthetic tables) or to
 /// take one apart. `MountInfo::from(fields)` and [`MountInfo::to_fields`] convert.
+///
+/// `#[non_exhaustive]` (the kernel may add fields to mountinfo): start from
+/// [`MountInfoFields::default`] and set the public fields.
+///
+/// ```
+/// use std::path::Path;
+/// use hostexec_mount::mountinfo::{MountInfo, MountInfoFields};
+/// let mut f = MountInfoFields::default();
+/// f.id = 40;
+/// f.parent_id = 1;
+/// f.mount_point = "/mnt/x".into();
+/// f.fs_type = "tmpfs".into();
+/// f.source = "scratch".into();
+/// let m = MountInfo::from(f);
+/// assert_eq!((m.id, m.mount_point()), (40, Path::new("/mnt/x")));
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct MountInfoFields {
     /// [`MountInfo::id`].
     pub id: u64,
@@ -828,8 +845,21 @@ impl serde::Serialize for Options<'_> {
 }
 
 /// One line of `/proc/PID/mounts` (the fstab format), decoded.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+///
+/// `#[non_exhaustive]`: build one with [`MountEntry::new`] (or [`MountEntry::default`]) and
+/// set the other public fields.
+///
+/// ```
+/// use hostexec_mount::mountinfo::MountEntry;
+/// let mut e = MountEntry::new("scratch", "/mnt/x", "tmpfs");
+/// e.options = vec!["rw".into(), "size=16m".into()];
+/// let mut line = Vec::new();
+/// e.write_line(&mut line);
+/// assert_eq!(line, b"scratch /mnt/x tmpfs rw,size=16m 0 0\n");
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
 pub struct MountEntry {
     /// The mount source; may be empty.
     #[cfg_attr(feature = "serde", serde(serialize_with = "ser::os"))]
@@ -853,6 +883,24 @@ pub struct MountEntry {
 }
 
 impl MountEntry {
+    /// `source` mounted on `mount_point` as `fs_type` (without a subtype: set
+    /// [`fs_subtype`](Self::fs_subtype) for one), with no options and freq and pass 0.
+    pub fn new(
+        source: impl Into<OsString>,
+        mount_point: impl Into<PathBuf>,
+        fs_type: impl Into<String>,
+    ) -> Self {
+        MountEntry {
+            source: source.into(),
+            mount_point: mount_point.into(),
+            fs_type: fs_type.into(),
+            fs_subtype: None,
+            options: Vec::new(),
+            freq: 0,
+            pass: 0,
+        }
+    }
+
     /// Appends this entry to `out` as the kernel prints it in `/proc/PID/mounts`.
     pub fn write_line(&self, out: &mut Vec<u8>) {
         use std::io::Write as _;
@@ -870,6 +918,7 @@ impl MountEntry {
 /// A mount table that could not be parsed: which line, what it says, and what is wrong.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("mount table line {line_no}: {kind}: {line:?}")]
+#[non_exhaustive]
 pub struct ParseError {
     /// The line number, from 1.
     pub line_no: usize,

@@ -84,47 +84,6 @@ impl MountOptions {
         self
     }
 
-    /// Always mounts through the host's mount(8), never natively (the route hostexec took
-    /// before it mounted natively; also the CLI's `--route helper`).
-    pub fn helper_only(mut self) -> Self {
-        self.helper_only = true;
-        self
-    }
-
-    /// Follows a final symlink of the target (and of a bind source), inside the host root.
-    /// By default such a target is refused ([`MountError::Native`](crate::MountError::Native)
-    /// with [`NativeMountError::Symlink`](hostexec_api::NativeMountError::Symlink)): a target
-    /// checked in one call and mounted in the next may have been swapped for a link meanwhile.
-    pub fn follow_symlinks(mut self) -> Self {
-        self.lookup = TargetLookup::FollowFinalSymlink;
-        self
-    }
-
-    /// The target (and a bind source) must lie below the trusted host directory `base`, and
-    /// no symlink at all is followed below it (kubelet's subpath rule: mount at
-    /// `pods/<uid>/volumes/x` beneath `/var/lib/kubelet`).
-    pub fn beneath(mut self, base: impl Into<std::path::PathBuf>) -> Self {
-        self.lookup = TargetLookup::Beneath(base.into());
-        self
-    }
-
-    /// True when [`MountOptions::helper_only`] was called.
-    pub fn is_helper_only(&self) -> bool {
-        self.helper_only
-    }
-
-    /// How the target is looked up.
-    pub fn get_lookup(&self) -> &TargetLookup {
-        &self.lookup
-    }
-
-    /// Kills the mount (its process group) after `timeout` (default
-    /// [`DEFAULT_MOUNT_TIMEOUT`]).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
-
     /// The ordinary options.
     pub fn get_options(&self) -> &[OsString] {
         &self.options
@@ -143,11 +102,6 @@ impl MountOptions {
     /// True unless [`MountOptions::without_systemd`] was called.
     pub fn allows_systemd(&self) -> bool {
         !self.no_systemd
-    }
-
-    /// The timeout of each mount(8) run.
-    pub fn get_timeout(&self) -> Duration {
-        self.timeout.unwrap_or(DEFAULT_MOUNT_TIMEOUT)
     }
 
     /// True if `name` is among the ordinary or the sensitive options, exactly.
@@ -435,43 +389,6 @@ impl UnmountOptions {
         self
     }
 
-    /// The bound on the whole unmount, force step included (default
-    /// [`DEFAULT_UNMOUNT_TIMEOUT`]).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
-
-    /// Always unmounts through the host's umount(8), never natively.
-    pub fn helper_only(mut self) -> Self {
-        self.helper_only = true;
-        self
-    }
-
-    /// Follows a final symlink of the target (refused by default, as for
-    /// [`MountOptions::follow_symlinks`]).
-    pub fn follow_symlinks(mut self) -> Self {
-        self.lookup = TargetLookup::FollowFinalSymlink;
-        self
-    }
-
-    /// The target must lie below the trusted host directory `base`, reached without any
-    /// symlink below it (as [`MountOptions::beneath`]).
-    pub fn beneath(mut self, base: impl Into<std::path::PathBuf>) -> Self {
-        self.lookup = TargetLookup::Beneath(base.into());
-        self
-    }
-
-    /// True when [`UnmountOptions::helper_only`] was called.
-    pub fn is_helper_only(&self) -> bool {
-        self.helper_only
-    }
-
-    /// How the target is looked up.
-    pub fn get_lookup(&self) -> &TargetLookup {
-        &self.lookup
-    }
-
     /// True for a lazy unmount.
     pub fn is_lazy(&self) -> bool {
         self.lazy
@@ -481,12 +398,84 @@ impl UnmountOptions {
     pub fn get_force_after(&self) -> Option<Duration> {
         self.force_after
     }
-
-    /// The bound on the whole unmount.
-    pub fn get_timeout(&self) -> Duration {
-        self.timeout.unwrap_or(DEFAULT_UNMOUNT_TIMEOUT)
-    }
 }
+
+/// The timeout, route and target-lookup methods [`MountOptions`] and [`UnmountOptions`]
+/// share: one text and one behaviour for both. `$bounded` says what the timeout bounds and
+/// `$default` is its default; `$verb` and `$tool` name the operation; `$targets` says what
+/// the lookup applies to.
+macro_rules! timeout_route_and_lookup {
+    ($ty:ident, $bounded:literal, $default:ident, $verb:literal, $tool:literal, $targets:literal) => {
+        impl $ty {
+            #[doc = concat!("Bounds ", $bounded, " by `timeout` (default [`", stringify!($default), "`]):")]
+            /// a helper still running then is killed (its process group), a native call is
+            /// given up ([`MountError::MountTimedOut`](crate::MountError::MountTimedOut)).
+            pub fn timeout(mut self, timeout: Duration) -> Self {
+                self.timeout = Some(timeout);
+                self
+            }
+
+            #[doc = concat!("The bound on ", $bounded, ".")]
+            pub fn get_timeout(&self) -> Duration {
+                self.timeout.unwrap_or($default)
+            }
+
+            #[doc = concat!("Always ", $verb, " through the host's ", $tool, ", never natively")]
+            /// (the route hostexec took before it mounted natively; also the CLI's
+            /// `--route helper`).
+            pub fn helper_only(mut self) -> Self {
+                self.helper_only = true;
+                self
+            }
+
+            #[doc = concat!("Follows a final symlink of ", $targets, ", inside the host root.")]
+            /// By default such a target is refused
+            /// ([`MountError::Native`](crate::MountError::Native) with
+            /// [`NativeMountError::Symlink`](hostexec_api::NativeMountError::Symlink)): a
+            /// target checked in one call and used in the next may have been swapped for a
+            /// link meanwhile.
+            pub fn follow_symlinks(mut self) -> Self {
+                self.lookup = TargetLookup::FollowFinalSymlink;
+                self
+            }
+
+            #[doc = concat!("Requires ", $targets, " to lie below the trusted host directory")]
+            /// `base`, and follows no symlink at all below it (kubelet's subpath rule: mount
+            /// at `pods/<uid>/volumes/x` beneath `/var/lib/kubelet`).
+            pub fn beneath(mut self, base: impl Into<std::path::PathBuf>) -> Self {
+                self.lookup = TargetLookup::Beneath(base.into());
+                self
+            }
+
+            #[doc = concat!("True when [`", stringify!($ty), "::helper_only`] was called.")]
+            pub fn is_helper_only(&self) -> bool {
+                self.helper_only
+            }
+
+            /// How the target is looked up.
+            pub fn get_lookup(&self) -> &TargetLookup {
+                &self.lookup
+            }
+        }
+    };
+}
+
+timeout_route_and_lookup!(
+    MountOptions,
+    "each mount(8) run",
+    DEFAULT_MOUNT_TIMEOUT,
+    "mounts",
+    "mount(8)",
+    "the target (and a bind source)"
+);
+timeout_route_and_lookup!(
+    UnmountOptions,
+    "the whole unmount, force step included,",
+    DEFAULT_UNMOUNT_TIMEOUT,
+    "unmounts",
+    "umount(8)",
+    "the target"
+);
 
 /// The value of a `key=value` option (after its first `=`); empty when there is none.
 fn value_of(opt: &[u8]) -> &[u8] {

@@ -551,14 +551,14 @@ prop_compose! {
         source in any_bytes(12),
         super_options in prop::collection::vec(any_bytes(10).prop_filter("non-empty", |v| !v.is_empty()), 0..5),
     ) -> MountInfo {
-        MountInfoFields {
-            id, parent_id, major, minor, root, root_deleted, mount_point, mount_options,
-            optional_fields, fs_type,
-            fs_subtype: fs_subtype.map(OsString::from_vec),
-            source: OsString::from_vec(source),
-            super_options: super_options.into_iter().map(OsString::from_vec).collect(),
-        }
-        .into()
+        let mut f = MountInfoFields::default();
+        (f.id, f.parent_id, f.major, f.minor) = (id, parent_id, major, minor);
+        (f.root, f.root_deleted, f.mount_point) = (root, root_deleted, mount_point);
+        (f.mount_options, f.optional_fields, f.fs_type) = (mount_options, optional_fields, fs_type);
+        f.fs_subtype = fs_subtype.map(OsString::from_vec);
+        f.source = OsString::from_vec(source);
+        f.super_options = super_options.into_iter().map(OsString::from_vec).collect();
+        f.into()
     }
 }
 
@@ -569,11 +569,11 @@ prop_compose! {
         options in prop::collection::vec(any_bytes(10).prop_filter("non-empty", |v| !v.is_empty()), 1..5),
         freq in 0u32..10, pass in 0u32..10,
     ) -> MountEntry {
-        MountEntry {
-            source: OsString::from_vec(source), mount_point, fs_type,
-            fs_subtype: fs_subtype.map(OsString::from_vec),
-            options: options.into_iter().map(OsString::from_vec).collect(), freq, pass,
-        }
+        let mut e = MountEntry::new(OsString::from_vec(source), mount_point, fs_type);
+        e.fs_subtype = fs_subtype.map(OsString::from_vec);
+        e.options = options.into_iter().map(OsString::from_vec).collect();
+        (e.freq, e.pass) = (freq, pass);
+        e
     }
 }
 
