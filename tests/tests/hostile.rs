@@ -591,19 +591,32 @@ fn race_tree() -> Race {
 /// A race query: the path, the mode, and every answer allowed (`Err(())`: not found).
 type RaceQuery = (&'static str, Resolve, Vec<Result<&'static str, ()>>);
 
-/// Queries and every answer allowed (either state of each pair, atomically swapped).
+/// Queries and every answer allowed: the answer of either state of each pair (atomically
+/// swapped), and for [`Resolve::MustExist`] also any other name, in some state, of an object
+/// one of those answers names. The kernel's answer (`resolve`'s fast path) is the object's
+/// symlink-free name when it was checked, which after a swap is the swapped name of the same
+/// object (`/race/link/sub/dirfile` for the `dirfile` reached through `/race/dir`); never a name
+/// outside the root, and never an object no resolution of the query reaches.
 fn race_queries() -> Vec<RaceQuery> {
     use Resolve::{AllowMissing as M, MustExist as E};
     vec![
         (
             "/race/dir/sub/dirfile",
             E,
-            vec![Ok("/race/dir/sub/dirfile"), Err(())],
+            vec![
+                Ok("/race/dir/sub/dirfile"),
+                Ok("/race/link/sub/dirfile"),
+                Err(()),
+            ],
         ),
         (
             "/race/link/sub/dirfile",
             E,
-            vec![Ok("/race/link/sub/dirfile"), Err(())],
+            vec![
+                Ok("/race/link/sub/dirfile"),
+                Ok("/race/dir/sub/dirfile"),
+                Err(()),
+            ],
         ),
         (
             "/race/dir/sub/rootfile",
@@ -612,8 +625,16 @@ fn race_queries() -> Vec<RaceQuery> {
         ),
         ("/race/dir/../../..", E, vec![Ok("/")]),
         ("/race/link/../../..", E, vec![Ok("/")]),
-        ("/race/dir2/x", E, vec![Ok("/race/dir2/x"), Ok("/x")]),
-        ("/race/up/x", E, vec![Ok("/race/up/x"), Ok("/x")]),
+        (
+            "/race/dir2/x",
+            E,
+            vec![Ok("/race/dir2/x"), Ok("/race/up/x"), Ok("/x")],
+        ),
+        (
+            "/race/up/x",
+            E,
+            vec![Ok("/race/up/x"), Ok("/race/dir2/x"), Ok("/x")],
+        ),
         ("/race/dir2/../../outside-only", E, vec![Err(())]),
         ("/race/up/outside-only", E, vec![Err(())]),
         ("/race/up/../outside-only", E, vec![Err(())]),
@@ -757,11 +778,11 @@ fn rename_exchange_race_never_resolves_outside_the_root() {
     let swaps = swaps.load(Ordering::Relaxed);
     eprintln!("{calls} resolutions during {swaps} swap rounds; outcomes {seen:?}");
     assert!(swaps > 1000, "the swapper barely ran ({swaps})");
-    // Both states were really met: each two-answer query gave both answers at least once.
+    // Both states were really met: each query with more than one answer gave two at least.
     for (qi, (q, _, allowed)) in queries.iter().enumerate() {
-        if allowed.len() == 2 {
+        if allowed.len() >= 2 {
             let n = seen.iter().filter(|(i, _)| *i == qi).count();
-            assert_eq!(n, 2, "{q}: only one state was ever seen");
+            assert!(n >= 2, "{q}: only one state was ever seen");
         }
     }
 }

@@ -71,7 +71,10 @@
 //!
 //! ## The host-view worker pool
 //!
-//! The async file calls run on this crate's own pool of worker threads: a file system call
+//! A `stat`, or a `resolve` with [`Resolve::MustExist`], that the kernel answers from its
+//! lookup caches on a local file system runs on the caller's thread (no file system is asked;
+//! see docs/ARCHITECTURE.md, "Which calls hop to the pool"). The other async file calls run
+//! on this crate's own pool of worker threads: a file system call
 //! may block (on a hung NFS mount, say) and must neither stall a runtime worker nor outlive the
 //! call's deadline. The pool is kept apart from tokio's blocking pool for isolation: a hung
 //! mount ties up at most its own 32 threads, never the application's blocking pool, and a busy
@@ -855,6 +858,20 @@ impl Executor for NsEnter {
 #[async_trait]
 impl PathResolver for NsEnter {
     async fn resolve(&self, path: &Path, mode: Resolve) -> Result<PathBuf, PathError> {
+        // MustExist on the caller's thread when the kernel answers from its lookup caches and
+        // the object is on a local file system (see the `fstypes` rule); anything else hops.
+        if mode == Resolve::MustExist {
+            check_host_path(path)?;
+            self.check_alive()?;
+            let types = &self.inner.fstypes;
+            if let Some(p) = self
+                .inner
+                .root
+                .resolve_cached(path, &|mnt| types.is_local(mnt))?
+            {
+                return Ok(p);
+            }
+        }
         let p = path.to_path_buf();
         self.fs_op(path, move |r| r.resolve(&p, mode)).await
     }

@@ -475,8 +475,13 @@ fn check(case: &Case, seen: &Seen) -> Result<(), TestCaseError> {
         .map(|q| b.root.resolve_clamped(os(&q.0), L))
         .collect();
     // The kernel's answer (resolve_by_kernel) against the walk (resolve_clamped): wherever
-    // the kernel answers, the same path; and how often it answered.
+    // the kernel answers, the same path; and how often it answered. `resolve` itself (the
+    // kernel's answer first, the walk as fallback) and its cached-only variant agree too.
     for (q, (walk, _)) in case.queries.iter().zip(&e) {
+        prop_assert_eq!(ours(&b.root.resolve(os(&q.0), E)), ours(walk), "{:?}", q);
+        if let Ok(Some(c)) = b.root.resolve_cached(os(&q.0), &|_| true) {
+            prop_assert_eq!(Some(&c), walk.as_ref().ok(), "cached: {:?}", q);
+        }
         if let Ok(Some(k)) = b.root.resolve_by_kernel(os(&q.0)) {
             prop_assert_eq!(Some(&k), walk.as_ref().ok(), "{:?}", q);
             seen.fast_path.fetch_add(1, Relaxed);

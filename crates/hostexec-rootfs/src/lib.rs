@@ -52,12 +52,16 @@
 //! | `..` at the root | goes to the caller's parent of the root directory | stays at the root |
 //! | absolute link target | read against the caller's `/` | read against the root fd |
 //! | component longer than `NAME_MAX` with `-m` | kept | [`PathError::NameTooLong`] |
+//! | a symlink on a `nosymfollow` mount | followed | [`PathError::Loop`] (the kernel's rule) |
+//! | a final symlink `fs.protected_symlinks` protects | followed | [`PathError::PermissionDenied`] (the kernel's rule) |
 //!
 //! Everything else agrees with GNU coreutils 9.1 byte for byte, errors included (`file/../x`
 //! is `ENOTDIR` for both), as the differential fuzz tests check over random trees.
 //!
 //! With [`Resolve::MustExist`] the answer also equals the kernel's own
-//! `openat2(root, path, RESOLVE_IN_ROOT)`, which the fuzz tests use as a second oracle.
+//! `openat2(root, path, RESOLVE_IN_ROOT)`, which the fuzz tests use as a second oracle (see
+//! "What the host kernel refuses to follow" below for the links GNU follows and the kernel
+//! does not).
 //!
 //! ## The kernel's answer
 //!
@@ -65,13 +69,46 @@
 //! `openat2(root, path, O_PATH, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)` (Linux ≥ 5.6), then
 //! the object's path as `/proc/self/fd/N` shows it (the kernel's `d_path`), mapped back into
 //! the root, trusted only if it is a plain path that leads with `RESOLVE_NO_SYMLINKS` to the
-//! same object; any error gives `None`. It costs about half the walk, and the differential
-//! fuzzers check, query by query, that it equals the walk. [`RootFs::resolve`] nevertheless
-//! keeps the walk: under a concurrent rename of a directory or link on the path, the kernel's
-//! answer is the object's name *after* the rename, which can be a name no resolution of the
-//! query ever gave at any instant (seen in the `RENAME_EXCHANGE` race test), where the walk's
-//! answer is always one the query had. There is no cheap way to tell that a rename happened
-//! in between (the kernel's rename sequence count is not exposed, only `EAGAIN` for `..`).
+//! same object; any error gives `None`. [`RootFs::resolve`] takes it for
+//! [`Resolve::MustExist`] and falls back to the walk whenever it gives `None` (errors, which
+//! the walk then reports with its exact rules; `ENOSYS`, `EAGAIN` from a racing rename,
+//! `EXDEV`, a path that cannot be mapped back or checked), and for the other modes. The
+//! differential fuzzers check, query by query, that both paths give the same answer.
+//!
+//! Under a concurrent rename the two can differ, and both are correct answers. Neither is
+//! atomic: the walk's answer lists the names it went through, each valid when it was
+//! crossed, though perhaps no longer (a directory on the way may be a symlink by the time the
+//! walk returns). The kernel's answer is the object's name when it was checked: a path that
+//! at that instant led, inside the root and without any symlink, to the very object the
+//! query reached. After a `RENAME_EXCHANGE` of a directory on the way that can be the
+//! object's new name, never given by any resolution of the query, but it names the same
+//! object and is canonical when it is checked. The safety property holds for both, and is
+//! what the race tests check: the answer lies inside the root and names an object some
+//! resolution of the query reaches.
+//!
+//! [`RootFs::resolve_cached`] is the same answer with `RESOLVE_CACHED`: an RCU path walk
+//! that never sleeps and never asks a file system (`EAGAIN` for a name not in the dentry
+//! cache), so a backend can run it on a thread that must not block.
+//!
+//! ## What the host kernel refuses to follow
+//!
+//! Resolution follows a symlink only where the host kernel would, when a process opens the
+//! path (namei.c `pick_link`), so that [`Resolve::MustExist`] equals what the host gets from
+//! open(2), and mount targets cannot be steered through links the host refuses:
+//!
+//! - a symlink on a `nosymfollow` mount (mount(8), Linux ≥ 5.10) is [`PathError::Loop`]
+//!   (`ELOOP`), wherever it is on the path;
+//! - with `fs.protected_symlinks = 1` (proc_sys_fs(5)), a symlink that is the last component
+//!   (trailing slashes allowed, or the last component of a final link's target), in a sticky
+//!   world-writable directory, owned neither by this process's effective uid nor by the
+//!   directory's owner, is [`PathError::PermissionDenied`] (`EACCES`).
+//!
+//! GNU `realpath` reads links with readlink(2) and follows them regardless, so on such paths
+//! it answers where resolution fails (rows in the table above). The fast path agrees by
+//! construction (the kernel walks); the walk checks the same conditions (one `statfs` per
+//! mount a followed link is on, and the directory's owner and mode for a final link of
+//! another owner), and the tests compare both with the kernel on such a mount and with the
+//! sysctl on and off.
 //!
 //! Names are bytes: non-UTF-8 names round-trip byte for byte. Errors are [`PathError`]s naming
 //! the path that was asked about, never an inner component.
@@ -267,28 +304,104 @@ fn kind_of(ft: FileType) -> FileKind {
     }
 }
 
-/// The type of the object `fd` names and its mount (`STATX_MNT_ID`, where the kernel reports
-/// it), from the kernel's caches only (`AT_STATX_DONT_SYNC`: a file's type never changes, and
-/// a remote or FUSE file system is not asked); `fstat` where there is no `statx` (ENOSYS).
-fn kind_and_mount(fd: &OwnedFd) -> Result<(FileType, Option<u64>), Errno> {
+/// What the walk learns of each object it opens.
+#[derive(Clone, Copy, Debug)]
+struct Seen {
+    kind: FileType,
+    /// The whole `st_mode` (permission and sticky bits included).
+    mode: u32,
+    uid: u32,
+    /// `STATX_MNT_ID`, where the kernel reports it.
+    mount: Option<u64>,
+}
+
+/// The type, mode, owner and mount of the object `fd` names, from the kernel's caches only
+/// (`AT_STATX_DONT_SYNC`: a file's type never changes, and a remote or FUSE file system is
+/// not asked); `fstat` where there is no `statx` (ENOSYS).
+fn kind_and_mount(fd: BorrowedFd<'_>) -> Result<Seen, Errno> {
     match rustix::fs::statx(
         fd,
         "",
         AtFlags::EMPTY_PATH | AtFlags::SYMLINK_NOFOLLOW | AtFlags::STATX_DONT_SYNC,
-        StatxFlags::TYPE | StatxFlags::MNT_ID,
+        StatxFlags::TYPE | StatxFlags::MODE | StatxFlags::UID | StatxFlags::MNT_ID,
     ) {
-        Ok(st) => Ok((
-            FileType::from_raw_mode(u32::from(st.stx_mode)),
-            StatxFlags::from_bits_retain(st.stx_mask)
+        Ok(st) => Ok(Seen {
+            kind: FileType::from_raw_mode(u32::from(st.stx_mode)),
+            mode: u32::from(st.stx_mode),
+            uid: st.stx_uid,
+            mount: StatxFlags::from_bits_retain(st.stx_mask)
                 .contains(StatxFlags::MNT_ID)
                 .then_some(st.stx_mnt_id),
-        )),
-        Err(Errno::NOSYS) => Ok((
-            FileType::from_raw_mode(rustix::fs::fstat(fd)?.st_mode),
-            None,
-        )),
+        }),
+        Err(Errno::NOSYS) => {
+            let st = rustix::fs::fstat(fd)?;
+            Ok(Seen {
+                kind: FileType::from_raw_mode(st.st_mode),
+                mode: st.st_mode,
+                uid: st.st_uid,
+                mount: None,
+            })
+        }
         Err(e) => Err(e),
     }
+}
+
+/// `ST_NOSYMFOLLOW` of statfs(2)'s `f_flags` (Linux ≥ 5.10): the mount refuses to follow
+/// symlinks (mount(8) `nosymfollow`).
+const ST_NOSYMFOLLOW: u64 = 0x2000;
+
+/// Whether the kernel would refuse to follow the symlink `link` (seen as `seen`) found in the
+/// directory `dir`, as it does when a process opens the path (namei.c `pick_link`):
+///
+/// - `ELOOP` when the link is on a `nosymfollow` mount (statfs(2) `ST_NOSYMFOLLOW`; asked once
+///   per mount and walk, remembered in `nosymfollow`), wherever the link is on the path;
+/// - `EACCES` under `fs.protected_symlinks = 1` (proc_sys_fs(5), namei.c `may_follow_link`)
+///   for a `trailing` link (the last component, trailing slashes allowed, or the last
+///   component of the target of a trailing link): the link is in a sticky world-writable
+///   directory, and owned neither by the follower (this process's effective uid) nor by the
+///   directory's owner.
+fn kernel_refuses_link(
+    dir: BorrowedFd<'_>,
+    link: &OwnedFd,
+    seen: &Seen,
+    trailing: bool,
+    nosymfollow: &mut Option<(Option<u64>, bool)>,
+) -> Result<(), Errno> {
+    let refused = match nosymfollow {
+        Some((mnt, refused)) if *mnt == seen.mount && seen.mount.is_some() => *refused,
+        _ => {
+            let flags = rustix::fs::fstatfs(link)?.f_flags;
+            #[allow(clippy::cast_sign_loss)] // a bit mask, whatever its C type
+            let refused = (flags as u64) & ST_NOSYMFOLLOW != 0;
+            *nosymfollow = Some((seen.mount, refused));
+            refused
+        }
+    };
+    if refused {
+        return Err(Errno::LOOP);
+    }
+    if !trailing || seen.uid == rustix::process::geteuid().as_raw() {
+        return Ok(());
+    }
+    const STICKY_AND_WORLD_WRITABLE: u32 = 0o1002;
+    let parent = kind_and_mount(dir)?;
+    if parent.mode & STICKY_AND_WORLD_WRITABLE != STICKY_AND_WORLD_WRITABLE
+        || parent.uid == seen.uid
+    {
+        return Ok(());
+    }
+    if protected_symlinks() {
+        return Err(Errno::ACCESS);
+    }
+    Ok(())
+}
+
+/// `fs.protected_symlinks` now (`/proc/sys/fs/protected_symlinks`, one host-wide value);
+/// unreadable counts as on, the kernel's default since Linux 3.6 on most distributions.
+fn protected_symlinks() -> bool {
+    std::fs::read("/proc/sys/fs/protected_symlinks")
+        .map(|v| v.first() != Some(&b'0'))
+        .unwrap_or(true)
 }
 
 /// Device, inode and mount of `fd`, from the kernel's caches (`AT_STATX_DONT_SYNC`: they
@@ -343,6 +456,11 @@ fn stat_fd(fd: &OwnedFd, path: &Path) -> Result<FileStat, PathError> {
         StatxFlags::BASIC_STATS | StatxFlags::MNT_ID,
     )
     .map_err(|e| errno_err(path, e))?;
+    Ok(file_stat(&st))
+}
+
+/// A `statx` answer as a [`FileStat`].
+fn file_stat(st: &rustix::fs::Statx) -> FileStat {
     let mode = u32::from(st.stx_mode);
     let mount_root = st
         .stx_attributes_mask
@@ -361,7 +479,7 @@ fn stat_fd(fd: &OwnedFd, path: &Path) -> Result<FileStat, PathError> {
     stat.ino = st.stx_ino;
     stat.mount_root = mount_root;
     stat.mount_id = mount_id;
-    Ok(stat)
+    stat
 }
 
 /// Whether two fds are the same file (device and inode).
@@ -423,9 +541,39 @@ impl RootFs {
         })
     }
 
-    /// The canonical host path of `path` (see the crate docs for the rules), by the walk.
+    /// The canonical host path of `path` (see the crate docs for the rules): for
+    /// [`Resolve::MustExist`] the kernel's answer ([`resolve_by_kernel`](Self::resolve_by_kernel))
+    /// where it gives one, otherwise (other modes, errors, any doubt) the walk.
     pub fn resolve(&self, path: &Path, mode: Resolve) -> Result<PathBuf, PathError> {
+        check_host_path(path)?;
+        if mode == Resolve::MustExist && self.fast_path_allowed() {
+            if let Some(p) = self.kernel_path(path, ResolveFlags::empty(), None)? {
+                return Ok(p);
+            }
+        }
         self.resolve_by_walk(path, mode)
+    }
+
+    /// [`Resolve::MustExist`] from the kernel's lookup caches alone, for a caller that must
+    /// not block: the kernel's answer with `RESOLVE_CACHED` on both lookups (an RCU path walk
+    /// that never asks a file system; `EAGAIN` when a name is not cached), kept only if
+    /// `is_local` says the object's mount (`STATX_MNT_ID`) is of a type that answers from
+    /// memory. `Ok(None)` whenever any of that does not hold, and then the caller resolves
+    /// where a block is allowed. An `Err` is an input error or the guard's refusal.
+    pub fn resolve_cached(
+        &self,
+        path: &Path,
+        is_local: &dyn Fn(u64) -> bool,
+    ) -> Result<Option<PathBuf>, PathError> {
+        check_host_path(path)?;
+        if !self.fast_path_allowed() {
+            return Ok(None);
+        }
+        self.kernel_path(path, ResolveFlags::CACHED, Some(is_local))
+    }
+
+    fn fast_path_allowed(&self) -> bool {
+        self.guard.as_ref().is_none_or(|g| g.allows_fast_path())
     }
 
     /// [`resolve`](Self::resolve) by the walk alone (the reference the kernel's answer,
@@ -438,15 +586,17 @@ impl RootFs {
     /// answer"): `Ok(None)` whenever it cannot answer for certain (any error, no `openat2`, a
     /// path it cannot map back). An `Err` only comes from the guard.
     pub fn resolve_by_kernel(&self, path: &Path) -> Result<Option<PathBuf>, PathError> {
-        self.kernel_path(path, rustix::fs::ResolveFlags::empty())
+        self.kernel_path(path, ResolveFlags::empty(), None)
     }
 
+    /// The kernel's answer, with `extra` resolve flags on both lookups; with `is_local`, only
+    /// for an object on a mount it accepts.
     fn kernel_path(
         &self,
         path: &Path,
-        extra: rustix::fs::ResolveFlags,
+        extra: ResolveFlags,
+        is_local: Option<&dyn Fn(u64) -> bool>,
     ) -> Result<Option<PathBuf>, PathError> {
-        use rustix::fs::ResolveFlags;
         let Some(prefix) = self.shown().as_deref() else {
             return Ok(None);
         };
@@ -463,6 +613,11 @@ impl RootFs {
         let Some((dev, ino, mnt)) = identity(&fd) else {
             return Ok(None);
         };
+        if let Some(is_local) = is_local {
+            if !mnt.is_some_and(is_local) {
+                return Ok(None);
+            }
+        }
         if let (Some(guard), Some(mnt)) = (&self.guard, mnt) {
             guard.entering(mnt, path)?;
         }
@@ -636,9 +791,8 @@ impl RootFs {
         follow: bool,
         is_local: &dyn Fn(u64) -> bool,
     ) -> Result<Option<FileStat>, PathError> {
-        use rustix::fs::ResolveFlags;
         check_host_path(path)?;
-        if self.guard.as_ref().is_some_and(|g| !g.allows_fast_path()) {
+        if !self.fast_path_allowed() {
             return Ok(None);
         }
         let mut flags = OFlags::PATH | OFlags::CLOEXEC;
@@ -654,16 +808,27 @@ impl RootFs {
         ) else {
             return Ok(None);
         };
-        let Some((_, _, Some(mnt))) = identity(&fd) else {
+        // One statx from the kernel's caches (`AT_STATX_DONT_SYNC`: a remote or FUSE file
+        // system is not asked). On a local file system the caches are the truth, so the same
+        // answer is the stat; on any other, it is dropped and the caller asks where it may
+        // block.
+        let Ok(st) = rustix::fs::statx(
+            &fd,
+            "",
+            AtFlags::EMPTY_PATH | AtFlags::SYMLINK_NOFOLLOW | AtFlags::STATX_DONT_SYNC,
+            StatxFlags::BASIC_STATS | StatxFlags::MNT_ID,
+        ) else {
             return Ok(None);
         };
-        if !is_local(mnt) {
+        if !StatxFlags::from_bits_retain(st.stx_mask).contains(StatxFlags::MNT_ID)
+            || !is_local(st.stx_mnt_id)
+        {
             return Ok(None);
         }
         if let Some(guard) = &self.guard {
-            guard.entering(mnt, path)?;
+            guard.entering(st.stx_mnt_id, path)?;
         }
-        Ok(stat_fd(&fd, path).ok())
+        Ok(Some(file_stat(&st)))
     }
 
     /// Reads the whole file at `path` (final symlink followed), at most `limit` bytes: a longer
@@ -867,6 +1032,7 @@ impl RootFs {
         let mut hops = 0usize;
         let mut created = 0usize;
         let mut last_mount = None;
+        let mut nosymfollow = None;
         while let Some(piece) = todo.pop_front() {
             // Anything after a component, even an empty piece, uses it as a directory.
             let more = !todo.is_empty();
@@ -927,20 +1093,23 @@ impl RootFs {
                 }
                 (Err(e), _) => return Err(fail(e)),
             };
-            let (kind, mount) = kind_and_mount(&fd).map_err(fail)?;
-            if let (Some(guard), Some(id)) = (&self.guard, mount) {
+            let seen = kind_and_mount(fd.as_fd()).map_err(fail)?;
+            if let (Some(guard), Some(id)) = (&self.guard, seen.mount) {
                 if last_mount != Some(id) {
                     guard.entering(id, path)?;
                     last_mount = Some(id);
                 }
             }
-            match kind {
+            match seen.kind {
                 FileType::Directory => w.dirs.push((name, fd)),
                 FileType::Symlink if more || follow_final => {
                     hops += 1;
                     if hops > MAX_SYMLINK_HOPS {
                         return Err(fail(Errno::LOOP));
                     }
+                    let trailing = todo.iter().all(|p| p.is_empty());
+                    kernel_refuses_link(w.parent(&self.fd), &fd, &seen, trailing, &mut nosymfollow)
+                        .map_err(fail)?;
                     let target = rustix::fs::readlinkat(&fd, "", Vec::new())
                         .map_err(fail)?
                         .into_bytes();

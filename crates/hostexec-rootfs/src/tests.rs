@@ -1,6 +1,7 @@
 //! Unit and table tests of the walk rules (the differential fuzzing is in `fuzz.rs`).
 
 use super::*;
+use std::collections::BTreeSet;
 use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
 
 pub(crate) fn os(b: &[u8]) -> &Path {
@@ -917,4 +918,113 @@ fn the_guard_hears_of_each_mount_entered_and_can_stop_the_walk() {
         .unwrap()
         .stat(Path::new("/proc/version"), true)
         .is_ok());
+}
+
+/// Sets `fs.protected_symlinks` (one host-wide value) while alive and puts the old value back.
+/// Only this test binary's `protected_symlinks_as_the_kernel` changes it, under
+/// [`crate::kernel_oracle_lock`].
+struct ProtectedSymlinks(Vec<u8>);
+
+const PROTECTED_SYMLINKS: &str = "/proc/sys/fs/protected_symlinks";
+
+impl ProtectedSymlinks {
+    fn set(value: &[u8]) -> ProtectedSymlinks {
+        let old = std::fs::read(PROTECTED_SYMLINKS).unwrap();
+        std::fs::write(PROTECTED_SYMLINKS, value).unwrap();
+        ProtectedSymlinks(old)
+    }
+}
+
+impl Drop for ProtectedSymlinks {
+    fn drop(&mut self) {
+        let _ = std::fs::write(PROTECTED_SYMLINKS, &self.0);
+    }
+}
+
+/// The kernel refuses (`EACCES`) to follow a link in a sticky world-writable directory as
+/// the last component (or the last of a final link's target) when `fs.protected_symlinks = 1`
+/// and the link is owned neither by the follower nor by the directory's owner
+/// (proc_sys_fs(5)); a link in the middle of a path is followed. Resolution refuses exactly
+/// where the kernel does, by the walk and by the kernel fast path, in every mode, and follows
+/// everywhere when the sysctl is 0.
+#[test]
+fn protected_symlinks_as_the_kernel() {
+    let _oracle = crate::kernel_oracle_lock();
+    if rustix::process::geteuid().as_raw() != 0 {
+        assert!(std::env::var_os("CI").is_none(), "CI runs this as root");
+        eprintln!("skipping protected_symlinks_as_the_kernel: needs root (lchown, the sysctl)");
+        return;
+    }
+    let t = Tree::new();
+    let p = t.dir.path();
+    let dir = |name: &str, mode: u32, owner: u32| {
+        std::fs::create_dir(p.join(name)).unwrap();
+        std::fs::set_permissions(p.join(name), std::fs::Permissions::from_mode(mode)).unwrap();
+        std::os::unix::fs::chown(p.join(name), Some(owner), Some(owner)).unwrap();
+    };
+    let link = |target: &str, at: &str, owner: u32| {
+        t.link(target, at);
+        std::os::unix::fs::lchown(p.join(at), Some(owner), Some(owner)).unwrap();
+    };
+    dir("sticky", 0o1777, 0);
+    dir("sticky_1000", 0o1777, 1000);
+    dir("plain", 0o777, 0);
+    link("/d", "sticky/other", 1000);
+    link("/d", "sticky/mine", 0);
+    link("/d", "sticky_1000/owners", 1000);
+    link("/d", "plain/other", 1000);
+    link("/sticky/other", "plain/chain", 0);
+    let kernel = |q: &str| {
+        rustix::fs::openat2(
+            &t.root.fd,
+            q,
+            OFlags::PATH | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+        )
+        .map(|_| ())
+        .map_err(|e| Some(e.raw_os_error()))
+    };
+    let errno = |r: Result<PathBuf, PathError>| r.map(|_| ()).map_err(|e| e.raw_os_error());
+    let mut refused = BTreeSet::new();
+    for value in [&b"1"[..], b"0"] {
+        let _set = ProtectedSymlinks::set(value);
+        for (q, answer) in [
+            ("/sticky/other", "/d"),
+            ("/sticky/other/", "/d"),
+            ("/sticky/other/x", "/d/x"),
+            ("/sticky/mine", "/d"),
+            ("/sticky_1000/owners", "/d"),
+            ("/plain/other", "/d"),
+            ("/plain/chain", "/d"),
+            ("/plain/chain/x", "/d/x"),
+        ] {
+            let k = kernel(q);
+            let fast = errno(t.root.resolve(Path::new(q), E));
+            let walk = errno(t.root.resolve_by_walk(Path::new(q), E));
+            assert_eq!(
+                (&fast, &walk),
+                (&k, &k),
+                "{q}, protected_symlinks {value:?}"
+            );
+            if k.is_err() {
+                assert_eq!(k, Err(Some(13)), "{q}");
+                assert!(matches!(t.err(q, M), PathError::PermissionDenied { .. }));
+                refused.insert((q, value));
+            } else {
+                assert_eq!(t.ok(q, E), answer);
+                assert_eq!(t.ok(q, M), answer);
+            }
+        }
+    }
+    let one = &b"1"[..];
+    assert_eq!(
+        refused,
+        BTreeSet::from([
+            ("/sticky/other", one),
+            ("/sticky/other/", one),
+            ("/plain/chain", one)
+        ]),
+        "a final link of another owner in a sticky world-writable directory, sysctl on"
+    );
 }
