@@ -493,6 +493,40 @@ impl SandboxHost {
         }
     }
 
+    /// Mounts `n` small tmpfs instances at `base/mSTART` … `base/m(START+n-1)` in the sandbox
+    /// (creating the directories), in one process: a mount table of thousands of entries
+    /// for benchmarks, in well under a second. `base` must exist in the sandbox.
+    pub fn mount_many_tmpfs(&self, base: &Path, start: usize, n: usize) -> io::Result<()> {
+        const MAKE_MOUNTS: &str = r#"
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+base, start, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+for i in range(start, start + n):
+    d = "%s/m%d" % (base, i)
+    os.makedirs(d, exist_ok=True)
+    if libc.mount(b"bench", d.encode(), b"tmpfs", 0, b"size=16k") != 0:
+        raise OSError(ctypes.get_errno(), d)
+"#;
+        self.open_dir(base)?;
+        let out = self.oracle(&[
+            "python3".as_ref(),
+            "-c".as_ref(),
+            MAKE_MOUNTS.as_ref(),
+            base.as_os_str(),
+            start.to_string().as_ref(),
+            n.to_string().as_ref(),
+        ]);
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(io::Error::other(format!(
+                "mounting {n} tmpfs under {} in the sandbox: {}",
+                base.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            )))
+        }
+    }
+
     /// The nsenter options that join the sandbox's namespaces.
     pub(crate) fn nsenter_args(&self) -> Vec<OsString> {
         let mut a: Vec<OsString> = vec!["-t".into(), self.pid.to_string().into()];
