@@ -461,8 +461,19 @@ impl fmt::Display for Excerpt<'_> {
     }
 }
 
-/// `1.5s`, `200ms`, `2m`: the way the CLI takes durations.
-pub(crate) struct HumanDuration(pub(crate) Duration);
+/// A duration as hostexec's messages show it, the way the CLI takes durations: whole
+/// minutes as `2m`, whole seconds as `30s`, less than a second as `500ms` (or `5µs`),
+/// anything else as seconds to the millisecond (`1.5s`, `2.25s`). Backends and front ends
+/// that word their own errors use it so that durations read alike everywhere.
+///
+/// ```
+/// use std::time::Duration;
+/// use hostexec_api::HumanDuration;
+/// assert_eq!(HumanDuration(Duration::from_secs(120)).to_string(), "2m");
+/// assert_eq!(HumanDuration(Duration::from_millis(1500)).to_string(), "1.5s");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct HumanDuration(pub Duration);
 
 impl fmt::Display for HumanDuration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -477,7 +488,8 @@ impl fmt::Display for HumanDuration {
         } else if ms < 1000 {
             write!(f, "{ms}ms")
         } else {
-            write!(f, "{:.3}s", d.as_secs_f64())
+            let frac = format!("{:03}", ms % 1000);
+            write!(f, "{}.{}s", ms / 1000, frac.trim_end_matches('0'))
         }
     }
 }
@@ -562,7 +574,7 @@ mod tests {
             timeout: Duration::from_millis(1500),
             lingering: None,
         };
-        assert_eq!(to.to_string(), "sleep timed out after 1.500s");
+        assert_eq!(to.to_string(), "sleep timed out after 1.5s");
         let stuck = CommandError::TimedOut {
             program: "stat".into(),
             timeout: Duration::from_secs(1),
@@ -623,6 +635,9 @@ mod tests {
             (Duration::from_secs(30), "30s"),
             (Duration::from_secs(120), "2m"),
             (Duration::from_micros(5), "5µs"),
+            (Duration::from_millis(1500), "1.5s"),
+            (Duration::from_millis(2050), "2.05s"),
+            (Duration::from_millis(61_001), "61.001s"),
         ] {
             assert_eq!(HumanDuration(d).to_string(), s);
         }

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::{
-    CommandError, Executor, FileStat, HostCommand, HostFs, Output, PathError, PathResolver, Resolve,
+    CommandError, Executor, FileStat, HostCommand, HostFs, MountRequest, MountRoute, NativeMount,
+    NativeMountError, Output, PathError, PathResolver, Resolve, UnmountRequest,
 };
 
 macro_rules! forward {
@@ -56,6 +57,22 @@ macro_rules! forward {
             }
             async fn read_mountinfo(&self) -> Result<Vec<u8>, PathError> {
                 (**self).read_mountinfo().await
+            }
+        }
+
+        #[async_trait]
+        impl<T: NativeMount + ?Sized> NativeMount for $ptr {
+            async fn mount_native(
+                &self,
+                request: &MountRequest,
+            ) -> Result<MountRoute, NativeMountError> {
+                (**self).mount_native(request).await
+            }
+            async fn unmount_native(
+                &self,
+                request: &UnmountRequest,
+            ) -> Result<MountRoute, NativeMountError> {
+                (**self).unmount_native(request).await
             }
         }
     )*};

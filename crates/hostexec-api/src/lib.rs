@@ -95,7 +95,7 @@ pub use command::{
     EnvBase, EnvChanges, EnvVar, HostCommand, OutputMode, Stdin, DEFAULT_CAPTURE_LIMIT,
     DEFAULT_KILL_GRACE, DEFAULT_WAIT_DELAY, HOST_PATH,
 };
-pub use error::{BoxError, CommandError, Lingering, PathError};
+pub use error::{BoxError, CommandError, HumanDuration, Lingering, PathError};
 #[cfg(any(test, feature = "mock"))]
 pub use mocks::{MockExecutor, MockHostFs, MockPathResolver};
 #[cfg(any(test, feature = "mock"))]

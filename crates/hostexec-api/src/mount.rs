@@ -664,45 +664,6 @@ impl NativeMountError {
     }
 }
 
-#[async_trait]
-impl<T: NativeMount + ?Sized> NativeMount for std::sync::Arc<T> {
-    async fn mount_native(&self, request: &MountRequest) -> Result<MountRoute, NativeMountError> {
-        (**self).mount_native(request).await
-    }
-    async fn unmount_native(
-        &self,
-        request: &UnmountRequest,
-    ) -> Result<MountRoute, NativeMountError> {
-        (**self).unmount_native(request).await
-    }
-}
-
-#[async_trait]
-impl<T: NativeMount + ?Sized> NativeMount for &T {
-    async fn mount_native(&self, request: &MountRequest) -> Result<MountRoute, NativeMountError> {
-        (**self).mount_native(request).await
-    }
-    async fn unmount_native(
-        &self,
-        request: &UnmountRequest,
-    ) -> Result<MountRoute, NativeMountError> {
-        (**self).unmount_native(request).await
-    }
-}
-
-#[async_trait]
-impl<T: NativeMount + ?Sized> NativeMount for Box<T> {
-    async fn mount_native(&self, request: &MountRequest) -> Result<MountRoute, NativeMountError> {
-        (**self).mount_native(request).await
-    }
-    async fn unmount_native(
-        &self,
-        request: &UnmountRequest,
-    ) -> Result<MountRoute, NativeMountError> {
-        (**self).unmount_native(request).await
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

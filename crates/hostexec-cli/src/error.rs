@@ -75,7 +75,7 @@ pub(crate) enum CliError {
         source: Box<MountError>,
     },
     /// An in-process host operation (a path walk, a stat) did not finish within `--timeout`.
-    #[error("{what} timed out after {} (a host file system is not answering)", Human(*.after))]
+    #[error("{what} timed out after {} (a host file system is not answering)", hostexec_api::HumanDuration(*.after))]
     TimedOut {
         /// The subcommand.
         what: &'static str,
@@ -209,24 +209,6 @@ pub(crate) fn capability_hint(caps: &Option<u64>) -> String {
             .to_owned(),
         [one] => format!("hostexec lacks {one}; {all}"),
         many => format!("hostexec lacks {}; {all}", many.join(" and ")),
-    }
-}
-
-/// `500ms`, `30s`, `2m`, `1.5s`: a duration as it was likely typed.
-struct Human(std::time::Duration);
-
-impl fmt::Display for Human {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ms = self.0.as_millis();
-        if ms.is_multiple_of(60_000) && ms > 0 {
-            write!(f, "{}m", ms / 60_000)
-        } else if ms.is_multiple_of(1000) && ms > 0 {
-            write!(f, "{}s", ms / 1000)
-        } else if ms < 1000 {
-            write!(f, "{ms}ms")
-        } else {
-            write!(f, "{}s", self.0.as_secs_f64())
-        }
     }
 }
 

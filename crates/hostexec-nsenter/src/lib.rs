@@ -555,14 +555,19 @@ impl NsEnter {
         }
     }
 
-    /// Runs a blocking operation on the host root on the host-view worker pool.
-    async fn fs_op<T, F>(&self, path: &Path, f: F) -> Result<T, PathError>
+    /// Runs a blocking operation on the host root on the host-view worker pool, under the
+    /// file-call deadline: `path` must be a host path and a [`Target::pid`] target alive;
+    /// an operation that overruns is [`PathError::TimedOut`] on `path`, one that never
+    /// completes [`PathError::HostUnavailable`]. `E` is the caller's error: a [`PathError`],
+    /// or a [`NativeMountError`] for the walk of a native mount.
+    async fn fs_op<T, E, F>(&self, path: &Path, f: F) -> Result<T, E>
     where
-        F: FnOnce(&RootFs) -> Result<T, PathError> + Send + 'static,
+        F: FnOnce(&RootFs) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
+        E: From<PathError> + Send + 'static,
     {
         check_host_path(path)?;
-        self.check_alive()?;
+        self.check_alive().map_err(PathError::from)?;
         let root = Arc::clone(&self.inner.root);
         match self
             .inner
@@ -574,11 +579,13 @@ impl NsEnter {
             Err(RunError::Overran) => Err(PathError::TimedOut {
                 path: path.to_path_buf(),
                 timeout: self.fs_timeout,
-            }),
+            }
+            .into()),
             Err(RunError::Lost) => Err(PathError::host_unavailable(
                 "a file operation did not complete (it panicked, or no worker thread could be \
                  started)",
-            )),
+            )
+            .into()),
         }
     }
 
@@ -972,31 +979,40 @@ impl NsEnter {
             })?;
         Ok((thread, Arc::clone(proc_fds)))
     }
+}
 
-    /// Runs a blocking walk on the file pool for a native mount, under the file-call deadline.
-    async fn mount_walk<T, F>(&self, path: &Path, f: F) -> Result<T, NativeMountError>
+impl NsEnter {
+    /// A native mount or unmount in its two steps: `walk` opens `target` on the file pool
+    /// (held by descriptor from then on), `act` mounts or unmounts through it on the host
+    /// thread.
+    async fn native_call<O, W, A>(
+        &self,
+        target: &Path,
+        new_api: bool,
+        walk: W,
+        act: A,
+    ) -> Result<MountRoute, NativeMountError>
     where
-        F: FnOnce(&RootFs) -> Result<T, NativeMountError> + Send + 'static,
-        T: Send + 'static,
+        O: Send + 'static,
+        W: FnOnce(&RootFs) -> Result<O, NativeMountError> + Send + 'static,
+        A: FnOnce(&native_mount::HostSide<'_>, O) -> Result<MountRoute, NativeMountError>
+            + Send
+            + 'static,
     {
+        let (thread, proc_fds) = self.native_parts()?;
+        let opened = self.fs_op(target, walk).await?;
         let root = Arc::clone(&self.inner.root);
-        match self
-            .inner
-            .fs
-            .run(Some(self.fs_timeout), Some(path), move || f(&root))
+        thread
+            .call(move || {
+                let host = native_mount::HostSide {
+                    proc_fds: proc_fds.as_fd(),
+                    root: root.as_fd(),
+                    new_api,
+                };
+                act(&host, opened)
+            })
             .await
-        {
-            Ok(r) => r,
-            Err(RunError::Overran) => Err(PathError::TimedOut {
-                path: path.to_path_buf(),
-                timeout: self.fs_timeout,
-            }
-            .into()),
-            Err(RunError::Lost) => Err(PathError::HostUnavailable {
-                source: "opening a mount target did not complete".into(),
-            }
-            .into()),
-        }
+            .map_err(host_thread_lost)?
     }
 }
 
@@ -1012,52 +1028,27 @@ fn host_thread_lost(e: NsEnterError) -> NativeMountError {
 #[async_trait]
 impl NativeMount for NsEnter {
     async fn mount_native(&self, request: &MountRequest) -> Result<MountRoute, NativeMountError> {
-        let (thread, proc_fds) = self.native_parts()?;
-        let req = request.clone();
-        let opened = self
-            .mount_walk(request.target(), move |root| {
-                native_mount::open_for_mount(root, &req)
-            })
-            .await?;
-        let root = Arc::clone(&self.inner.root);
-        let new_api = self.inner.new_mount_api;
-        let req = request.clone();
-        thread
-            .call(move || {
-                let host = native_mount::HostSide {
-                    proc_fds: proc_fds.as_fd(),
-                    root: root.as_fd(),
-                    new_api,
-                };
-                native_mount::mount(&host, &req, &opened)
-            })
-            .await
-            .map_err(host_thread_lost)?
+        let (walk, act) = (request.clone(), request.clone());
+        self.native_call(
+            request.target(),
+            self.inner.new_mount_api,
+            move |root| native_mount::open_for_mount(root, &walk),
+            move |host, opened| native_mount::mount(host, &act, &opened),
+        )
+        .await
     }
 
     async fn unmount_native(
         &self,
         request: &UnmountRequest,
     ) -> Result<MountRoute, NativeMountError> {
-        let (thread, proc_fds) = self.native_parts()?;
-        let req = request.clone();
-        let target = self
-            .mount_walk(request.target(), move |root| {
-                native_mount::open_for_unmount(root, &req)
-            })
-            .await?;
-        let root = Arc::clone(&self.inner.root);
-        let req = request.clone();
-        thread
-            .call(move || {
-                let host = native_mount::HostSide {
-                    proc_fds: proc_fds.as_fd(),
-                    root: root.as_fd(),
-                    new_api: true,
-                };
-                native_mount::unmount(&host, &req, &target)
-            })
-            .await
-            .map_err(host_thread_lost)?
+        let (walk, act) = (request.clone(), request.clone());
+        self.native_call(
+            request.target(),
+            true,
+            move |root| native_mount::open_for_unmount(root, &walk),
+            move |host, target| native_mount::unmount(host, &act, &target),
+        )
+        .await
     }
 }
