@@ -4,86 +4,17 @@
 //! CAP_SYS_ADMIN, and never under CI=true.
 
 use std::ffi::{OsStr, OsString};
-use std::io::Write;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use hostexec_testing::chroot::{ChrootedProcess, INSIDE};
 use hostexec_testing::preload::MarkingLibrary;
 use hostexec_testing::sandbox::{skip_without_namespaces, SandboxHost};
 
-const BIN: &str = env!("CARGO_BIN_EXE_hostexec");
-
-/// Runs the binary with a clean hostexec environment and `stdin` on its stdin.
-fn run_with(args: &[&OsStr], env: &[(&str, &str)], stdin: &[u8]) -> Output {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .env_remove("HOSTEXEC_HOST_ROOT")
-        .env_remove("HOSTEXEC_LOG")
-        .env("RUST_BACKTRACE", "1")
-        .envs(env.iter().copied())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the hostexec binary runs");
-    let mut input = child.stdin.take().unwrap();
-    input.write_all(stdin).unwrap();
-    drop(input);
-    let out = child.wait_with_output().unwrap();
-    assert_no_panic(&out);
-    out
-}
-
-fn run(args: &[&OsStr]) -> Output {
-    run_with(args, &[], b"")
-}
-
-/// Every run: no panic, no backtrace, and every stderr line is a `hostexec: ` line, a log
-/// line, or the usage hint.
-fn assert_no_panic(out: &Output) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !err.contains("panicked")
-            && !err.contains("stack backtrace")
-            && !err.contains("RUST_BACKTRACE"),
-        "hostexec panicked: {err}"
-    );
-}
-
-fn code(out: &Output) -> i32 {
-    out.status.code().expect("hostexec exits, not killed")
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn os(s: &str) -> &OsStr {
-    OsStr::new(s)
-}
-
-/// `--target-pid PID` for the sandbox, followed by `rest`.
-fn on(sb: &SandboxHost, rest: &[&OsStr]) -> Vec<OsString> {
-    let mut v: Vec<OsString> = vec!["--target-pid".into(), sb.pid().to_string().into()];
-    v.extend(rest.iter().map(|s| s.to_os_string()));
-    v
-}
-
-fn run_on(sb: &SandboxHost, rest: &[&OsStr]) -> Output {
-    let args = on(sb, rest);
-    let refs: Vec<&OsStr> = args.iter().map(OsString::as_os_str).collect();
-    run(&refs)
-}
-
-fn sandbox(test: &str) -> Option<SandboxHost> {
-    if skip_without_namespaces(test) {
-        return None;
-    }
-    Some(SandboxHost::start().expect("sandbox starts"))
-}
+mod common;
+use common::{assert_no_panic, code, on, os, run, run_on, run_with, sandbox, stderr, BIN};
 
 // ---------------------------------------------------------------- exec
 

@@ -20,35 +20,11 @@ use std::io::Write;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
 
-use hostexec_testing::sandbox::{skip_without_namespaces, SandboxHost};
+use hostexec_testing::sandbox::SandboxHost;
 
-const BIN: &str = env!("CARGO_BIN_EXE_hostexec");
-
-fn run_env(sb: &SandboxHost, args: &[&OsStr], env: &[(&str, &str)]) -> Output {
-    let out = Command::new(BIN)
-        .arg("--target-pid")
-        .arg(sb.pid().to_string())
-        .args(args)
-        .env_remove("HOSTEXEC_HOST_ROOT")
-        .env_remove("HOSTEXEC_LOG")
-        .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .output()
-        .expect("the hostexec binary runs");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!err.contains("panicked"), "hostexec panicked: {err}");
-    out
-}
-
-fn run(sb: &SandboxHost, args: &[&OsStr]) -> Output {
-    run_env(sb, args, &[])
-}
-
-fn os(s: &str) -> &OsStr {
-    OsStr::new(s)
-}
+mod common;
+use common::{os, run_on as run, run_on_env as run_env, sandbox};
 
 fn bytes_path(b: &[u8]) -> PathBuf {
     PathBuf::from(OsString::from_vec(b.to_vec()))
@@ -59,13 +35,6 @@ fn under(base: &Path, name: &[u8]) -> PathBuf {
     v.push(b'/');
     v.extend_from_slice(name);
     bytes_path(&v)
-}
-
-fn sandbox(test: &str) -> Option<SandboxHost> {
-    if skip_without_namespaces(test) {
-        return None;
-    }
-    Some(SandboxHost::start().expect("sandbox starts"))
 }
 
 /// mountpoint(1) in the sandbox: true for 0, false for 32.

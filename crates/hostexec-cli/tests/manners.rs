@@ -8,51 +8,13 @@
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use hostexec_testing::sandbox::{skip_without_namespaces, SandboxHost};
 
-const BIN: &str = env!("CARGO_BIN_EXE_hostexec");
-
-fn run(args: &[&OsStr]) -> Output {
-    let out = Command::new(BIN)
-        .args(args)
-        .env_remove("HOSTEXEC_HOST_ROOT")
-        .env_remove("HOSTEXEC_LOG")
-        .stdin(Stdio::null())
-        .output()
-        .expect("hostexec runs");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!err.contains("panicked"), "hostexec panicked: {err}");
-    out
-}
-
-fn on(sb: &SandboxHost, rest: &[&OsStr]) -> Output {
-    let pid = sb.pid().to_string();
-    let mut args: Vec<&OsStr> = vec![OsStr::new("--target-pid"), OsStr::new(&pid)];
-    args.extend_from_slice(rest);
-    run(&args)
-}
-
-fn os(s: &str) -> &OsStr {
-    OsStr::new(s)
-}
-
-fn code(out: &Output) -> i32 {
-    out.status.code().expect("exited")
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn sandbox(test: &str) -> Option<SandboxHost> {
-    if skip_without_namespaces(test) {
-        return None;
-    }
-    Some(SandboxHost::start().expect("sandbox starts"))
-}
+mod common;
+use common::{code, os, run, run_on as on, sandbox, stderr, BIN};
 
 // ---------------------------------------------------------------- realpath
 

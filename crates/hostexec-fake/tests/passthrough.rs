@@ -125,7 +125,8 @@ async fn stdin_a_command_does_not_read_is_no_error() {
 /// The passthrough shares the real backend's engine, so a hung mount (reached here through
 /// the sandbox's `/proc/PID/root`) is handled the same way: a D-state child times out on
 /// time with a lingering note and is reaped once the mount answers; a spawn stuck on a hung
-/// program path times out while a healthy command runs meanwhile.
+/// program path, and one whose working directory is on the hung mount, time out while a
+/// healthy command runs meanwhile.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn passthrough_on_a_hung_mount_ends_on_time_and_reaps() {
     use hostexec_testing::sandbox::{skip_without_namespaces, SandboxHost};
@@ -180,6 +181,38 @@ async fn passthrough_on_a_hung_mount_ends_on_time_and_reaps() {
     assert_eq!(out.stdout, b"ok\n");
     let r = stuck_spawn.await.unwrap();
     assert!(matches!(r, Err(CommandError::TimedOut { .. })), "{r:?}");
+
+    // A working directory on the hung mount: the spawn's chdir blocks; the call still ends
+    // on time and a healthy command runs meanwhile.
+    let started = Instant::now();
+    let stuck_cwd = tokio::spawn({
+        let fake = fake.clone();
+        let cwd = local.join("sub");
+        async move {
+            fake.run(
+                HostCommand::new("true")
+                    .current_dir(cwd)
+                    .timeout(Duration::from_secs(2)),
+            )
+            .await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let t = Instant::now();
+    let out = fake
+        .run(
+            HostCommand::new("echo")
+                .arg("ok")
+                .timeout(Duration::from_secs(1)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.stdout, b"ok\n");
+    assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+    let r = stuck_cwd.await.unwrap();
+    assert!(matches!(r, Err(CommandError::TimedOut { .. })), "{r:?}");
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(5), "{took:?}");
     hung.abort();
     let deadline = Instant::now() + Duration::from_secs(10);
     while std::fs::metadata(format!("/proc/{}", lingering.pid)).is_ok() {

@@ -1,13 +1,20 @@
 //! # hostexec-mount: the host's mounts, from inside a container
 //!
-//! The Rust counterpart of Go's `k8s.io/mount-utils` `Interface` and of the old kubernetes
-//! `NsenterMounter` (`pkg/volume/util/nsenter`, removed with `--containerized` in 1.16), on top of any hostexec backend:
+//! Mount, unmount and inspect the *host's* mounts from a privileged container: wrap a
+//! hostexec backend (`hostexec-nsenter` in production, `hostexec-fake` in tests) in a
+//! [`HostMounter`] and call [`Mount`]'s methods with host paths (the [example](#example)
+//! below does a whole round). It is the Rust counterpart of Go's `k8s.io/mount-utils`
+//! `Interface` and of the old kubernetes `NsenterMounter` (`pkg/volume/util/nsenter`, removed
+//! with `--containerized` in 1.16):
 //!
 //! - [`mountinfo`]: a pure parser of `/proc/PID/mountinfo`, `/proc/PID/mounts` and fstab,
 //!   byte-exact (octal escapes decoded, paths never through lossy UTF-8), tolerant of what the
 //!   kernel really prints (an empty source, `//deleted` roots, quoted options).
 //! - [`Mount`], implemented by [`HostMounter`]: list the **target host's** table, check mount
-//!   points, mount and unmount through the host's mount(8) and umount(8), `make_rshared`. A
+//!   points, mount and unmount (natively, through the backend's
+//!   [`NativeMount`](hostexec_api::NativeMount), where the host allows it, else through the
+//!   host's mount(8) and umount(8); [`MountOptions::helper_only`] forces the latter),
+//!   `make_rshared`. A
 //!   `Mount` is also a [`HostFs`](hostexec_api::HostFs), which gives the file helpers the
 //!   `NsenterMounter` had (`create_dir_all`, `create_file`, `stat`).
 //! - [`MountExt`], for every `Mount`: mount references, cleanup, `is_likely_not_mount_point`,

@@ -49,8 +49,9 @@ pub trait Mount: HostFs {
     /// `/` is. A missing path is an error ([`MountError::is_not_found`]), not `false`.
     async fn is_mount_point(&self, path: &Path) -> Result<bool, MountError>;
 
-    /// Mounts `source` on `target` through the host's mount(8). An empty `fstype` leaves the
-    /// type to mount(8); an empty `source` is left out of the argv.
+    /// Mounts `source` on `target` (in [`HostMounter`]: natively where the host allows it,
+    /// else through the host's mount(8)). An empty `fstype` leaves the type to mount(8); an
+    /// empty `source` is left out of the argv.
     async fn mount(
         &self,
         source: &OsStr,
@@ -59,7 +60,8 @@ pub trait Mount: HostFs {
         options: &MountOptions,
     ) -> Result<(), MountError>;
 
-    /// Unmounts `target` through the host's umount(8), bounded in time.
+    /// Unmounts `target` (in [`HostMounter`]: natively where the host allows it, else through
+    /// the host's umount(8)), bounded in time.
     async fn unmount(&self, target: &Path, options: &UnmountOptions) -> Result<(), MountError>;
 
     /// Makes the mount at `path` recursively shared, bind-mounting `path` onto itself first if

@@ -38,7 +38,11 @@ use crate::process::{all_processes, now_ticks, read_stat, Process, Stat};
 /// did not escape before the subreaper was set (it is set before the first command) and,
 /// for an adopted process, that its start can be attributed to exactly one command (an
 /// orphan that started while two commands of this process were running is killed only
-/// when a parent link, group or session ties it to the one being stopped).
+/// when a parent link, group or session ties it to the one being stopped). The kernel
+/// re-parents an orphan to a subreaper only from a dying parent in the subreaper's own PID
+/// namespace (`find_new_reaper` in `kernel/exit.c`): a command that runs in another PID
+/// namespace (the target's, joined) leaves its orphans to that namespace's init, and the
+/// walk finds them only through a group or session link; the cgroup2 level has no such gap.
 ///
 /// The subreaper has a cost for the whole process: orphans of *any* child of this process
 /// are re-parented here rather than to init. Orphans attributed to a command that exited
