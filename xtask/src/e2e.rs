@@ -167,10 +167,19 @@ struct Cluster {
 }
 
 impl Cluster {
-    /// `nsenter -t NODE -m -p -- runc --root STATE args…`: runc as the node runs it.
-    fn runc_cmd(&self, args: &[&OsStr]) -> Command {
-        let mut c = Command::new("nsenter");
+    /// `nsenter -t NODE -m -p -- runc --root STATE args…`: runc as the node runs it, under
+    /// coreutils `timeout`, so that a hang fails the e2e instead of stalling CI. `timeout`
+    /// puts the command in a process group of its own unless `foreground` (needed on a
+    /// terminal, where only the foreground group may read).
+    fn runc_cmd(&self, args: &[&OsStr], foreground: bool) -> Command {
+        let mut c = Command::new("timeout");
+        if foreground {
+            c.arg("--foreground");
+        }
         c.args([
+            "--kill-after=5",
+            "60",
+            "nsenter",
             "-t",
             &self.node.pid().to_string(),
             "-m",
@@ -185,7 +194,7 @@ impl Cluster {
     }
 
     fn runc(&self, args: &[&OsStr]) -> Result<Output, String> {
-        self.runc_cmd(args)
+        self.runc_cmd(args, false)
             .stdin(Stdio::null())
             .output()
             .map_err(io_err("cannot run nsenter/runc"))
@@ -197,13 +206,16 @@ impl Cluster {
         let log = bundle.join("runc-run.err");
         let err = std::fs::File::create(&log).map_err(io_err(log.display()))?;
         let status = self
-            .runc_cmd(&[
-                "run".as_ref(),
-                "--detach".as_ref(),
-                "--bundle".as_ref(),
-                bundle.as_os_str(),
-                id.as_ref(),
-            ])
+            .runc_cmd(
+                &[
+                    "run".as_ref(),
+                    "--detach".as_ref(),
+                    "--bundle".as_ref(),
+                    bundle.as_os_str(),
+                    id.as_ref(),
+                ],
+                false,
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(err)
@@ -611,7 +623,7 @@ fn exec_it(cl: &Cluster, id: &str) -> Result<(), String> {
         "1".as_ref(),
     ];
     args.extend(["exec", "-it", "--", "sh", "-c", script].map(OsStr::new));
-    let runc = cl.runc_cmd(&args);
+    let runc = cl.runc_cmd(&args, true);
     // A session of its own with the pty as controlling terminal, as a login shell has.
     let mut cmd = Command::new("setsid");
     cmd.arg("-c").arg(runc.get_program()).args(runc.get_args());
