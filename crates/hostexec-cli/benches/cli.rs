@@ -1,86 +1,82 @@
-//! The `hostexec` binary as an operator or a script runs it, at 5,000 mounts on a sandbox
-//! host, against findmnt in the same run:
+//! The `hostexec` command against GNU coreutils, start-up included, on a sandbox host.
 //!
-//! - `hostexec --target-pid PID --json mounts` against `findmnt --list --json --task PID`;
-//! - `hostexec --target-pid PID mounts` (the table) against `findmnt --list --task PID`.
+//! - `cli_realpath_300/hostexec`: one `hostexec --target-pid P realpath -e` process resolving
+//!   300 host paths (each through a relative and an absolute symlink);
+//! - `cli_realpath_300/gnu_realpath_in_host`: one GNU `realpath -e` process resolving the same
+//!   300 paths inside the host, reached as a process there is (`nsenter --mount=… --`);
+//! - `cli_realpath_300/nsenter_true`: `nsenter --mount=… -- true`, the cost of only getting
+//!   a process into the host, to read the GNU row with.
 //!
-//! Both are whole processes (start, join or read, print to a pipe), so the ratio is what a
-//! caller waits. findmnt reads `/proc/PID/mountinfo` from here (`--task`), so no nsenter cost
-//! is charged to it; hostexec pays for opening and joining the host.
-//!
-//! `cargo bench -p hostexec-cli --bench cli`; `cargo xtask bench mounts_cli` for the table rows.
-//! Needs CAP_SYS_ADMIN; prints why and does nothing without it.
+//! Needs CAP_SYS_ADMIN; without it the bench prints why and does nothing.
 
-use std::process::Command;
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use criterion::{criterion_group, Criterion};
 use hostexec_testing::sandbox::{can_use_namespaces, SandboxHost};
 
 const BIN: &str = env!("CARGO_BIN_EXE_hostexec");
+const PATHS: usize = 300;
 
-/// Runs a command to completion, its output into a pipe; returns the bytes printed.
-fn run(cmd: &mut Command) -> usize {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{:?}: {}",
-        cmd,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout.len()
+fn output(cmd: &mut Command) -> Vec<u8> {
+    let out = cmd.stdin(Stdio::null()).stderr(Stdio::inherit()).output();
+    let out = out.expect("the command starts");
+    assert!(out.status.success(), "{cmd:?}: {:?}", out.status);
+    out.stdout
 }
 
 fn benches(c: &mut Criterion) {
     if !can_use_namespaces() {
-        eprintln!("skipping the CLI benchmarks: they need CAP_SYS_ADMIN");
+        eprintln!("skipping the hostexec-cli bench: it needs CAP_SYS_ADMIN");
         return;
     }
-    let sb = SandboxHost::start().unwrap();
-    let base = sb.scratch().join("bench");
-    sb.mkdir_all(&base).unwrap();
-    let n = 5_000;
-    sb.mount_many_tmpfs(&base, 0, n).unwrap();
+    let sb = SandboxHost::start().expect("sandbox");
+    let s = sb.scratch().to_path_buf();
+    let mut paths: Vec<PathBuf> = Vec::with_capacity(PATHS);
+    for i in 0..PATHS {
+        let d = s.join(format!("real/d{i}/sub"));
+        sb.mkdir_all(&d).unwrap();
+        sb.write_file(&d.join("file"), b"x").unwrap();
+        sb.symlink(format!("real/d{i}"), &s.join(format!("rel{i}")))
+            .unwrap();
+        sb.symlink(s.join(format!("rel{i}/sub")), &s.join(format!("abs{i}")))
+            .unwrap();
+        paths.push(s.join(format!("abs{i}/file")));
+    }
+    let mnt: OsString = format!("--mount=/proc/{}/ns/mnt", sb.pid()).into();
     let pid = sb.pid().to_string();
-    let ours = |json: bool| {
-        let mut c = Command::new(BIN);
-        c.args(["--target-pid", &pid]);
-        if json {
-            c.arg("--json");
-        }
-        c.arg("mounts").env_remove("HOSTEXEC_LOG");
-        c
+    let ours = || {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["--target-pid", &pid, "realpath", "-e"])
+            .args(&paths);
+        output(&mut cmd)
     };
-    let findmnt = |json: bool| {
-        let mut c = Command::new("findmnt");
-        c.args(["--list", "--task", &pid]);
-        if json {
-            c.arg("--json");
-        }
-        c
+    let gnu = || {
+        let mut cmd = Command::new("nsenter");
+        cmd.arg(&mnt).args(["--", "realpath", "-e"]).args(&paths);
+        output(&mut cmd)
     };
-    // The same mounts in both outputs (the sandbox's table, plus its scratch and bench dirs).
-    let rows = run(&mut ours(false));
-    assert!(rows > n * 20, "{rows} bytes for {n} mounts");
+    // Both give the same 300 lines before they are timed.
+    assert_eq!(ours(), gnu());
+    assert_eq!(ours().split(|&b| b == b'\n').count(), PATHS + 1);
 
-    let mut g = c.benchmark_group("mounts_cli");
+    let mut g = c.benchmark_group("cli_realpath_300");
     g.sample_size(20)
         .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(3));
-    g.bench_with_input(BenchmarkId::new("hostexec_json", n), &n, |b, _| {
-        b.iter(|| run(&mut ours(true)))
-    });
-    g.bench_with_input(BenchmarkId::new("findmnt_json", n), &n, |b, _| {
-        b.iter(|| run(&mut findmnt(true)))
-    });
-    g.bench_with_input(BenchmarkId::new("hostexec_table", n), &n, |b, _| {
-        b.iter(|| run(&mut ours(false)))
-    });
-    g.bench_with_input(BenchmarkId::new("findmnt_table", n), &n, |b, _| {
-        b.iter(|| run(&mut findmnt(false)))
+        .measurement_time(Duration::from_secs(4));
+    g.bench_function("hostexec", |b| b.iter(ours));
+    g.bench_function("gnu_realpath_in_host", |b| b.iter(gnu));
+    g.bench_function("nsenter_true", |b| {
+        b.iter(|| output(Command::new("nsenter").arg(&mnt).args(["--", "true"])))
     });
     g.finish();
 }
 
 criterion_group!(cli, benches);
-criterion_main!(cli);
+
+fn main() {
+    cli();
+    Criterion::default().configure_from_args().final_summary();
+}
