@@ -25,9 +25,10 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use serde_json::Value;
 
 /// The benchmark binaries this table is built from: (package, bench target).
-const BENCHES: [(&str, &str); 2] = [
+const BENCHES: [(&str, &str); 3] = [
     ("hostexec-nsenter", "nsenter"),
     ("hostexec-mount", "mounts"),
+    ("hostexec-cli", "cli"),
 ];
 
 /// Hand-written analysis kept across regenerations of docs/BENCHMARKS.md.
@@ -103,6 +104,14 @@ fn rows() -> Vec<Row> {
             "stat/hostexec",
             "stat/statx_direct",
             "one `statx` relative to the host root descriptor",
+            Target::AtMost(1.5),
+            "≤ 1.5×",
+        ),
+        row(
+            "`hostexec realpath -e` over 300 paths, one process (start-up included)",
+            "cli_realpath_300/hostexec",
+            "cli_realpath_300/gnu_realpath_in_host",
+            "one GNU `realpath -e` process with the same 300 paths in the host (`nsenter --mount=… --`)",
             Target::AtMost(1.5),
             "≤ 1.5×",
         ),
@@ -186,6 +195,16 @@ fn rows() -> Vec<Row> {
             } else {
                 "— (set at 10,000)"
             },
+        ));
+    }
+    for (n, shown) in [("100", "100"), ("1000", "1,000"), ("10000", "10,000")] {
+        v.push(row(
+            &format!("one mount's entry (`mount_of`) at {shown} mounts"),
+            &format!("mount_of/statmount/{n}"),
+            &format!("mount_of/full_parse/{n}"),
+            "the whole table read, parsed and searched by mount ID (same run)",
+            Target::None,
+            "—",
         ));
     }
     v.push(row(
@@ -742,9 +761,10 @@ fn render(
          cargo xtask bench --quick    # smoke run; table in $CARGO_TARGET_DIR/xtask-bench/\n\
          cargo xtask bench list/      # only ids matching a criterion regex (also a smoke run)\n\
          ```\n\n\
-         The benchmarks themselves: `crates/hostexec-nsenter/benches/nsenter.rs` and \
-         `crates/hostexec-mount/benches/mounts.rs` (`cargo bench -p hostexec-nsenter --bench \
-         nsenter`, `cargo bench -p hostexec-mount --bench mounts`); criterion's raw output of \
+         The benchmarks themselves: `crates/hostexec-nsenter/benches/nsenter.rs`, \
+         `crates/hostexec-mount/benches/mounts.rs` and `crates/hostexec-cli/benches/cli.rs` \
+         (`cargo bench -p hostexec-nsenter --bench nsenter`, `cargo bench -p hostexec-mount \
+         --bench mounts`, `cargo bench -p hostexec-cli --bench cli`); criterion's raw output of \
          this run is in `$CARGO_TARGET_DIR/xtask-bench/criterion/`."
     );
 

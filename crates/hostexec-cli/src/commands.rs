@@ -336,16 +336,29 @@ async fn realpath(host: &NsEnter, g: &Global, a: RealpathArgs) -> Result<u8, Cli
     let stdout = io::stdout();
     let mut failed = false;
     let mut rows = Vec::new();
+    // Answers are collected and written in large pieces (as GNU realpath's stdio does on a
+    // pipe), not one write(2) per line: `stdout` is line-buffered. What was collected goes
+    // out before an error line, so the two streams keep their order on a terminal.
+    let mut pending = Vec::with_capacity(8192);
+    let flush = |pending: &mut Vec<u8>| -> Result<(), CliError> {
+        if !pending.is_empty() {
+            stdout.lock().write_all(pending).map_err(out_err)?;
+            pending.clear();
+        }
+        Ok(())
+    };
     for path in &a.paths {
         match host.resolve(path, mode).await {
             Ok(real) if g.json => rows.push(output::RealpathJson::resolved(path, &real)),
             Ok(real) => {
-                let mut out = stdout.lock();
-                out.write_all(real.as_os_str().as_bytes())
-                    .and_then(|()| out.write_all(end))
-                    .map_err(out_err)?;
+                pending.extend_from_slice(real.as_os_str().as_bytes());
+                pending.extend_from_slice(end);
+                if pending.len() >= 64 * 1024 {
+                    flush(&mut pending)?;
+                }
             }
             Err(e) => {
+                flush(&mut pending)?;
                 failed = true;
                 let text = path_error_text(path, &e);
                 eprintln!("hostexec: realpath: {text}");
@@ -355,6 +368,7 @@ async fn realpath(host: &NsEnter, g: &Global, a: RealpathArgs) -> Result<u8, Cli
             }
         }
     }
+    flush(&mut pending)?;
     if g.json {
         output::json(&mut stdout.lock(), &rows).map_err(out_err)?;
     }

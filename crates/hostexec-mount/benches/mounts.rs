@@ -6,6 +6,10 @@
 //! - is_mount_point(): the NsenterMounter route, `nsenter --mount=/proc/PID/ns/mnt -- findmnt
 //!   -o target,fstype --noheadings --first-only --target P` (what kubernetes' `NsenterMounter.IsLikelyNotMountPoint` ran).
 //!
+//! - mount_of(): one mount's entry through `statmount(2)` (the path's unique mount ID, then
+//!   that mount alone) against the whole table read, parsed and searched by the path's
+//!   mount ID.
+//!
 //! Small samples (the machine has 2 shared cores): `cargo bench -p hostexec-mount`.
 //! Needs CAP_SYS_ADMIN; prints why and does nothing without it.
 
@@ -15,7 +19,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use hostexec_mount::{HostMounter, Mount};
+use hostexec_mount::{HostMounter, Mount, MountExt};
 use hostexec_nsenter::NsEnter;
 use hostexec_testing::sandbox::{can_use_namespaces, SandboxHost};
 
@@ -104,6 +108,23 @@ fn benches(c: &mut Criterion) {
                 assert!(out.status.success());
                 out.stdout.len()
             })
+        });
+        g.finish();
+
+        // One mount's entry: statmount(2) of the mount holding the path (walk + host
+        // thread) against finding it in the whole table (read + parse + search by ID).
+        let mut g = c.benchmark_group("mount_of");
+        g.sample_size(10)
+            .warm_up_time(Duration::from_millis(500))
+            .measurement_time(Duration::from_secs(2));
+        let one = rt.block_on(m.mount_of(&probe)).unwrap();
+        let whole = rt.block_on(m.mount_of_by_table(&probe)).unwrap();
+        assert_eq!(one.to_fields(), whole.to_fields());
+        g.bench_with_input(BenchmarkId::new("statmount", n), &n, |b, _| {
+            b.iter(|| rt.block_on(m.mount_of(&probe)).unwrap())
+        });
+        g.bench_with_input(BenchmarkId::new("full_parse", n), &n, |b, _| {
+            b.iter(|| rt.block_on(m.mount_of_by_table(&probe)).unwrap())
         });
         g.finish();
 

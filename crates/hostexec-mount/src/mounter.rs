@@ -636,8 +636,9 @@ impl<E: Executor, F: HostFs + NativeMount> Mount for HostMounter<E, F> {
         {
             return Ok(());
         }
-        let table = self.list().await?;
-        let top = table.iter().rev().find(|m| m.mount_point() == resolved);
+        // The mount on top at `resolved`, read alone where the backend can (statmount).
+        let holder = crate::MountExt::mount_of(self, &resolved).await?;
+        let top = Some(&holder).filter(|m| m.mount_point() == resolved);
         if let Some(m) = top {
             if m.optional_fields()
                 .iter()
@@ -695,6 +696,9 @@ impl<E: Executor, F: HostFs> HostFs for HostMounter<E, F> {
     }
     async fn read_mountinfo(&self) -> Result<Vec<u8>, PathError> {
         self.fs.read_mountinfo().await
+    }
+    async fn read_mount_entry(&self, path: &Path) -> Result<Vec<u8>, PathError> {
+        self.fs.read_mount_entry(path).await
     }
 }
 

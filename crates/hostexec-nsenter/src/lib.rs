@@ -116,6 +116,7 @@ mod fs_pool;
 mod fstypes;
 mod host_thread;
 mod native_mount;
+mod one_mount;
 mod target;
 mod watch;
 
@@ -951,6 +952,54 @@ impl HostFs for NsEnter {
             Err(RunError::Lost) => Err(PathError::host_unavailable(
                 "reading the mount table did not complete",
             )),
+        }
+    }
+
+    /// `statmount(2)` of the mount holding `path`: the walk opens `path` on the file pool
+    /// (under the file-call deadline) and reads its unique mount ID (`statx`
+    /// `STATX_MNT_ID_UNIQUE`, from the kernel's cached attributes: a hung mount is not
+    /// asked); the host thread, in the target's mount namespace and root, reads that one
+    /// mount. `Unsupported` with the nsenter launcher (no host thread), before Linux 6.8
+    /// (`ENOSYS`) and where seccomp refuses the call (`EPERM`).
+    async fn read_mount_entry(&self, path: &Path) -> Result<Vec<u8>, PathError> {
+        let unsupported = |why: &str| PathError::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::Unsupported, why.to_string()),
+        };
+        let Launch::HostThread(thread) = &self.inner.launch else {
+            return Err(unsupported("statmount needs the host thread"));
+        };
+        let p = path.to_path_buf();
+        let id = self
+            .fs_op(path, move |r| {
+                let (_, fd) = r.open_resolved(&p, true)?;
+                let st = rustix::fs::statx(
+                    &fd,
+                    "",
+                    rustix::fs::AtFlags::EMPTY_PATH | rustix::fs::AtFlags::STATX_DONT_SYNC,
+                    rustix::fs::StatxFlags::from_bits_retain(native_mount::STATX_MNT_ID_UNIQUE),
+                )
+                .map_err(|e| PathError::from_io(&p, e.into()))?;
+                Ok::<_, PathError>(
+                    (st.stx_mask & native_mount::STATX_MNT_ID_UNIQUE != 0).then_some(st.stx_mnt_id),
+                )
+            })
+            .await?;
+        let Some(id) = id else {
+            return Err(unsupported("no unique mount ID from statx (Linux < 6.8)"));
+        };
+        let sm = thread
+            .call(move || hostexec_sys::mount::statmount(id))
+            .await
+            .map_err(|e| PathError::HostUnavailable {
+                source: Box::new(e),
+            })?;
+        match sm {
+            Ok(sm) => Ok(one_mount::render(&sm)),
+            Err(e) if matches!(e.raw_os_error(), Some(38) | Some(1)) => {
+                Err(unsupported(&format!("statmount: {e}")))
+            }
+            Err(e) => Err(PathError::from_io(path, e)),
         }
     }
 }

@@ -105,7 +105,7 @@ pub(crate) fn open_for_mount(
 }
 
 /// `STATX_MNT_ID_UNIQUE` (Linux 6.8): the 64-bit mount ID `statmount(2)` takes.
-const STATX_MNT_ID_UNIQUE: u32 = 0x4000;
+pub(crate) const STATX_MNT_ID_UNIQUE: u32 = 0x4000;
 
 /// The mount-root flag, mount ID and whether it is a symlink, of `name` in `dir`, from the
 /// kernel's cached attributes (`AT_STATX_DONT_SYNC`): a FUSE or NFS mount whose server is

@@ -132,25 +132,8 @@ struct MntIdReq {
     param: u64,
 }
 
-/// The fixed head of `struct statmount` up to `sb_magic` (the kernel fills the fields asked
-/// for; the buffer given is larger).
-#[repr(C)]
-#[derive(Clone, Copy)]
-struct StatmountHead {
-    size: u32,
-    mnt_opts: u32,
-    mask: u64,
-    sb_dev_major: u32,
-    sb_dev_minor: u32,
-    sb_magic: u64,
-}
-
-/// The filesystem magic (`statfs(2)`'s `f_type`) of the mount with the unique ID `mnt_id`
-/// (statx `STATX_MNT_ID_UNIQUE`) in the caller's mount namespace, from `statmount(2)`
-/// without touching the filesystem itself: unlike `statfs`, it cannot hang on a dead NFS
-/// server or FUSE daemon. `ENOSYS` before Linux 6.8; `ENOENT` when no such mount is in the
-/// caller's namespace.
-pub fn statmount_sb_magic(mnt_id: u64) -> std::io::Result<u64> {
+/// `statmount(2)` into `buf`: the raw call. `ENOSYS` where this crate does not build it.
+fn statmount_raw(mnt_id: u64, mask: u64, buf: &mut [u64]) -> std::io::Result<()> {
     #[cfg(any(
         target_arch = "mips",
         target_arch = "mips64",
@@ -158,7 +141,7 @@ pub fn statmount_sb_magic(mnt_id: u64) -> std::io::Result<u64> {
         target_arch = "mips64r6"
     ))]
     {
-        let _ = mnt_id;
+        let _ = (mnt_id, mask, buf);
         return Err(std::io::Error::from_raw_os_error(libc::ENOSYS));
     }
     #[cfg(not(any(
@@ -172,12 +155,9 @@ pub fn statmount_sb_magic(mnt_id: u64) -> std::io::Result<u64> {
             size: std::mem::size_of::<MntIdReq>() as u32,
             spare: 0,
             mnt_id,
-            param: STATMOUNT_SB_BASIC,
+            param: mask,
         };
-        // 64-bit aligned, larger than the whole fixed `struct statmount` (512 bytes as of
-        // Linux 6.18), so the kernel never answers EOVERFLOW for it.
-        let mut buf = [0u64; 128];
-        let len = std::mem::size_of_val(&buf);
+        let len = std::mem::size_of_val(buf);
         // SAFETY: `req` is a live `struct mnt_id_req` whose `size` field says its size; `buf`
         // is a writable, 8-byte aligned buffer of `len` bytes that outlives the call; the
         // kernel writes at most `len` bytes to it and reads `req` only.
@@ -193,14 +173,223 @@ pub fn statmount_sb_magic(mnt_id: u64) -> std::io::Result<u64> {
         if rc != 0 {
             return Err(std::io::Error::last_os_error());
         }
-        // SAFETY: `buf` is 8-byte aligned and larger than `StatmountHead`, a plain-old-data
-        // struct every bit pattern of which is valid.
-        let head: StatmountHead = unsafe { std::ptr::read(buf.as_ptr().cast::<StatmountHead>()) };
-        if head.mask & STATMOUNT_SB_BASIC == 0 {
-            return Err(std::io::Error::from_raw_os_error(libc::ENODATA));
-        }
-        Ok(head.sb_magic)
+        Ok(())
     }
+}
+
+/// The filesystem magic (`statfs(2)`'s `f_type`) of the mount with the unique ID `mnt_id`
+/// (statx `STATX_MNT_ID_UNIQUE`) in the caller's mount namespace, from `statmount(2)`
+/// without touching the filesystem itself: unlike `statfs`, it cannot hang on a dead NFS
+/// server or FUSE daemon. `ENOSYS` before Linux 6.8; `ENOENT` when no such mount is in the
+/// caller's namespace.
+pub fn statmount_sb_magic(mnt_id: u64) -> std::io::Result<u64> {
+    // 64-bit aligned, larger than the whole fixed `struct statmount` (512 bytes as of Linux
+    // 6.18), so the kernel never answers EOVERFLOW for it (no string is asked for).
+    let mut buf = [0u64; 128];
+    statmount_raw(mnt_id, STATMOUNT_SB_BASIC, &mut buf)?;
+    let head = Fixed::read(&buf);
+    if head.mask & STATMOUNT_SB_BASIC == 0 {
+        return Err(std::io::Error::from_raw_os_error(libc::ENODATA));
+    }
+    Ok(head.sb_magic)
+}
+
+/// `STATMOUNT_MNT_BASIC`: mount IDs, attributes and propagation.
+const STATMOUNT_MNT_BASIC: u64 = 0x2;
+/// `STATMOUNT_PROPAGATE_FROM`.
+const STATMOUNT_PROPAGATE_FROM: u64 = 0x4;
+/// `STATMOUNT_MNT_ROOT`.
+const STATMOUNT_MNT_ROOT: u64 = 0x8;
+/// `STATMOUNT_MNT_POINT`.
+const STATMOUNT_MNT_POINT: u64 = 0x10;
+/// `STATMOUNT_FS_TYPE`.
+const STATMOUNT_FS_TYPE: u64 = 0x20;
+/// `STATMOUNT_MNT_OPTS` (Linux 6.10).
+const STATMOUNT_MNT_OPTS: u64 = 0x80;
+/// `STATMOUNT_FS_SUBTYPE` (Linux 6.12).
+const STATMOUNT_FS_SUBTYPE: u64 = 0x100;
+/// `STATMOUNT_SB_SOURCE` (Linux 6.12).
+const STATMOUNT_SB_SOURCE: u64 = 0x200;
+
+/// The fixed part of `struct statmount` this crate reads (`<linux/mount.h>`, the layout of
+/// Linux 6.18; fields added later sit in the spare space after it). String fields are
+/// offsets into the strings that follow the fixed 512 bytes.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct Fixed {
+    size: u32,
+    mnt_opts: u32,
+    mask: u64,
+    sb_dev_major: u32,
+    sb_dev_minor: u32,
+    sb_magic: u64,
+    sb_flags: u32,
+    fs_type: u32,
+    mnt_id: u64,
+    mnt_parent_id: u64,
+    mnt_id_old: u32,
+    mnt_parent_id_old: u32,
+    mnt_attr: u64,
+    mnt_propagation: u64,
+    mnt_peer_group: u64,
+    mnt_master: u64,
+    propagate_from: u64,
+    mnt_root: u32,
+    mnt_point: u32,
+    _mnt_ns_id: u64,
+    fs_subtype: u32,
+    sb_source: u32,
+}
+
+/// Where the strings start: `sizeof(struct statmount)`, the same since Linux 6.8.
+const STRINGS_AT: usize = 512;
+
+impl Fixed {
+    fn read(buf: &[u64]) -> Fixed {
+        let mut f = Fixed::default();
+        let n = std::mem::size_of::<Fixed>().min(std::mem::size_of_val(buf));
+        // SAFETY: `Fixed` is plain old data (integers only) for which every bit pattern is
+        // valid; at most `n` bytes are copied, which both the source buffer and `f` hold, and
+        // the two do not overlap.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                buf.as_ptr().cast::<u8>(),
+                (&mut f as *mut Fixed).cast::<u8>(),
+                n,
+            );
+        }
+        f
+    }
+}
+
+/// Everything `statmount(2)` says about one mount that `/proc/PID/mountinfo` shows too, read
+/// without touching the filesystem. Strings are raw bytes (no `\ooo` escapes); a string the
+/// kernel did not fill (too old for it) is `None`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StatMount {
+    /// The unique 64-bit mount ID (statx `STATX_MNT_ID_UNIQUE`).
+    pub mnt_id: u64,
+    /// The unique ID of the parent mount.
+    pub parent_id: u64,
+    /// The ID mountinfo shows (statx `STATX_MNT_ID`; reused after unmount).
+    pub mnt_id_old: u32,
+    /// The parent's ID as mountinfo shows it.
+    pub parent_id_old: u32,
+    /// The superblock's device (`st_dev`), major and minor.
+    pub dev: (u32, u32),
+    /// The filesystem magic (`statfs(2)`'s `f_type`).
+    pub sb_magic: u64,
+    /// `SB_RDONLY`, `SB_SYNCHRONOUS`, `SB_DIRSYNC`, `SB_LAZYTIME` (see [`sb`]).
+    pub sb_flags: u32,
+    /// The per-mount attributes, `MOUNT_ATTR_*` (see [`attr`]).
+    pub mnt_attr: u64,
+    /// `MS_SHARED`, `MS_SLAVE`, `MS_PRIVATE`, `MS_UNBINDABLE` (see [`propagation`]).
+    pub propagation: u64,
+    /// The peer group ID of a shared mount (mountinfo's `shared:N`).
+    pub peer_group: u64,
+    /// The peer group a slave receives from (mountinfo's `master:N`).
+    pub master: u64,
+    /// The closest dominating peer group in the caller's namespace (`propagate_from:N`).
+    pub propagate_from: u64,
+    /// The root of the mount within its filesystem.
+    pub root: Vec<u8>,
+    /// The mount point, relative to the calling thread's root.
+    pub mount_point: Vec<u8>,
+    /// The filesystem type (without the subtype).
+    pub fs_type: Vec<u8>,
+    /// The subtype (`fuse.sshfs` → `sshfs`); empty when there is none.
+    pub fs_subtype: Option<Vec<u8>>,
+    /// The source (mountinfo's mount source), `None` where the kernel has none.
+    pub source: Option<Vec<u8>>,
+    /// The filesystem's own options as the filesystem prints them (security options first;
+    /// escaped by the filesystem as in mountinfo), comma separated.
+    pub fs_options: Option<Vec<u8>>,
+}
+
+/// `SB_*` flags of [`StatMount::sb_flags`].
+pub mod sb {
+    /// `SB_RDONLY`.
+    pub const RDONLY: u32 = 1;
+    /// `SB_SYNCHRONOUS`.
+    pub const SYNCHRONOUS: u32 = 16;
+    /// `SB_DIRSYNC`.
+    pub const DIRSYNC: u32 = 128;
+    /// `SB_LAZYTIME`.
+    pub const LAZYTIME: u32 = 1 << 25;
+}
+
+/// `statmount(2)` (Linux ≥ 6.8) of the mount with the unique ID `mnt_id` (statx
+/// `STATX_MNT_ID_UNIQUE`) in the calling thread's mount namespace: one mount, read from the
+/// kernel's mount structures without touching the filesystem and without reading the whole
+/// mount table. The buffer grows while the kernel answers `EOVERFLOW`. `ENOSYS` before Linux
+/// 6.8 (or where seccomp filters it), `ENOENT` when no such mount is in the namespace.
+pub fn statmount(mnt_id: u64) -> std::io::Result<StatMount> {
+    let mask = STATMOUNT_SB_BASIC
+        | STATMOUNT_MNT_BASIC
+        | STATMOUNT_PROPAGATE_FROM
+        | STATMOUNT_MNT_ROOT
+        | STATMOUNT_MNT_POINT
+        | STATMOUNT_FS_TYPE
+        | STATMOUNT_MNT_OPTS
+        | STATMOUNT_FS_SUBTYPE
+        | STATMOUNT_SB_SOURCE;
+    let mut words = 1024;
+    let buf = loop {
+        let mut buf = vec![0u64; words];
+        match statmount_raw(mnt_id, mask, &mut buf) {
+            Ok(()) => break buf,
+            Err(e) if e.raw_os_error() == Some(libc::EOVERFLOW) && words < (1 << 20) => {
+                words *= 4;
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    let f = Fixed::read(&buf);
+    let need = STATMOUNT_SB_BASIC | STATMOUNT_MNT_BASIC | STATMOUNT_MNT_POINT | STATMOUNT_FS_TYPE;
+    if f.mask & need != need {
+        return Err(std::io::Error::from_raw_os_error(libc::ENODATA));
+    }
+    // The bytes the kernel wrote (`size` includes the strings), as bytes.
+    let total = (f.size as usize).min(std::mem::size_of_val(buf.as_slice()));
+    let bytes: Vec<u8> = buf
+        .iter()
+        .flat_map(|w| w.to_ne_bytes())
+        .take(total)
+        .collect();
+    let strings = bytes.get(STRINGS_AT..).unwrap_or(&[]);
+    let string = |bit: u64, off: u32| -> Option<Vec<u8>> {
+        if f.mask & bit == 0 {
+            return None;
+        }
+        let rest = strings.get(off as usize..)?;
+        let end = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
+        Some(rest[..end].to_vec())
+    };
+    Ok(StatMount {
+        mnt_id: f.mnt_id,
+        parent_id: f.mnt_parent_id,
+        mnt_id_old: f.mnt_id_old,
+        parent_id_old: f.mnt_parent_id_old,
+        dev: (f.sb_dev_major, f.sb_dev_minor),
+        sb_magic: f.sb_magic,
+        sb_flags: f.sb_flags,
+        mnt_attr: f.mnt_attr,
+        propagation: f.mnt_propagation,
+        peer_group: f.mnt_peer_group,
+        master: f.mnt_master,
+        propagate_from: if f.mask & STATMOUNT_PROPAGATE_FROM != 0 {
+            f.propagate_from
+        } else {
+            0
+        },
+        root: string(STATMOUNT_MNT_ROOT, f.mnt_root).unwrap_or_default(),
+        mount_point: string(STATMOUNT_MNT_POINT, f.mnt_point).unwrap_or_default(),
+        fs_type: string(STATMOUNT_FS_TYPE, f.fs_type).unwrap_or_default(),
+        fs_subtype: string(STATMOUNT_FS_SUBTYPE, f.fs_subtype),
+        source: string(STATMOUNT_SB_SOURCE, f.sb_source),
+        fs_options: string(STATMOUNT_MNT_OPTS, f.mnt_opts),
+    })
 }
 
 #[cfg(test)]
@@ -222,5 +411,46 @@ mod statmount_tests {
             Err(e) => assert_eq!(e.raw_os_error(), Some(libc::ENOSYS), "{e}"),
         }
         assert!(statmount_sb_magic(u64::MAX).is_err());
+    }
+
+    #[test]
+    fn statmount_agrees_with_this_process_mountinfo_for_proc() {
+        let st = rustix::fs::statx(
+            rustix::fs::CWD,
+            "/proc",
+            rustix::fs::AtFlags::empty(),
+            rustix::fs::StatxFlags::from_bits_retain(0x4000),
+        )
+        .expect("statx /proc");
+        let sm = match statmount(st.stx_mnt_id) {
+            Ok(sm) => sm,
+            Err(e) => {
+                assert_eq!(e.raw_os_error(), Some(libc::ENOSYS), "{e}");
+                return;
+            }
+        };
+        assert_eq!(sm.mnt_id, st.stx_mnt_id);
+        assert_eq!(sm.sb_magic, 0x9fa0);
+        assert_eq!(sm.fs_type, b"proc");
+        assert_eq!(sm.mount_point, b"/proc");
+        assert_eq!(sm.root, b"/");
+        // The same mount in mountinfo, by its old ID: same parent, device and source.
+        let table = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+        let line = table
+            .lines()
+            .find(|l| l.split(' ').next() == Some(&sm.mnt_id_old.to_string()))
+            .expect("the mount is in mountinfo");
+        let f: Vec<&str> = line.split(' ').collect();
+        assert_eq!(f[1], sm.parent_id_old.to_string());
+        assert_eq!(f[2], format!("{}:{}", sm.dev.0, sm.dev.1));
+        assert_eq!(f[4], "/proc");
+        let after = line.split(" - ").nth(1).expect("separator");
+        let mut post = after.split(' ');
+        assert_eq!(post.next(), Some("proc"));
+        assert_eq!(post.next().map(str::as_bytes), sm.source.as_deref());
+        assert_eq!(
+            statmount(u64::MAX).map(|_| ()).unwrap_err().raw_os_error(),
+            Some(libc::ENOENT)
+        );
     }
 }
