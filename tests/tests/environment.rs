@@ -14,10 +14,12 @@
 //! copy of the library that the child itself preloads: the child's own process leaves its
 //! mark, and no command run through the passthrough does.
 
+mod common;
+
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use hostexec_api::{Executor, HostCommand, HOST_PATH};
 use hostexec_fake::FakeExecutor;
@@ -60,26 +62,15 @@ fn a_host_only_ld_preload_never_loads_and_env_shows_only_path() {
     let mut ld_preload = host_lib.so.clone().into_os_string();
     ld_preload.push(" ");
     ld_preload.push(&local_lib.so);
-    let out = Command::new(std::env::current_exe().unwrap())
+    let mut child = Command::new(std::env::current_exe().unwrap());
+    child
         .args(["--exact", TEST, "--nocapture", "--test-threads=1"])
         .env(CHILD, args)
         .env("LD_PRELOAD", &ld_preload)
         .env("LD_LIBRARY_PATH", sb.scratch().join("lib"))
         .env("PATH", "/container/bin:/usr/bin:/bin")
-        .env("HOSTEXEC_CALLER_ONLY", "from the container")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "the child test failed:\n{text}");
-    assert!(
-        text.contains("ENV-CHILD-DONE"),
-        "the child did not run:\n{text}"
-    );
+        .env("HOSTEXEC_CALLER_ONLY", "from the container");
+    common::run_child_test(child, "ENV-CHILD-DONE");
 }
 
 /// The child: `LD_PRELOAD` names the host-only library (which its own loader cannot find)

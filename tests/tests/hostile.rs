@@ -981,7 +981,8 @@ fn a_pid_target_that_exited_fails_even_once_its_pid_is_reused() {
     if skip_without_namespaces(PID_REUSE_TEST) {
         return;
     }
-    let out = Command::new("unshare")
+    let mut child = Command::new("unshare");
+    child
         .args([
             "--mount",
             "--propagation",
@@ -993,20 +994,8 @@ fn a_pid_target_that_exited_fails_even_once_its_pid_is_reused() {
         ])
         .arg(std::env::current_exe().unwrap())
         .args(["--exact", PID_REUSE_TEST, "--nocapture", "--test-threads=1"])
-        .env(PID_REUSE_CHILD, "1")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "the child test failed:\n{text}");
-    assert!(
-        text.contains("PID-REUSE-CHILD-DONE"),
-        "the child did not run the test:\n{text}"
-    );
+        .env(PID_REUSE_CHILD, "1");
+    common::run_child_test(child, "PID-REUSE-CHILD-DONE");
 }
 
 /// `local_path` on a `Target::pid` whose process exited (and whose PID may be another's) must

@@ -1,5 +1,5 @@
-//! `cargo xtask bench [--quick] [FILTER]`: runs the criterion benchmarks of hostexec-nsenter
-//! and hostexec-mount, reads criterion's estimates from this run only, and writes the one
+//! `cargo xtask bench [--quick] [FILTER]`: runs the criterion benchmarks of hostexec-nsenter,
+//! hostexec-mount and hostexec-cli, reads criterion's estimates from this run only, and writes the one
 //! benchmark table of docs/BENCHMARKS.md.
 //!
 //! Why it is built this way:
@@ -25,10 +25,11 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use serde_json::Value;
 
 /// The benchmark binaries this table is built from: (package, bench target).
-const BENCHES: [(&str, &str); 3] = [
+const BENCHES: [(&str, &str); 4] = [
     ("hostexec-nsenter", "nsenter"),
     ("hostexec-mount", "mounts"),
     ("hostexec-cli", "cli"),
+    ("hostexec-cli", "mounts_cli"),
 ];
 
 /// Hand-written analysis kept across regenerations of docs/BENCHMARKS.md.
@@ -207,6 +208,22 @@ fn rows() -> Vec<Row> {
             "—",
         ));
     }
+    v.push(row(
+        "`hostexec --json mounts` at 5,000 mounts (whole process)",
+        "mounts_cli/hostexec_json/5000",
+        "mounts_cli/findmnt_json/5000",
+        "`findmnt --list --json --task PID` as a process",
+        Target::AtMost(0.5),
+        "≤ 0.5×",
+    ));
+    v.push(row(
+        "`hostexec mounts` (table) at 5,000 mounts (whole process)",
+        "mounts_cli/hostexec_table/5000",
+        "mounts_cli/findmnt_table/5000",
+        "`findmnt --list --task PID` as a process",
+        Target::None,
+        "—",
+    ));
     v.push(row(
         "`is_mount_point` at 1,000 mounts",
         "is_mount_point/host_mounter/1000",
@@ -796,9 +813,10 @@ fn render(
          cargo xtask bench list/      # only ids matching a criterion regex (also a smoke run)\n\
          ```\n\n\
          The benchmarks themselves: `crates/hostexec-nsenter/benches/nsenter.rs`, \
-         `crates/hostexec-mount/benches/mounts.rs` and `crates/hostexec-cli/benches/cli.rs` \
-         (`cargo bench -p hostexec-nsenter --bench nsenter`, `cargo bench -p hostexec-mount \
-         --bench mounts`, `cargo bench -p hostexec-cli --bench cli`); criterion's raw output of \
+         `crates/hostexec-mount/benches/mounts.rs`, `crates/hostexec-cli/benches/cli.rs` and \
+         `crates/hostexec-cli/benches/mounts_cli.rs` (`cargo bench -p hostexec-nsenter --bench \
+         nsenter`, `cargo bench -p hostexec-mount --bench mounts`, `cargo bench -p hostexec-cli \
+         --bench cli`, `cargo bench -p hostexec-cli --bench mounts_cli`); criterion's raw output of \
          this run is in `$CARGO_TARGET_DIR/xtask-bench/criterion/`."
     );
 

@@ -13,7 +13,8 @@
 //! 6. each publishable library crate built alone (clippy) with no features and with each feature;
 //! 7. `cargo publish --workspace --dry-run` (packages and builds every publishable crate);
 //! 8. `cargo test --workspace` (the README's test command);
-//! 9. `cargo xtask demo` (the README's main job).
+//! 9. `cargo xtask demo` (the README's main job);
+//! 10. `cargo xtask e2e` (the binary in a runc container against a simulated node).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -117,6 +118,8 @@ pub(crate) fn ci() -> Result<(), String> {
     // The README's two commands: the tests, then the main job.
     cargo(&["test", "--workspace"], &[])?;
     crate::demo::demo(false)?;
+    // The binary in a real container (runc), as docs/deploy.md deploys it.
+    crate::e2e::e2e(&[])?;
     Ok(())
 }
 
@@ -165,7 +168,7 @@ fn step(what: &str, check: impl FnOnce() -> Result<(), String>) -> Result<(), St
     check().map_err(|e| format!("{what}: {e}"))
 }
 
-fn workspace_root() -> Result<PathBuf, String> {
+pub(crate) fn workspace_root() -> Result<PathBuf, String> {
     // xtask/ is one level below the workspace root.
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()

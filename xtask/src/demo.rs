@@ -77,7 +77,7 @@ pub(crate) fn demo(force_fake: bool) -> Result<(), String> {
 }
 
 /// `cargo build -p hostexec-cli` and the path of the `hostexec` executable it produced.
-fn build_hostexec() -> Result<PathBuf, String> {
+pub(crate) fn build_hostexec() -> Result<PathBuf, String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     eprintln!("+ cargo build -p hostexec-cli");
     let out = Command::new(cargo)

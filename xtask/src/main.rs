@@ -5,6 +5,8 @@
 //! - `cargo xtask demo`: the guided demo — the real `hostexec` binary against a sandbox host,
 //!   every step checked (`--fake`: the fake backend's tour, which is also what runs without
 //!   CAP_SYS_ADMIN).
+//! - `cargo xtask e2e [--bin PATH]`: the `hostexec` binary in a real runc container in the
+//!   DaemonSet shape of docs/deploy.md, against a simulated node (see [`e2e`]).
 //! - `cargo xtask bench [--quick] [FILTER]`: runs the criterion benchmarks of hostexec-nsenter
 //!   and hostexec-mount and writes the benchmark table, docs/BENCHMARKS.md.
 //! - `cargo xtask man [DIR]`: the man pages of `hostexec` and its subcommands (clap_mangen),
@@ -17,6 +19,7 @@ use std::process::{Command, ExitCode};
 mod bench;
 mod ci;
 mod demo;
+mod e2e;
 mod fake_demo;
 mod fuzz;
 mod man;
@@ -35,12 +38,13 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         },
+        Some("e2e") => e2e::e2e(&args[1..]),
         Some("bench") => bench::bench(&args[1..]),
         Some("fuzz") => fuzz::fuzz(&args[1..]),
         Some("man") => man::man(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci|demo [--fake]|bench [--quick] [FILTER]|fuzz [--long]|man [DIR]>"
+                "usage: cargo xtask <ci|demo [--fake]|e2e [--bin PATH]|bench [--quick] [FILTER]|fuzz [--long]|man [DIR]>"
             );
             return ExitCode::from(2);
         }

@@ -63,20 +63,26 @@ fn lossy(s: &OsStr) -> String {
 }
 
 /// findmnt's PROPAGATION column for these tags.
-pub(crate) fn propagation(fields: &[OptionalField]) -> String {
-    let has = |f: fn(&OptionalField) -> bool| fields.iter().any(f);
-    let mut p = String::from(if has(|f| matches!(f, OptionalField::Shared(_))) {
-        "shared"
-    } else {
-        "private"
-    });
-    if has(|f| matches!(f, OptionalField::Master(_))) {
-        p.push_str(",slave");
+pub(crate) fn propagation(fields: impl IntoIterator<Item = OptionalField>) -> &'static str {
+    let (mut shared, mut slave, mut unbindable) = (false, false, false);
+    for f in fields {
+        match f {
+            OptionalField::Shared(_) => shared = true,
+            OptionalField::Master(_) => slave = true,
+            OptionalField::Unbindable => unbindable = true,
+            _ => {}
+        }
     }
-    if has(|f| matches!(f, OptionalField::Unbindable)) {
-        p.push_str(",unbindable");
+    match (shared, slave, unbindable) {
+        (true, false, false) => "shared",
+        (true, true, false) => "shared,slave",
+        (true, false, true) => "shared,unbindable",
+        (true, true, true) => "shared,slave,unbindable",
+        (false, false, false) => "private",
+        (false, true, false) => "private,slave",
+        (false, false, true) => "private,unbindable",
+        (false, true, true) => "private,slave,unbindable",
     }
-    p
 }
 
 /// Writes any value as pretty JSON and a newline.
@@ -86,7 +92,18 @@ pub(crate) fn json(out: &mut impl Write, value: &impl Serialize) -> io::Result<(
 }
 
 /// Writes bytes as a JSON string (lossy for non-UTF-8), escaped by serde_json's rules.
+///
+/// The common case — printable ASCII without `"` or `\\` — is written as it is, with no
+/// conversion; anything else goes through serde_json, so both give the same text.
 fn json_str(out: &mut impl Write, bytes: &[u8]) -> io::Result<()> {
+    if bytes
+        .iter()
+        .all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+    {
+        out.write_all(b"\"")?;
+        out.write_all(bytes)?;
+        return out.write_all(b"\"");
+    }
     let text = String::from_utf8_lossy(bytes);
     serde_json::to_writer(&mut *out, text.as_ref()).map_err(io::Error::from)
 }
@@ -102,6 +119,8 @@ pub(crate) fn mounts_json(
     let cols = columns.unwrap_or(&all);
     out.write_all(b"[")?;
     let mut num = itoa_buf();
+    // Reused for every row: the JSON path allocates nothing per mount.
+    let mut buf = Vec::with_capacity(256);
     for (i, m) in mounts.iter().enumerate() {
         out.write_all(if i == 0 { b"\n  {" } else { b",\n  {" })?;
         let mut first = true;
@@ -132,7 +151,9 @@ pub(crate) fn mounts_json(
                 }
                 Column::FsType => {
                     key(out, "fstype")?;
-                    json_str(out, m.fs_type_full().as_bytes())?;
+                    buf.clear();
+                    fs_type_into(m, &mut buf);
+                    json_str(out, &buf)?;
                 }
                 Column::FsRoot => {
                     key(out, "root")?;
@@ -140,7 +161,9 @@ pub(crate) fn mounts_json(
                 }
                 Column::Options => {
                     key(out, "options")?;
-                    json_str(out, &all_options(m))?;
+                    buf.clear();
+                    all_options_into(m, &mut buf);
+                    json_str(out, &buf)?;
                 }
                 Column::VfsOptions => {
                     key(out, "vfs_options")?;
@@ -152,8 +175,7 @@ pub(crate) fn mounts_json(
                 }
                 Column::Propagation => {
                     key(out, "propagation")?;
-                    let fields: Vec<OptionalField> = m.optional_fields().iter().collect();
-                    json_str(out, propagation(&fields).as_bytes())?;
+                    json_str(out, propagation(m.optional_fields()).as_bytes())?;
                 }
                 Column::MajMin => {
                     key(out, "major")?;
@@ -170,7 +192,10 @@ pub(crate) fn mounts_json(
                 if j > 0 {
                     out.write_all(b", ")?;
                 }
-                json_str(out, f.to_string().as_bytes())?;
+                buf.clear();
+                // Writing to a Vec cannot fail.
+                let _ = write!(buf, "{f}");
+                json_str(out, &buf)?;
             }
             out.write_all(b"]")?;
         }
@@ -239,17 +264,34 @@ impl RealpathJson {
 /// The OPTIONS column: the per-mount options, then the superblock options not already there
 /// (findmnt merges them the same way, so `rw` shows once).
 fn all_options(m: &MountInfo) -> Vec<u8> {
-    let mut out = m.mount_options().joined().as_bytes().to_vec();
+    let mut out = Vec::new();
+    all_options_into(m, &mut out);
+    out
+}
+
+/// [`all_options`], appended to `out`.
+fn all_options_into(m: &MountInfo, out: &mut Vec<u8>) {
+    let vfs = m.mount_options();
+    let start = out.len();
+    out.extend_from_slice(vfs.joined().as_bytes());
     for o in m.super_options() {
-        if m.mount_options().contains(&o) {
+        if vfs.contains(&o) {
             continue;
         }
-        if !out.is_empty() {
+        if out.len() > start {
             out.push(b',');
         }
         out.extend_from_slice(o.as_bytes());
     }
-    out
+}
+
+/// The FSTYPE column (`fuse.sshfs`), appended to `out`.
+fn fs_type_into(m: &MountInfo, out: &mut Vec<u8>) {
+    out.extend_from_slice(m.fs_type().as_bytes());
+    if let Some(sub) = m.fs_subtype() {
+        out.push(b'.');
+        out.extend_from_slice(sub.as_bytes());
+    }
 }
 
 /// One cell of the table, control characters escaped.
@@ -261,10 +303,7 @@ fn cell(m: &MountInfo, c: Column) -> Vec<u8> {
         Column::Options => all_options(m),
         Column::VfsOptions => m.mount_options().joined().as_bytes().to_vec(),
         Column::FsOptions => m.super_options().joined().as_bytes().to_vec(),
-        Column::Propagation => {
-            let fields: Vec<OptionalField> = m.optional_fields().iter().collect();
-            propagation(&fields).into_bytes()
-        }
+        Column::Propagation => propagation(m.optional_fields()).as_bytes().to_vec(),
         Column::Id => m.id.to_string().into_bytes(),
         Column::Parent => m.parent_id.to_string().into_bytes(),
         Column::MajMin => format!("{}:{}", m.major, m.minor).into_bytes(),
@@ -327,6 +366,40 @@ mod tests {
 22 1 0:21 / / rw,relatime shared:1 - ext4 /dev/vda rw\n\
 88 22 0:40 / /tmp/sp\\040ace\\012x rw,nosuid master:2 unbindable - tmpfs tm\\011p rw,size=1024k\n\
 89 22 0:41 /sub /mnt/b rw - fuse.sshfs me@h:/ rw,user_id=0\n";
+
+    #[test]
+    fn json_strings_match_serde_json_on_both_paths() {
+        let cases: [&[u8]; 8] = [
+            b"/var/lib/kubelet",
+            b"",
+            b"rw,relatime,size=1024k",
+            b"quote\"d",
+            b"back\\slash",
+            b"new\nline\ttab\x7f",
+            "caf\u{e9}".as_bytes(),
+            b"not utf-8 \xff\xfe",
+        ];
+        for bytes in cases {
+            let mut ours = Vec::new();
+            json_str(&mut ours, bytes).unwrap();
+            let theirs = serde_json::to_vec(&String::from_utf8_lossy(bytes)).unwrap();
+            assert_eq!(ours, theirs, "{bytes:?}");
+        }
+    }
+
+    #[test]
+    fn propagation_is_findmnts_for_every_combination() {
+        let m = parse_mountinfo(TABLE).unwrap();
+        assert_eq!(propagation(m[0].optional_fields()), "shared");
+        assert_eq!(
+            propagation(m[1].optional_fields()),
+            "private,slave,unbindable"
+        );
+        assert_eq!(propagation(m[2].optional_fields()), "private");
+        use OptionalField::{Master, Shared, Unbindable};
+        assert_eq!(propagation([Shared(1), Master(2)]), "shared,slave");
+        assert_eq!(propagation([Unbindable, Shared(3)]), "shared,unbindable");
+    }
 
     #[test]
     fn json_schema_decodes_paths_and_names_propagation() {

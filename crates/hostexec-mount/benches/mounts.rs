@@ -28,32 +28,8 @@ use hostexec_mount::{HostMounter, Mount, MountExt, MountOptions, UnmountOptions}
 use hostexec_nsenter::NsEnter;
 use hostexec_testing::sandbox::{can_use_namespaces, SandboxHost};
 
-/// Mounts tmpfs at BASE/mI for I in [start, start+n) inside the sandbox, in one process.
-const MAKE_MOUNTS: &str = r#"
-import ctypes, os, sys
-libc = ctypes.CDLL(None, use_errno=True)
-base, start, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-for i in range(start, start + n):
-    d = "%s/m%d" % (base, i)
-    os.makedirs(d, exist_ok=True)
-    if libc.mount(b"bench", d.encode(), b"tmpfs", 0, b"size=16k") != 0:
-        raise OSError(ctypes.get_errno(), d)
-"#;
-
 fn grow(sb: &SandboxHost, base: &Path, from: usize, to: usize) {
-    let out = sb.oracle(&[
-        "python3".as_ref(),
-        "-c".as_ref(),
-        MAKE_MOUNTS.as_ref(),
-        base.as_os_str(),
-        from.to_string().as_ref(),
-        (to - from).to_string().as_ref(),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    sb.mount_many_tmpfs(base, from, to - from).unwrap();
 }
 
 fn benches(c: &mut Criterion) {

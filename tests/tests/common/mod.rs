@@ -13,6 +13,8 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use std::process::{Command, Stdio};
+
 use hostexec_testing::sandbox::SandboxHost;
 use rustix::fs::{Mode, OFlags};
 
@@ -156,4 +158,21 @@ impl Tree {
 /// Bytes of a path, for messages.
 pub fn show(p: &Path) -> String {
     p.as_os_str().as_bytes().escape_ascii().to_string()
+}
+
+/// Runs `child`, a command that runs one test of this binary again (`--exact TEST
+/// --nocapture`, itself or under a wrapper such as unshare(1)), with stdin from /dev/null,
+/// and asserts that the child test passed and printed `done`.
+pub fn run_child_test(mut child: Command, done: &str) {
+    let out = child.stdin(Stdio::null()).output().unwrap();
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "the child test failed:\n{text}");
+    assert!(
+        text.contains(done),
+        "the child did not run the test:\n{text}"
+    );
 }
