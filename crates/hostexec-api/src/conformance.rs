@@ -205,13 +205,20 @@ exit 7"#;
     )
     .await;
     let text = finish().replace('\r', "");
-    assert_eq!(out.exit_code(), 7, "contract: the status passes through: {text}");
+    assert_eq!(
+        out.exit_code(),
+        7,
+        "contract: the status passes through: {text}"
+    );
     assert!(out.stdout.is_empty(), "contract: nothing is captured");
     assert!(
         text.contains(&format!("tty={}\n", path.display())),
         "contract: the terminal is the command's stdin: {text}"
     );
-    assert!(text.contains("leader\n"), "contract: the command leads its session: {text}");
+    assert!(
+        text.contains("leader\n"),
+        "contract: the command leads its session: {text}"
+    );
     let nr = text.lines().find_map(|l| l.strip_prefix("nr="));
     let dev = text.lines().find_map(|l| l.strip_prefix("dev="));
     assert!(

@@ -95,7 +95,6 @@ impl SavedStdio {
             ],
         })
     }
-
 }
 
 /// The local terminal's settings, restored on drop.

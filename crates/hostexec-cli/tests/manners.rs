@@ -979,9 +979,17 @@ fn exec_t_is_a_session_whose_signals_exit_128_plus_n() {
          [ \"$2\" != 0 ] && echo has-ctty; kill -TERM $$",
     );
     let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(code(&out), 143, "SIGTERM is 128+15: {text} {}", stderr(&out));
+    assert_eq!(
+        code(&out),
+        143,
+        "SIGTERM is 128+15: {text} {}",
+        stderr(&out)
+    );
     assert!(text.starts_with("/dev/pts/"), "tty names the pty: {text:?}");
-    assert!(text.contains("leader") && text.contains("has-ctty"), "{text:?}");
+    assert!(
+        text.contains("leader") && text.contains("has-ctty"),
+        "{text:?}"
+    );
     assert!(!text.contains("did not exit normally"), "{text:?}");
     let out = run_t(&[], "exit 5");
     assert_eq!(code(&out), 5, "{}", stderr(&out));
@@ -1006,12 +1014,19 @@ fn exec_t_is_a_session_whose_signals_exit_128_plus_n() {
     };
     let deadline = Instant::now() + Duration::from_secs(5);
     while left() > 0 {
-        assert!(Instant::now() < deadline, "the timeout left processes behind");
+        assert!(
+            Instant::now() < deadline,
+            "the timeout left processes behind"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 
     let out = run_t(&["--launcher", "nsenter"], "echo ran");
     assert_eq!(code(&out), 1);
-    assert!(stderr(&out).contains("--launcher host-thread"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--launcher host-thread"),
+        "{}",
+        stderr(&out)
+    );
     assert!(!String::from_utf8_lossy(&out.stdout).contains("ran"));
 }

@@ -22,7 +22,11 @@ async fn controlling_tty_with_either_launcher() {
         .unwrap();
     let (path, finish) = hostexec_testing::pty::open().unwrap();
     let r = h
-        .run(HostCommand::new("sh").args(["-c", "echo ran"]).controlling_tty(&path))
+        .run(
+            HostCommand::new("sh")
+                .args(["-c", "echo ran"])
+                .controlling_tty(&path),
+        )
         .await;
     assert!(
         matches!(&r, Err(CommandError::InvalidInput { reason, .. }) if reason.contains("host-thread launcher")),

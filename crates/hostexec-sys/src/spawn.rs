@@ -210,8 +210,7 @@ pub fn spawn(req: &SpawnRequest<'_>) -> io::Result<u32> {
         };
         check(libc::posix_spawnattr_setflags(
             &mut attr.0,
-            (group | libc::POSIX_SPAWN_SETSIGMASK | libc::POSIX_SPAWN_SETSIGDEF)
-                as libc::c_short,
+            (group | libc::POSIX_SPAWN_SETSIGMASK | libc::POSIX_SPAWN_SETSIGDEF) as libc::c_short,
         ))?;
     }
 
@@ -375,10 +374,9 @@ mod tests {
     #[test]
     fn a_session_tty_is_the_controlling_terminal_of_a_new_session() {
         use rustix::fs::{Mode, OFlags};
-        let controller = rustix::pty::openpt(
-            rustix::pty::OpenptFlags::RDWR | rustix::pty::OpenptFlags::NOCTTY,
-        )
-        .unwrap();
+        let controller =
+            rustix::pty::openpt(rustix::pty::OpenptFlags::RDWR | rustix::pty::OpenptFlags::NOCTTY)
+                .unwrap();
         rustix::pty::grantpt(&controller).unwrap();
         rustix::pty::unlockpt(&controller).unwrap();
         let name = rustix::pty::ptsname(&controller, Vec::new()).unwrap();
@@ -392,8 +390,10 @@ mod tests {
         let argv = [
             c("sh"),
             c("-c"),
-            c("tty; set -- $(cut -d' ' -f6,7 /proc/$$/stat); echo \"sid=$1 pid=$$ ttynr=$2\"; \
-               ls /proc/self/fd | tr '\\n' ' '; echo"),
+            c(
+                "tty; set -- $(cut -d' ' -f6,7 /proc/$$/stat); echo \"sid=$1 pid=$$ ttynr=$2\"; \
+               ls /proc/self/fd | tr '\\n' ' '; echo",
+            ),
         ];
         let envp = [c("PATH=/usr/bin:/bin")];
         let pid = spawn(&SpawnRequest {

@@ -22,9 +22,9 @@ pub fn open() -> io::Result<(PathBuf, Box<dyn FnOnce() -> String + Send>)> {
         OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC,
         Mode::empty(),
     )?;
-    let path = PathBuf::from(<std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(
-        name.into_bytes(),
-    ));
+    let path = PathBuf::from(
+        <std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(name.into_bytes()),
+    );
     Ok((path, Box::new(move || read_all(controller, held))))
 }
 
