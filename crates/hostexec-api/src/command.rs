@@ -628,22 +628,18 @@ impl HostCommand {
                 ));
             }
         }
-        if let Some(cwd) = &self.cwd {
-            let b = cwd.as_os_str().as_encoded_bytes();
+        for (path, what) in [
+            (&self.cwd, "the working directory"),
+            (&self.controlling_tty, "the controlling terminal"),
+        ] {
+            let Some(b) = path.as_ref().map(|p| p.as_os_str().as_encoded_bytes()) else {
+                continue;
+            };
             if b.first() != Some(&b'/') {
-                return bad("the working directory must be an absolute host path".into());
+                return bad(format!("{what} must be an absolute host path"));
             }
             if b.contains(&0) {
-                return bad("the working directory contains a NUL byte".into());
-            }
-        }
-        if let Some(tty) = &self.controlling_tty {
-            let b = tty.as_os_str().as_encoded_bytes();
-            if b.first() != Some(&b'/') {
-                return bad("the controlling terminal must be an absolute host path".into());
-            }
-            if b.contains(&0) {
-                return bad("the controlling terminal's path contains a NUL byte".into());
+                return bad(format!("{what} contains a NUL byte"));
             }
         }
         Ok(())
