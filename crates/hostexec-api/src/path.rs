@@ -10,6 +10,36 @@ use crate::PathError;
 /// The longest path the kernel accepts, counting the terminating NUL (`PATH_MAX`).
 pub const PATH_MAX: usize = 4096;
 
+/// The bytes `/proc/PID/mountinfo` writes as `\ooo` in paths, sources and filesystem types:
+/// space, tab, newline and backslash (`mangle` and `seq_path_root` in the kernel's
+/// `fs/proc_namespace.c`). A backend that renders a mount table line, as
+/// [`HostFs::read_mount_entry`](crate::HostFs::read_mount_entry) asks, escapes with these.
+pub const MOUNTINFO_SPECIALS: &[u8] = b" \t\n\\";
+
+/// Appends `raw` to `out` with every byte of `specials` written as a backslash and three octal
+/// digits, as the kernel writes mountinfo fields (see [`MOUNTINFO_SPECIALS`]).
+///
+/// ```
+/// use hostexec_api::path::{mountinfo_escape, MOUNTINFO_SPECIALS};
+/// let mut out = Vec::new();
+/// mountinfo_escape(b"/mnt/a b\\c", MOUNTINFO_SPECIALS, &mut out);
+/// assert_eq!(out, b"/mnt/a\\040b\\134c");
+/// ```
+pub fn mountinfo_escape(raw: &[u8], specials: &[u8], out: &mut Vec<u8>) {
+    for &b in raw {
+        if specials.contains(&b) {
+            out.extend_from_slice(&[
+                b'\\',
+                b'0' + (b >> 6),
+                b'0' + ((b >> 3) & 7),
+                b'0' + (b & 7),
+            ]);
+        } else {
+            out.push(b);
+        }
+    }
+}
+
 /// Checks what every resolver requires of its input: absolute, no NUL byte, shorter than
 /// [`PATH_MAX`].
 ///

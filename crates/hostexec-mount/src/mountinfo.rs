@@ -1179,7 +1179,7 @@ pub fn mount_refs(mounts: &[MountInfo], path: &Path) -> Vec<PathBuf> {
 // ---- internals ----
 
 /// Bytes the kernel escapes in paths, sources and fs types (`mangle`, `seq_path_root`).
-const PATH_SPECIALS: &[u8] = b" \t\n\\";
+const PATH_SPECIALS: &[u8] = hostexec_api::path::MOUNTINFO_SPECIALS;
 /// Bytes escaped here in options: the path set plus the comma that separates them.
 const OPTION_SPECIALS: &[u8] = b" \t\n\\,";
 
@@ -1347,21 +1347,10 @@ fn unescape_into(raw: &[u8], out: &mut Vec<u8>) {
     }
 }
 
-/// Appends `raw` with every byte of `specials` written as `\ooo`, as the kernel does.
-pub fn escape_into(raw: &[u8], specials: &[u8], out: &mut Vec<u8>) {
-    for &b in raw {
-        if specials.contains(&b) {
-            out.extend_from_slice(&[
-                b'\\',
-                b'0' + (b >> 6),
-                b'0' + ((b >> 3) & 7),
-                b'0' + (b & 7),
-            ]);
-        } else {
-            out.push(b);
-        }
-    }
-}
+/// Appends `raw` with every byte of `specials` written as `\ooo`, as the kernel does (the
+/// contract crate's [`mountinfo_escape`](hostexec_api::path::mountinfo_escape), which backends
+/// rendering one mount's line use too).
+pub use hostexec_api::path::mountinfo_escape as escape_into;
 
 fn write_fs_type(fs_type: &str, subtype: Option<&OsStr>, out: &mut Vec<u8>) {
     escape_into(fs_type.as_bytes(), PATH_SPECIALS, out);

@@ -3,28 +3,15 @@
 //! `/proc/PID/mountinfo` has for that mount (`show_mountinfo` in the kernel's
 //! `fs/proc_namespace.c`), so that `hostexec-mount` parses it as it parses the table.
 
+use hostexec_api::path::{mountinfo_escape, MOUNTINFO_SPECIALS};
 use hostexec_sys::mount::{attr, propagation, sb, StatMount};
-
-/// What mountinfo escapes as `\ooo` in paths, the source and the type (`mangle` and
-/// `seq_path_root` in `fs/proc_namespace.c`: space, tab, newline, backslash).
-const SPECIALS: &[u8] = b" \t\n\\";
 
 /// `MOUNT_ATTR_IDMAP`.
 const ATTR_IDMAP: u64 = 0x0010_0000;
 
+/// Appends `raw` escaped as mountinfo escapes paths, the source and the type.
 fn escaped(raw: &[u8], out: &mut Vec<u8>) {
-    for &b in raw {
-        if SPECIALS.contains(&b) {
-            out.extend_from_slice(&[
-                b'\\',
-                b'0' + (b >> 6),
-                b'0' + ((b >> 3) & 7),
-                b'0' + (b & 7),
-            ]);
-        } else {
-            out.push(b);
-        }
-    }
+    mountinfo_escape(raw, MOUNTINFO_SPECIALS, out);
 }
 
 /// The mountinfo line (without its newline) of the mount `sm` describes: the fields in the

@@ -396,16 +396,20 @@ pub fn statmount(mnt_id: u64) -> std::io::Result<StatMount> {
 mod statmount_tests {
     use super::*;
 
-    #[test]
-    fn the_magic_of_procs_mount_is_procs() {
-        // /proc's mount, by its unique ID (statx STATX_MNT_ID_UNIQUE = 0x4000).
-        let st = rustix::fs::statx(
+    /// statx of /proc, asking for its mount's unique ID (`STATX_MNT_ID_UNIQUE` = 0x4000).
+    fn proc_statx() -> rustix::fs::Statx {
+        rustix::fs::statx(
             rustix::fs::CWD,
             "/proc",
             rustix::fs::AtFlags::empty(),
             rustix::fs::StatxFlags::from_bits_retain(0x4000),
         )
-        .expect("statx /proc");
+        .expect("statx /proc")
+    }
+
+    #[test]
+    fn the_magic_of_procs_mount_is_procs() {
+        let st = proc_statx();
         match statmount_sb_magic(st.stx_mnt_id) {
             Ok(magic) => assert_eq!(magic, 0x9fa0, "PROC_SUPER_MAGIC"),
             Err(e) => assert_eq!(e.raw_os_error(), Some(libc::ENOSYS), "{e}"),
@@ -415,13 +419,7 @@ mod statmount_tests {
 
     #[test]
     fn statmount_agrees_with_this_process_mountinfo_for_proc() {
-        let st = rustix::fs::statx(
-            rustix::fs::CWD,
-            "/proc",
-            rustix::fs::AtFlags::empty(),
-            rustix::fs::StatxFlags::from_bits_retain(0x4000),
-        )
-        .expect("statx /proc");
+        let st = proc_statx();
         let sm = match statmount(st.stx_mnt_id) {
             Ok(sm) => sm,
             Err(e) => {
