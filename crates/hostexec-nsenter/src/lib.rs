@@ -46,7 +46,7 @@
 //!   for processes that may not call `setns` (and for joining a time namespace, which a
 //!   multithreaded process cannot: `setns` gives EUSERS). It refuses a command with a
 //!   [`controlling_tty`](hostexec_api::HostCommand::controlling_tty)
-//!   ([`CommandError::InvalidInput`](hostexec_api::CommandError::InvalidInput)): `nsenter`
+//!   ([`CommandError::InvalidInput`]): `nsenter`
 //!   would lead the session and fork the command into it.
 //!
 //! The measured costs of both, against Go's route in the same run, are in the repository's
