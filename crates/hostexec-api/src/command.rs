@@ -291,6 +291,7 @@ pub struct HostCommand {
     capture_limit: usize,
     kill_grace: Duration,
     wait_delay: Duration,
+    controlling_tty: Option<PathBuf>,
 }
 
 impl HostCommand {
@@ -310,6 +311,7 @@ impl HostCommand {
             capture_limit: DEFAULT_CAPTURE_LIMIT,
             kill_grace: DEFAULT_KILL_GRACE,
             wait_delay: DEFAULT_WAIT_DELAY,
+            controlling_tty: None,
         }
     }
 
@@ -457,6 +459,40 @@ impl HostCommand {
         self
     }
 
+    /// Runs the command as the leader of a new session (`setsid(2)`) whose controlling
+    /// terminal is `terminal`, a terminal device named in the host's view (a pty's
+    /// `/dev/pts/N`), as a login or `setsid -c` does: job control, the terminal's signals
+    /// (Ctrl-C, Ctrl-Z, a hang-up) and `tty(1)` then work as on a console.
+    ///
+    /// The terminal is opened in the child, after its `setsid` and without `O_NOCTTY`
+    /// (`open(2)`: the first terminal a session leader without one opens becomes its
+    /// controlling terminal), and is its standard input, output and error: the
+    /// [`stdin`](Self::stdin), [`stdout`](Self::stdout) and [`stderr`](Self::stderr) settings
+    /// are ignored and nothing is captured. The command is still its own process group (the
+    /// session's), so a timeout or a drop stops it and what it started as without the option.
+    ///
+    /// # Contract
+    /// A backend that cannot give a command a controlling terminal refuses it with
+    /// [`CommandError::InvalidInput`](crate::CommandError::InvalidInput) before starting
+    /// anything. An exit by a signal is reported as [`ExitStatus::Signal`](crate::ExitStatus::Signal),
+    /// as for any command.
+    ///
+    /// ```
+    /// use hostexec_api::HostCommand;
+    ///
+    /// let cmd = HostCommand::new("bash").controlling_tty("/dev/pts/3");
+    /// assert_eq!(cmd.get_controlling_tty(), Some(std::path::Path::new("/dev/pts/3")));
+    /// ```
+    pub fn controlling_tty(mut self, terminal: impl Into<PathBuf>) -> Self {
+        self.controlling_tty = Some(terminal.into());
+        self
+    }
+
+    /// The terminal set by [`controlling_tty`](Self::controlling_tty), if any.
+    pub fn get_controlling_tty(&self) -> Option<&Path> {
+        self.controlling_tty.as_deref()
+    }
+
     /// The program, as given.
     pub fn get_program(&self) -> &OsStr {
         &self.program
@@ -552,7 +588,7 @@ impl HostCommand {
 
     /// Checks what no backend can run: an empty program, a NUL byte in the program, an
     /// argument, an environment entry or the working directory, a `=` in a variable name,
-    /// a relative program path with a slash, a relative working directory.
+    /// a relative program path with a slash, a relative working directory, a relative controlling terminal.
     pub fn validate(&self) -> Result<(), crate::CommandError> {
         let bad = |reason: String| {
             Err(crate::CommandError::InvalidInput {
@@ -592,13 +628,18 @@ impl HostCommand {
                 ));
             }
         }
-        if let Some(cwd) = &self.cwd {
-            let b = cwd.as_os_str().as_encoded_bytes();
+        for (path, what) in [
+            (&self.cwd, "the working directory"),
+            (&self.controlling_tty, "the controlling terminal"),
+        ] {
+            let Some(b) = path.as_ref().map(|p| p.as_os_str().as_encoded_bytes()) else {
+                continue;
+            };
             if b.first() != Some(&b'/') {
-                return bad("the working directory must be an absolute host path".into());
+                return bad(format!("{what} must be an absolute host path"));
             }
             if b.contains(&0) {
-                return bad("the working directory contains a NUL byte".into());
+                return bad(format!("{what} contains a NUL byte"));
             }
         }
         Ok(())
@@ -617,6 +658,7 @@ impl fmt::Debug for HostCommand {
             .field("stderr", &self.stderr)
             .field("timeout", &self.timeout)
             .field("capture_limit", &self.capture_limit)
+            .field("controlling_tty", &self.controlling_tty)
             .finish_non_exhaustive()
     }
 }
@@ -842,6 +884,7 @@ mod tests {
             HostCommand::new("ls").env("", "c"),
             HostCommand::new("ls").env("A", OsStr::from_bytes(b"\0")),
             HostCommand::new("ls").current_dir("relative"),
+            HostCommand::new("sh").controlling_tty("pts/3"),
             HostCommand::new("ls").current_dir(OsStr::from_bytes(b"/a\0")),
         ];
         for c in cases {

@@ -175,6 +175,89 @@ pub async fn killed_by_signal<E: Executor + ?Sized>(exec: &E) {
     assert_eq!(out.exit_code(), 143);
 }
 
+/// A fresh terminal for [`controlling_tty`]: its path as the backend's host sees it, and a call
+/// that, once the command has ended, lets go of the terminal side and returns all the command
+/// wrote to it.
+pub type TestTerminal = (PathBuf, Box<dyn FnOnce() -> String + Send>);
+
+/// [`HostCommand::controlling_tty`]: the command leads a new session whose controlling
+/// terminal is the given one (`tty(1)` names it, the `tty_nr` of `/proc/PID/stat`, proc(5), is
+/// its device), its exit status passes through (128+N for a signal N), and a timeout still
+/// stops it and what it started. `terminal` gives a fresh terminal per command (a pty).
+pub async fn controlling_tty<E: Executor + ?Sized>(
+    exec: &E,
+    terminal: &mut dyn FnMut() -> TestTerminal,
+) {
+    // tty_nr decoded as the kernel encodes it (major bits 15..8, minor bits 7..0 and 31..20),
+    // compared with the device of what `tty` names.
+    let script = r#"t=$(tty) || exit 90; echo "tty=$t"
+set -- $(cut -d' ' -f6,7 /proc/$$/stat)
+[ "$1" = $$ ] && echo leader
+n=$2; printf 'nr=%x:%x\n' $(( (n >> 8) & 4095 )) $(( (n & 255) | ((n >> 12) & 1048320) ))
+echo "dev=$(stat -L -c '%t:%T' "$t")"
+exit 7"#;
+    let (path, finish) = terminal();
+    let out = run_ok(
+        exec,
+        HostCommand::new("sh")
+            .args(["-c", script])
+            .controlling_tty(&path),
+    )
+    .await;
+    let text = finish().replace('\r', "");
+    assert_eq!(
+        out.exit_code(),
+        7,
+        "contract: the status passes through: {text}"
+    );
+    assert!(out.stdout.is_empty(), "contract: nothing is captured");
+    assert!(
+        text.contains(&format!("tty={}\n", path.display())),
+        "contract: the terminal is the command's stdin: {text}"
+    );
+    assert!(
+        text.contains("leader\n"),
+        "contract: the command leads its session: {text}"
+    );
+    let nr = text.lines().find_map(|l| l.strip_prefix("nr="));
+    let dev = text.lines().find_map(|l| l.strip_prefix("dev="));
+    assert!(
+        nr.is_some() && nr == dev,
+        "contract: the terminal is the session's controlling terminal: {text}"
+    );
+
+    let (path, finish) = terminal();
+    let out = run_ok(
+        exec,
+        HostCommand::new("sh")
+            .args(["-c", "kill -TERM $$"])
+            .controlling_tty(&path),
+    )
+    .await;
+    let text = finish();
+    assert_eq!(
+        (out.status, out.exit_code()),
+        (ExitStatus::Signal(15), 143),
+        "contract: a session leader killed by SIGTERM reports Signal(15): {text}"
+    );
+
+    let token = unique_token();
+    let (path, finish) = terminal();
+    let run = exec.run(
+        HostCommand::new("sh")
+            .args(["-c", &format!("sleep {token} & sleep {token}; wait")])
+            .controlling_tty(&path)
+            .timeout(Duration::from_secs(2)),
+    );
+    let (r, ()) = tokio::join!(run, wait_started(&token));
+    match r {
+        Err(CommandError::TimedOut { .. }) => {}
+        other => panic!("contract: a hung session leader gives TimedOut, got {other:?}"),
+    }
+    assert_all_gone(&token, "a session leader's timeout").await;
+    drop(finish());
+}
+
 /// Arguments arrive byte for byte: spaces, `$(id)`, globs, quotes, newlines, empty strings and
 /// non-UTF-8 bytes, never through a shell.
 pub async fn arguments_arrive_literally<E: Executor + ?Sized>(exec: &E) {

@@ -183,7 +183,7 @@ pub(crate) struct ExecArgs {
     pub(crate) interactive: bool,
 
     /// Run the command on a pty of the host, as a session leader with it as controlling
-    /// terminal (-it: an interactive shell); needs setsid(1) on the host
+    /// terminal (-it: an interactive shell); needs --launcher host-thread
     #[arg(short = 't', long)]
     pub(crate) tty: bool,
 

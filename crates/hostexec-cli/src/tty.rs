@@ -6,11 +6,11 @@
 //!    controller belongs to the host's devpts instance (the kernel ties a `ptmx` node to the
 //!    `pts` directory beside it, devpts(5)); the terminal side is opened from the controller
 //!    (`TIOCGPTPEER`, no path lookup at all).
-//! 2. The command runs as `setsid -c -w -- CMD…` (util-linux setsid(1)): a new session whose
-//!    leader has the pty as its controlling terminal (`TIOCSCTTY` on its stdin), so job control,
-//!    Ctrl-C and Ctrl-Z behave as on a console; `-w` passes its exit status back. The pty is the
-//!    command's stdin, stdout and stderr (given as hostexec's own for the duration of the run:
-//!    the launchers pass hostexec's standard streams on).
+//! 2. The command leads a new session with the pty as its controlling terminal
+//!    ([`HostCommand::controlling_tty`]: the spawn's `setsid`, then the pty's `/dev/pts/N`
+//!    opened in the host's view without `O_NOCTTY` as its stdin, stdout and stderr), so job
+//!    control, Ctrl-C and Ctrl-Z behave as on a console, and its exit status is its own (a
+//!    signal N as 128+N, as a shell reports it). This needs the host-thread launcher.
 //! 3. The local terminal is put in raw mode (keys, Ctrl-C included, go to the host's line
 //!    discipline, which sends the signals there) and restored by a guard on every way out: normal
 //!    exit, error, SIGINT/SIGTERM/SIGHUP to hostexec (handled, then the guard runs), panic
@@ -19,12 +19,13 @@
 
 use std::io::{self, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::path::Path;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hostexec_api::{Executor, HostCommand, OutputMode, PathResolver, Resolve, Stdin};
-use hostexec_nsenter::NsEnter;
+use hostexec_api::{Executor, HostCommand, PathResolver, Resolve};
+use hostexec_nsenter::{Launcher, NsEnter};
 use rustix::fs::{Mode, OFlags};
 use rustix::pty::OpenptFlags;
 use rustix::termios::{self, OptionalActions, SpecialCodeIndex, Termios};
@@ -40,8 +41,9 @@ fn pty_err(what: &str, e: impl Into<io::Error>) -> CliError {
     ))
 }
 
-/// Opens a pty pair in the host's devpts: (controller, terminal).
-async fn host_pty(host: &NsEnter) -> Result<(OwnedFd, OwnedFd), CliError> {
+/// Opens a pty pair in the host's devpts: (controller, terminal, the terminal's path in the
+/// host's view).
+async fn host_pty(host: &NsEnter) -> Result<(OwnedFd, OwnedFd, PathBuf), CliError> {
     let ptmx = host
         .resolve(Path::new("/dev/ptmx"), Resolve::MustExist)
         .await
@@ -61,10 +63,23 @@ async fn host_pty(host: &NsEnter) -> Result<(OwnedFd, OwnedFd), CliError> {
         OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC,
     )
     .map_err(|e| pty_err("opening the pty's terminal (TIOCGPTPEER)", e))?;
-    Ok((controller, terminal))
+    // The pty's number (TIOCGPTN) names it in the devpts instance of this ptmx: the `pts`
+    // directory beside a `/dev/ptmx` node, or the one holding a `pts/ptmx` (devpts(5)).
+    let name = rustix::pty::ptsname(&controller, Vec::new()).map_err(|e| pty_err("ptsname", e))?;
+    let number = Path::new(std::ffi::OsStr::from_bytes(name.as_bytes()))
+        .file_name()
+        .map(std::ffi::OsStr::to_os_string)
+        .ok_or_else(|| pty_err("ptsname", io::Error::other("no pty number")))?;
+    let dir = ptmx.parent().unwrap_or(Path::new("/dev"));
+    let pts = if dir.file_name() == Some(std::ffi::OsStr::new("pts")) {
+        dir.join(number)
+    } else {
+        dir.join("pts").join(number)
+    };
+    Ok((controller, terminal, pts))
 }
 
-/// hostexec's standard streams as they were, put back on drop.
+/// Copies of hostexec's standard streams (for the relay threads).
 struct SavedStdio {
     fds: [OwnedFd; 3],
 }
@@ -79,21 +94,6 @@ impl SavedStdio {
                 dup(rustix::stdio::stderr())?,
             ],
         })
-    }
-
-    fn point_at(&self, terminal: &OwnedFd) -> io::Result<()> {
-        rustix::stdio::dup2_stdin(terminal)?;
-        rustix::stdio::dup2_stdout(terminal)?;
-        rustix::stdio::dup2_stderr(terminal)?;
-        Ok(())
-    }
-}
-
-impl Drop for SavedStdio {
-    fn drop(&mut self) {
-        let _ = rustix::stdio::dup2_stdin(&self.fds[0]);
-        let _ = rustix::stdio::dup2_stdout(&self.fds[1]);
-        let _ = rustix::stdio::dup2_stderr(&self.fds[2]);
     }
 }
 
@@ -146,7 +146,14 @@ pub(crate) async fn exec_tty(host: &NsEnter, g: &Global, a: ExecArgs) -> Result<
     let Some((program, args)) = a.command.split_first() else {
         return Err(CliError::Usage("exec: no command given".into()));
     };
-    let (controller, terminal) = host_pty(host).await?;
+    if host.launcher() != Launcher::HostThread {
+        return Err(CliError::Refused(
+            "exec -t needs --launcher host-thread (the nsenter binary cannot make the command \
+             a session leader)"
+                .into(),
+        ));
+    }
+    let (controller, terminal, pts) = host_pty(host).await?;
     let controller = Arc::new(controller);
     let saved = SavedStdio::save().map_err(|e| pty_err("saving the standard streams", e))?;
     let local_in = saved.fds[0].try_clone().map_err(|e| pty_err("stdin", e))?;
@@ -215,17 +222,9 @@ pub(crate) async fn exec_tty(host: &NsEnter, g: &Global, a: ExecArgs) -> Result<
         });
     }
 
-    saved
-        .point_at(&terminal)
-        .map_err(|e| pty_err("giving the pty to the command", e))?;
-    drop(terminal);
-    let mut cmd = HostCommand::new("setsid")
-        .args(["-c", "-w", "--"])
-        .arg(program)
-        .args(args)
-        .stdin(Stdin::Inherit)
-        .stdout(OutputMode::Inherit)
-        .stderr(OutputMode::Inherit);
+    // `terminal` stays open until the command has ended: before the command has opened its
+    // side, the controller would otherwise read as hung up (EIO) and the output relay stop.
+    let mut cmd = HostCommand::new(program).args(args).controlling_tty(&pts);
     // A terminal program needs to know the terminal: the caller's TERM goes along (as docker
     // exec -t sets one); everything else of hostexec's environment only when asked for.
     cmd = cmd.env_from_caller("TERM");
@@ -251,11 +250,9 @@ pub(crate) async fn exec_tty(host: &NsEnter, g: &Global, a: ExecArgs) -> Result<
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change()).ok();
     let result = loop {
         tokio::select! {
-            r = &mut run => break r.map_err(|source| match source {
-                hostexec_api::CommandError::NotFound { .. } => CliError::Refused(
-                    "exec -t needs setsid(1) (util-linux) on the host, which was not found".into(),
-                ),
-                source => CliError::Command { context: "exec".into(), source },
+            r = &mut run => break r.map_err(|source| CliError::Command {
+                context: "exec".into(),
+                source,
             }),
             Some(()) = async {
                 match winch.as_mut() {
@@ -268,14 +265,15 @@ pub(crate) async fn exec_tty(host: &NsEnter, g: &Global, a: ExecArgs) -> Result<
                 // Dropping `run` kills the command's process group; closing the pty hangs
                 // the session up (SIGHUP to its leader).
                 break Ok(hostexec_api::Output::new(
-                    "setsid",
+                    program.clone(),
                     hostexec_api::ExitStatus::Signal(n),
                 ));
             }
         }
     };
-    // Our copies of the terminal side go (the saved streams come back); the output thread
-    // ends when the command's copies are gone too, and has a moment to drain what is left.
+    // Our copy of the terminal side goes; the output thread ends when the command's copies
+    // are gone too, and has a moment to drain what is left.
+    drop(terminal);
     drop(saved);
     let deadline = std::time::Instant::now() + Duration::from_secs(2);
     while !out_thread.is_finished() && std::time::Instant::now() < deadline {

@@ -948,6 +948,85 @@ fn exec_it_forwards_eof_and_keys() {
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(!String::from_utf8_lossy(&seen).contains("not-interrupted"));
-    // setsid(1) reports a command killed by a signal as that signal's number (2).
-    assert_eq!(status.code(), Some(2));
+    // Killed by SIGINT: 128+2, as a shell reports it.
+    assert_eq!(status.code(), Some(130));
+}
+
+/// `exec -t` without util-linux setsid(1): the command leads a session on the host pty (its
+/// controlling terminal, named by `tty`), a signal N is exit status 128+N with nothing
+/// printed about it, `--timeout` stops the session and what it started, and the nsenter
+/// launcher, which cannot make the command a session leader, is refused with the flag named.
+#[test]
+fn exec_t_is_a_session_whose_signals_exit_128_plus_n() {
+    let Some(sb) = sandbox("exec_t_is_a_session_whose_signals_exit_128_plus_n") else {
+        return;
+    };
+    let pid = sb.pid().to_string();
+    let run_t = |pre: &[&str], script: &str| {
+        let mut args: Vec<&str> = vec!["--target-pid", &pid];
+        args.extend_from_slice(pre);
+        args.extend_from_slice(&["exec", "-t", "--", "sh", "-c", script]);
+        Command::new(BIN)
+            .args(&args)
+            .stdin(Stdio::null())
+            .env_remove("HOSTEXEC_LOG")
+            .output()
+            .unwrap()
+    };
+    let out = run_t(
+        &[],
+        "tty; set -- $(cut -d' ' -f6,7 /proc/$$/stat); [ \"$1\" = $$ ] && echo leader; \
+         [ \"$2\" != 0 ] && echo has-ctty; kill -TERM $$",
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        code(&out),
+        143,
+        "SIGTERM is 128+15: {text} {}",
+        stderr(&out)
+    );
+    assert!(text.starts_with("/dev/pts/"), "tty names the pty: {text:?}");
+    assert!(
+        text.contains("leader") && text.contains("has-ctty"),
+        "{text:?}"
+    );
+    assert!(!text.contains("did not exit normally"), "{text:?}");
+    let out = run_t(&[], "exit 5");
+    assert_eq!(code(&out), 5, "{}", stderr(&out));
+
+    let token = format!("4{}.{}", std::process::id() % 1000, 7171);
+    let started = Instant::now();
+    let out = run_t(
+        &["--timeout", "1s"],
+        &format!("sleep {token} & sleep {token}; wait"),
+    );
+    assert_eq!(code(&out), 124, "{}", stderr(&out));
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let left = || {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter(|e| {
+                std::fs::read(e.path().join("cmdline"))
+                    .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&token))
+            })
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while left() > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the timeout left processes behind"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    let out = run_t(&["--launcher", "nsenter"], "echo ran");
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains("--launcher host-thread"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("ran"));
 }

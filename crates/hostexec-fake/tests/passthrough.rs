@@ -223,3 +223,15 @@ async fn passthrough_on_a_hung_mount_ends_on_time_and_reaps() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// `HostCommand::controlling_tty` on the passthrough (the real backend's engine): the same
+/// contract as the real backend's, on a real pty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passthrough_gives_a_controlling_terminal() {
+    let fake = FakeExecutor::passthrough();
+    hostexec_api::conformance::controlling_tty(&fake, &mut || {
+        hostexec_testing::pty::open().expect("a pty")
+    })
+    .await;
+    fake.verify().unwrap();
+}

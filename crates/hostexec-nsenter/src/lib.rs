@@ -44,7 +44,10 @@
 //!   delays another command.
 //! - [`Launcher::NsenterBinary`]: Go's route, `nsenter --mount=<ns file> -- <host path> args…`,
 //!   for processes that may not call `setns` (and for joining a time namespace, which a
-//!   multithreaded process cannot: `setns` gives EUSERS).
+//!   multithreaded process cannot: `setns` gives EUSERS). It refuses a command with a
+//!   [`controlling_tty`](hostexec_api::HostCommand::controlling_tty)
+//!   ([`CommandError::InvalidInput`]): `nsenter`
+//!   would lead the session and fork the command into it.
 //!
 //! The measured costs of both, against Go's route in the same run, are in the repository's
 //! `docs/BENCHMARKS.md` (`cargo xtask bench`).
@@ -684,6 +687,16 @@ impl NsEnter {
                     argv,
                     cmd.get_current_dir().map(Path::to_path_buf),
                 )
+            }
+            Launch::Binary { .. } if cmd.get_controlling_tty().is_some() => {
+                // nsenter(1) would lead the session and fork the command into it (for a pid
+                // namespace), so the command would be neither its leader nor alone in it.
+                return Err(CommandError::InvalidInput {
+                    program: name,
+                    reason: "a controlling terminal needs the host-thread launcher \
+                             (the nsenter binary cannot make the command a session leader)"
+                        .into(),
+                });
             }
             Launch::Binary { nsenter, found } => {
                 // nsenter would only report a missing program as exit status 127: look first.

@@ -235,6 +235,11 @@ impl Engine {
             .map(|d| cstring(d.as_os_str()))
             .transpose()
             .map_err(|_| invalid("the working directory"))?;
+        let tty = hc
+            .get_controlling_tty()
+            .map(|t| cstring(t.as_os_str()))
+            .transpose()
+            .map_err(|_| invalid("the controlling terminal's path"))?;
 
         let io_err = |source: io::Error| {
             RunError::Command(CommandError::Io {
@@ -277,6 +282,7 @@ impl Engine {
                             fds[2].map(|f| f.as_fd()),
                         ],
                         close_others,
+                        session_tty: tty.as_deref(),
                     };
                     let pid = hostexec_sys::spawn::spawn(&req)?;
                     // Into its group at once, before it has had time to fork much (the walk
@@ -380,6 +386,10 @@ impl Stdio {
             stderr: None,
             keep: Vec::new(),
         };
+        if hc.get_controlling_tty().is_some() {
+            // The terminal is all three (opened by the spawn): nothing to set up or capture.
+            return Ok((Stdio { fds }, ends));
+        }
         match hc.get_stdin() {
             Stdin::Null => fds[0] = Some(null()?),
             Stdin::Bytes(b) => {

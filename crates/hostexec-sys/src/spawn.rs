@@ -17,6 +17,14 @@
 //! `POSIX_SPAWN_SETSIGDEF`: a signal the caller ignores stays ignored across `execve`
 //! otherwise), and, when asked, a working directory (`posix_spawn_file_actions_addchdir_np`,
 //! glibc ≥ 2.29, done in the child after the descriptors are set up).
+//!
+//! With a session terminal ([`SpawnRequest::session_tty`]) the child leads a new session
+//! instead (`POSIX_SPAWN_SETSID`; its process group is then the session's, pgid = pid), and
+//! the terminal is opened by a file action without `O_NOCTTY` onto descriptor 0 and duplicated
+//! onto 1 and 2. glibc and musl call `setsid` before the file actions, so the open makes the
+//! terminal the session's controlling terminal (open(2): "If the file is a terminal device
+//! and O_NOCTTY is not set, it may become the process's controlling terminal"; on Linux it
+//! does when the session has none). The terminal is never a descriptor of this process.
 
 use std::ffi::{CStr, CString};
 use std::io;
@@ -51,6 +59,10 @@ pub struct SpawnRequest<'a> {
     pub stdio: [Option<BorrowedFd<'a>>; 3],
     /// How other descriptors are closed.
     pub close_others: CloseOthers,
+    /// A terminal to lead a new session on: opened in the child (as the spawning thread's
+    /// mount namespace sees the path) as its controlling terminal and its 0, 1 and 2, which
+    /// replace `stdio`. `None`: a new process group in the caller's session.
+    pub session_tty: Option<&'a CStr>,
 }
 
 /// Frees the file actions when dropped.
@@ -150,6 +162,20 @@ pub fn spawn(req: &SpawnRequest<'_>) -> io::Result<u32> {
     }
 
     let mut fa = FileActions::new()?;
+    if let Some(tty) = req.session_tty {
+        // SAFETY: `fa` is initialised; glibc copies the NUL-terminated path. No O_NOCTTY:
+        // the open after setsid makes it the controlling terminal; no O_CLOEXEC: it is the
+        // child's standard input.
+        check(unsafe {
+            libc::posix_spawn_file_actions_addopen(&mut fa.0, 0, tty.as_ptr(), libc::O_RDWR, 0)
+        })?;
+        for target in [1, 2] {
+            // SAFETY: `fa` is initialised; 0 is the descriptor the open action above makes.
+            check(unsafe { libc::posix_spawn_file_actions_adddup2(&mut fa.0, 0, target) })?;
+        }
+        sources = [None; 3];
+        moved.clear();
+    }
     for (target, src) in sources.iter().enumerate() {
         if let Some(src) = src {
             // SAFETY: `fa` is initialised; `src` is a descriptor held open (borrowed by the
@@ -177,11 +203,14 @@ pub fn spawn(req: &SpawnRequest<'_>) -> io::Result<u32> {
         check(libc::posix_spawnattr_setsigmask(&mut attr.0, &empty))?;
         check(libc::posix_spawnattr_setsigdefault(&mut attr.0, &all))?;
         check(libc::posix_spawnattr_setpgroup(&mut attr.0, 0))?;
+        let group = if req.session_tty.is_some() {
+            libc::POSIX_SPAWN_SETSID as libc::c_int
+        } else {
+            libc::POSIX_SPAWN_SETPGROUP as libc::c_int
+        };
         check(libc::posix_spawnattr_setflags(
             &mut attr.0,
-            (libc::POSIX_SPAWN_SETPGROUP
-                | libc::POSIX_SPAWN_SETSIGMASK
-                | libc::POSIX_SPAWN_SETSIGDEF) as libc::c_short,
+            (group | libc::POSIX_SPAWN_SETSIGMASK | libc::POSIX_SPAWN_SETSIGDEF) as libc::c_short,
         ))?;
     }
 
@@ -257,6 +286,7 @@ mod tests {
             cwd,
             stdio: [None, Some(w.as_fd()), None],
             close_others: close,
+            session_tty: None,
         })?;
         drop(w);
         let mut out = String::new();
@@ -324,6 +354,7 @@ mod tests {
             cwd: None,
             stdio: [None, None, None],
             close_others: CloseOthers::Auto,
+            session_tty: None,
         })
         .unwrap_err();
         assert_eq!(e.raw_os_error(), Some(libc::ENOENT));
@@ -334,8 +365,72 @@ mod tests {
             cwd: Some(c"/nonexistent"),
             stdio: [None, None, None],
             close_others: CloseOthers::Listed,
+            session_tty: None,
         })
         .unwrap_err();
         assert_eq!(e.raw_os_error(), Some(libc::ENOENT));
+    }
+
+    #[test]
+    fn a_session_tty_is_the_controlling_terminal_of_a_new_session() {
+        use rustix::fs::{Mode, OFlags};
+        let controller =
+            rustix::pty::openpt(rustix::pty::OpenptFlags::RDWR | rustix::pty::OpenptFlags::NOCTTY)
+                .unwrap();
+        rustix::pty::grantpt(&controller).unwrap();
+        rustix::pty::unlockpt(&controller).unwrap();
+        let name = rustix::pty::ptsname(&controller, Vec::new()).unwrap();
+        // Held so that reading the controller does not end before the child opens its side.
+        let held = rustix::fs::open(
+            name.as_c_str(),
+            OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .unwrap();
+        let argv = [
+            c("sh"),
+            c("-c"),
+            c(
+                "tty; set -- $(cut -d' ' -f6,7 /proc/$$/stat); echo \"sid=$1 pid=$$ ttynr=$2\"; \
+               ls /proc/self/fd | tr '\\n' ' '; echo",
+            ),
+        ];
+        let envp = [c("PATH=/usr/bin:/bin")];
+        let pid = spawn(&SpawnRequest {
+            program: c"/bin/sh",
+            argv: &argv,
+            envp: &envp,
+            cwd: None,
+            stdio: [None, None, None],
+            close_others: CloseOthers::Auto,
+            session_tty: Some(name.as_c_str()),
+        })
+        .unwrap();
+        let st = rustix::process::waitpid(
+            rustix::process::Pid::from_raw(pid as i32),
+            rustix::process::WaitOptions::empty(),
+        )
+        .unwrap();
+        assert!(st.is_some_and(|(_, s)| s.exit_status() == Some(0)));
+        drop(held);
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = rustix::io::read(&controller, &mut buf) {
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+        let out = String::from_utf8_lossy(&out);
+        let l: Vec<&str> = out.lines().map(|l| l.trim_end_matches('\r')).collect();
+        assert_eq!(l[0], name.to_str().unwrap(), "{out}");
+        let stat = rustix::fs::stat(name.as_c_str()).unwrap();
+        assert_eq!(
+            l[1],
+            format!("sid={pid} pid={pid} ttynr={}", stat.st_rdev),
+            "{out}"
+        );
+        // ls: 0 1 2 (the terminal) and its own directory, nothing else.
+        assert_eq!(l[2].split_whitespace().count(), 4, "{out}");
     }
 }

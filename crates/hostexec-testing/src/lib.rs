@@ -9,6 +9,7 @@
 //!   not its namespace's).
 //! - [`preload`]: a shared library that marks every process that loads it, built in a
 //!   sandbox's view or this process's, to prove that `LD_PRELOAD` does not reach a command.
+//! - [`pty`]: a real pty for the controlling-terminal contract.
 //! - [`fds`]: this process's open and inheritable descriptors.
 //! - [`logs`]: a shared capture buffer for tracing output and panic messages.
 //! - [`unescape_findmnt`]: findmnt's `\xHH` escapes decoded.
@@ -21,6 +22,7 @@ pub mod fds;
 pub mod hung;
 pub mod logs;
 pub mod preload;
+pub mod pty;
 pub mod sandbox;
 
 /// Decodes findmnt's `\xHH` escapes (`--raw` and `--list` output) to the bytes they stand for;
