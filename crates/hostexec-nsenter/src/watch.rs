@@ -9,8 +9,9 @@
 //! a bind mount leading to the same mount is refused too, and a new mount at the same place
 //! is not.
 //!
-//! A call on the caller's thread (a `stat` answered from the kernel's caches, see `fstypes`)
-//! is taken only while no mount is marked. A call that overran before the walk told the
+//! A call on the caller's thread (a `stat` or `resolve` answered from the kernel's caches, see
+//! `fstypes`) never waits for a file system, so marks do not turn it off; the object's own
+//! mount is still refused when marked. A call that overran before the walk told the
 //! guard of any mount is *located*: the same path is walked on a thread of its own, and if
 //! that walk has not returned after [`LOCATE_WAIT`], the mount it was last seen entering is
 //! marked. One locate at a time; the locating thread stays in the kernel with the calls it

@@ -206,6 +206,9 @@ pub trait MountGuard: Send + Sync + std::fmt::Debug {
     /// Whether [`RootFs::resolve`] may take the kernel fast path (one `openat2`, which cannot
     /// tell the guard about the mounts on the way until it has returned). A guard that
     /// refuses some mount now says no, and the walk asks it at each mount. Default: yes.
+    /// [`RootFs::resolve_cached`] and [`RootFs::stat_cached`] do not ask: their lookups use
+    /// only the kernel's caches and never wait for a file system; they put the object's
+    /// mount to [`entering`](MountGuard::entering) like the walk does.
     fn allows_fast_path(&self) -> bool {
         true
     }
@@ -566,9 +569,9 @@ impl RootFs {
         is_local: &dyn Fn(u64) -> bool,
     ) -> Result<Option<PathBuf>, PathError> {
         check_host_path(path)?;
-        if !self.fast_path_allowed() {
-            return Ok(None);
-        }
+        // No `fast_path_allowed` here: a cached lookup never waits for a file system, so a
+        // mount marked unresponsive cannot stall it; the object's own mount is still put to
+        // the guard, which refuses a marked one.
         self.kernel_path(path, ResolveFlags::CACHED, Some(is_local))
     }
 
@@ -792,9 +795,8 @@ impl RootFs {
         is_local: &dyn Fn(u64) -> bool,
     ) -> Result<Option<FileStat>, PathError> {
         check_host_path(path)?;
-        if !self.fast_path_allowed() {
-            return Ok(None);
-        }
+        // As in `resolve_cached`: no blocking lookup, so no `fast_path_allowed`; the guard
+        // still judges the object's mount.
         let mut flags = OFlags::PATH | OFlags::CLOEXEC;
         if !follow {
             flags |= OFlags::NOFOLLOW;
