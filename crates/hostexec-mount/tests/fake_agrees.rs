@@ -252,49 +252,44 @@ fn fake_transcript() -> Vec<String> {
     rt.block_on(transcript(&m, Path::new("/agree"), false))
 }
 
+/// Runs the transcript on a sandbox host by the route the two switches pick (see `real`) and
+/// on the fake, and asserts they are equal.
+async fn agrees_with_the_fake(test: &str, new_api: bool, helper: bool) {
+    let Some(got) = real(test, new_api, helper).await else {
+        return;
+    };
+    let fake = std::thread::spawn(fake_transcript).join().unwrap();
+    assert_eq!(fake, got);
+}
+
 #[tokio::test]
 async fn the_fake_and_the_new_mount_api_agree_step_by_step() {
-    let Some(got) = real(
+    agrees_with_the_fake(
         "the_fake_and_the_new_mount_api_agree_step_by_step",
         true,
         false,
     )
-    .await
-    else {
-        return;
-    };
-    let fake = std::thread::spawn(fake_transcript).join().unwrap();
-    assert_eq!(fake, got);
+    .await;
 }
 
 #[tokio::test]
 async fn the_fake_and_the_mount2_fallback_agree_step_by_step() {
-    let Some(got) = real(
+    agrees_with_the_fake(
         "the_fake_and_the_mount2_fallback_agree_step_by_step",
         false,
         false,
     )
-    .await
-    else {
-        return;
-    };
-    let fake = std::thread::spawn(fake_transcript).join().unwrap();
-    assert_eq!(fake, got);
+    .await;
 }
 
 #[tokio::test]
 async fn the_fake_and_the_mount8_route_agree_step_by_step() {
-    let Some(got) = real(
+    agrees_with_the_fake(
         "the_fake_and_the_mount8_route_agree_step_by_step",
         true,
         true,
     )
-    .await
-    else {
-        return;
-    };
-    let fake = std::thread::spawn(fake_transcript).join().unwrap();
-    assert_eq!(fake, got);
+    .await;
 }
 
 #[tokio::test]
