@@ -7,32 +7,11 @@
 //! Skipped, with a printed reason, only without CAP_SYS_ADMIN, and never with CI=true.
 
 use std::ffi::OsStr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use hostexec_mount::{HostMounter, Mount, MountOptions, UnmountOptions};
 use hostexec_nsenter::NsEnter;
 use hostexec_testing::sandbox::{skip_without_namespaces, SandboxHost};
-
-/// findmnt's `FSTYPE SOURCE VFS-OPTIONS FS-OPTIONS PROPAGATION` of the topmost mount at `p`
-/// inside the sandbox, or `None`.
-fn findmnt(sb: &SandboxHost, p: &Path) -> Option<String> {
-    let out = sb.oracle(&[
-        "findmnt".as_ref(),
-        "-n".as_ref(),
-        "-r".as_ref(),
-        "-o".as_ref(),
-        "FSTYPE,SOURCE,VFS-OPTIONS,FS-OPTIONS,PROPAGATION".as_ref(),
-        "--mountpoint".as_ref(),
-        p.as_os_str(),
-    ]);
-    if !out.status.success() {
-        return None;
-    }
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .last()
-        .map(str::to_owned)
-}
 
 fn run(sb: &SandboxHost, argv: &[&str]) -> String {
     let args: Vec<&OsStr> = argv.iter().map(OsStr::new).collect();
@@ -183,7 +162,9 @@ async fn every_native_type_is_the_same_mount_on_every_route() {
             m.mount(OsStr::new(&c.source), &t, c.fstype, &o)
                 .await
                 .unwrap_or_else(|e| panic!("{} {route}: {e}", c.fstype));
-            let row = findmnt(&sb, &t).unwrap_or_else(|| panic!("{} {route}: no mount", c.fstype));
+            let row = sb
+                .findmnt_top(&t)
+                .unwrap_or_else(|| panic!("{} {route}: no mount", c.fstype));
             let fields: Vec<&str> = row.split([' ', ',']).collect();
             for want in &c.expect {
                 assert!(
@@ -196,7 +177,7 @@ async fn every_native_type_is_the_same_mount_on_every_route() {
             }
             m.unmount(&t, &u).await.unwrap();
             assert_eq!(
-                findmnt(&sb, &t),
+                sb.findmnt_top(&t),
                 None,
                 "{} {route}: still mounted",
                 c.fstype

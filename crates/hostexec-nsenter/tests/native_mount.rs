@@ -17,20 +17,7 @@ use hostexec_testing::sandbox::{skip_without_namespaces, SandboxHost};
 /// findmnt's `FSTYPE SOURCE VFS-OPTIONS FS-OPTIONS PROPAGATION` for a mount point in the
 /// sandbox, or `None` if it is none.
 fn findmnt(sb: &SandboxHost, target: &Path) -> Option<[String; 5]> {
-    let out = sb.oracle(&[
-        "findmnt".as_ref(),
-        "-n".as_ref(),
-        "-r".as_ref(),
-        "-o".as_ref(),
-        "FSTYPE,SOURCE,VFS-OPTIONS,FS-OPTIONS,PROPAGATION".as_ref(),
-        "--mountpoint".as_ref(),
-        target.as_os_str(),
-    ]);
-    if !out.status.success() {
-        return None;
-    }
-    let text = String::from_utf8(out.stdout).unwrap();
-    let last = text.lines().last()?.to_owned();
+    let last = sb.findmnt_top(target)?;
     let f: Vec<String> = last
         .split(' ')
         .map(|s| {

@@ -577,6 +577,29 @@ for i in range(start, start + n):
         a
     }
 
+    /// findmnt's `FSTYPE SOURCE VFS-OPTIONS FS-OPTIONS PROPAGATION` row (raw: names still
+    /// `\xHH`-escaped, fields separated by one space) of the topmost mount at `mount_point`
+    /// inside the sandbox, or `None` when nothing is mounted there: the oracle the mount
+    /// tests compare every route with.
+    pub fn findmnt_top(&self, mount_point: &Path) -> Option<String> {
+        let out = self.oracle(&[
+            "findmnt".as_ref(),
+            "-n".as_ref(),
+            "-r".as_ref(),
+            "-o".as_ref(),
+            "FSTYPE,SOURCE,VFS-OPTIONS,FS-OPTIONS,PROPAGATION".as_ref(),
+            "--mountpoint".as_ref(),
+            mount_point.as_os_str(),
+        ]);
+        if !out.status.success() {
+            return None;
+        }
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .last()
+            .map(str::to_owned)
+    }
+
     /// Runs `nsenter -t PID -m [-u] [-n] [-p] -- argv…` (util-linux) and returns its output:
     /// the reference route into the sandbox. A failure to start nsenter is reported as an
     /// output with exit status 127 and the error on stderr.
