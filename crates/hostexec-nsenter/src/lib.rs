@@ -108,7 +108,7 @@ use async_trait::async_trait;
 use hostexec_api::{
     path::check_host_path, CommandError, Executor, FileStat, HostCommand, HostFs, MountRequest,
     MountRoute, NativeMount, NativeMountError, Output, PathError, PathResolver, Resolve,
-    UnmountRequest, HOST_BIN_DIRS,
+    SecretBytes, UnmountRequest, HOST_BIN_DIRS,
 };
 use hostexec_rootfs::RootFs;
 use hostexec_supervise::{Engine, EngineConfig, Launch as Start, RunError as EngineError};
@@ -1112,5 +1112,24 @@ impl NativeMount for NsEnter {
             move |host, target| native_mount::unmount(host, &act, &target),
         )
         .await
+    }
+
+    /// On the file pool, under the file-call deadline, through the host root: the walk of
+    /// `path`'s directories, then `openat(O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)`.
+    async fn create_secret_file(
+        &self,
+        path: &Path,
+        contents: &SecretBytes,
+    ) -> Result<(), PathError> {
+        let (p, c) = (path.to_path_buf(), contents.clone());
+        self.fs_op(path, move |r| r.create_secret_file(&p, c.expose()))
+            .await
+    }
+
+    /// On the calling thread (so it can run in `Drop`): the walk and `unlinkat` through the
+    /// host root, a few system calls on the local staging tmpfs.
+    fn remove_secret_file(&self, path: &Path) -> Result<(), PathError> {
+        check_host_path(path)?;
+        self.inner.root.remove_file(path)
     }
 }
