@@ -52,6 +52,11 @@ const MASKED: &str = "<masked>";
 ///   attached (read-only is never briefly read-write).
 /// - **Unmount only what the descriptor names**: a target that is not the root of a mount is
 ///   [`NativeMountError::NotMounted`], never its parent's mount.
+/// - **Busy means busy.** A process that starts children holds, in each child between
+///   `clone` and `exec`, a copy of every descriptor it had open (clone(2) without
+///   `CLONE_FILES`), so a mount it just looked at can answer `EBUSY` for an instant. A backend
+///   that starts processes waits such a moment out (a bounded retry) before it reports
+///   `EBUSY` as a [`NativeMountError::Kernel`] error.
 /// - **Secrets stay inside.** A sensitive option ([`MountRequest::sensitive_option`]) is
 ///   handed to the kernel and appears in no argv, environment, log, error or `Debug`.
 /// - **Unsupported is not failure.** A backend that cannot mount natively here (no host
