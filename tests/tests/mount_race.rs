@@ -162,12 +162,40 @@ fn install_fake_helper(sb: &SandboxHost, log: &Path) {
     sb.install_sbin("mount.fakefs", script.as_bytes()).unwrap();
 }
 
+/// Installs `umount.ramfs` in the sandbox host: an umount(8) helper that appends the path it
+/// was given and `MODE:OWNER` of that path's parent to `log`, then unmounts it with umount(8)
+/// itself (`-i`: no helper again).
+fn install_umount_helper(sb: &SandboxHost, log: &Path) {
+    let script = format!(
+        "#!/bin/sh\n\
+         # umount.ramfs TARGET [-flnrv]\n\
+         echo \"$1 $(stat -c %a:%U \"$(dirname \"$1\")\")\" >> '{}'\n\
+         exec umount -i \"$@\"\n",
+        log.display()
+    );
+    sb.install_sbin("umount.ramfs", script.as_bytes()).unwrap();
+}
+
+/// One line of the umount helper's log: a directory below the 0700 root-owned staging tmpfs.
+fn assert_umount_on_staging(line: &str) {
+    let (on, parent) = line.split_once(' ').unwrap();
+    assert!(
+        Path::new(on).starts_with(hostexec_mount::STAGING_DIR),
+        "umount.ramfs got {on}, not a staging path"
+    );
+    assert_eq!(parent, "700:root", "{line}");
+}
+
 async fn target_race(test: &str, fstype: &str, options: MountOptions, unmount: UnmountOptions) {
     let Some(st) = setup(test) else {
         return;
     };
     if fstype == "fakefs" {
         install_fake_helper(&st.sb, &st.sb.scratch().join("fakefs.log"));
+    }
+    let umount_log = st.sb.scratch().join("umount.log");
+    if fstype == "ramfs" {
+        install_umount_helper(&st.sb, &umount_log);
     }
     let target = st.race.join("t");
     let swapper = start_swapper(&st.sb, &st.race);
@@ -220,6 +248,14 @@ async fn target_race(test: &str, fstype: &str, options: MountOptions, unmount: U
             .is_ok()
     {}
     eprintln!("{test}: {mounted} mounted, {refused} refused as symlinks, {unmounted} unmounted");
+    if fstype == "ramfs" {
+        // Every unmount went to the helper, on a staging path, never on the race directory.
+        let logged = std::fs::read_to_string(st.sb.local(&umount_log)).unwrap_or_default();
+        assert!(logged.lines().count() >= unmounted, "{logged}");
+        for line in logged.lines() {
+            assert_umount_on_staging(line);
+        }
+    }
     assert!(
         mounted > 0,
         "the race never let a mount through: nothing was tested"
@@ -372,4 +408,71 @@ async fn a_mount_helper_mounts_on_a_private_staging_directory_then_moves_it() {
     assert!(st.ns.stat(Path::new(on), false).await.is_err());
     st.m.unmount(&target, &UnmountOptions::new()).await.unwrap();
     assert_eq!(findmnt(&target), "");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn target_swapped_for_a_symlink_never_unmounts_elsewhere_umount_helper() {
+    target_race(
+        "target_swapped_for_a_symlink_never_unmounts_elsewhere_umount_helper",
+        "ramfs",
+        MountOptions::new(),
+        UnmountOptions::new(),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_umount_helper_gets_a_private_staging_directory_the_mount_was_moved_to() {
+    let Some(st) =
+        setup("an_umount_helper_gets_a_private_staging_directory_the_mount_was_moved_to")
+    else {
+        return;
+    };
+    let log = st.sb.scratch().join("umount.log");
+    install_umount_helper(&st.sb, &log);
+    let target = st.sb.scratch().join("nfs-like");
+    st.sb.mkdir_all(&target).unwrap();
+    st.m.mount("ram".as_ref(), &target, "ramfs", &MountOptions::new())
+        .await
+        .unwrap();
+    st.m.unmount(&target, &UnmountOptions::new()).await.unwrap();
+    let logged = std::fs::read_to_string(st.sb.local(&log)).unwrap();
+    let lines: Vec<&str> = logged.lines().collect();
+    assert_eq!(lines.len(), 1, "{logged}");
+    assert_umount_on_staging(lines[0]);
+    let on = Path::new(lines[0].split_once(' ').unwrap().0);
+    // Nothing is left: not on the target, not on the staging path, which is gone too.
+    assert_eq!(st.sb.findmnt_top(&target), None);
+    assert_eq!(st.sb.findmnt_top(on), None);
+    assert!(st.ns.stat(on, false).await.is_err());
+    // A failing umount(8) (the mount is busy: a process has its cwd there) leaves the mount
+    // where it was, on the target.
+    st.m.mount("ram".as_ref(), &target, "ramfs", &MountOptions::new())
+        .await
+        .unwrap();
+    let mut busy = std::process::Command::new("nsenter")
+        .args(["-t", &st.sb.pid().to_string(), "-m", "--", "sh", "-c"])
+        .arg("cd \"$1\" && echo in && exec sleep 30")
+        .arg("sh")
+        .arg(&target)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the sleeper is in the mount.
+    let mut ready = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(busy.stdout.as_mut().unwrap()),
+        &mut ready,
+    )
+    .unwrap();
+    assert_eq!(ready, "in\n");
+    let e = st.m.unmount(&target, &UnmountOptions::new()).await;
+    let _ = busy.kill();
+    let _ = busy.wait();
+    assert!(e.is_err(), "a busy mount was unmounted");
+    assert!(
+        st.m.is_mount_point(&target).await.unwrap(),
+        "the mount was not put back on the target"
+    );
+    st.m.unmount(&target, &UnmountOptions::new()).await.unwrap();
 }

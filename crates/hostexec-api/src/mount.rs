@@ -556,6 +556,7 @@ pub struct UnmountRequest {
     lazy: bool,
     force: bool,
     lookup: TargetLookup,
+    move_to: Option<PathBuf>,
 }
 
 impl UnmountRequest {
@@ -566,7 +567,23 @@ impl UnmountRequest {
             lazy: false,
             force: false,
             lookup: TargetLookup::default(),
+            move_to: None,
         }
+    }
+
+    /// Instead of unmounting, move the checked mount (by descriptor: `move_mount` of the
+    /// mount whose root the target is, after the same checks as an unmount) onto `stage`, an
+    /// empty directory (looked up following symlinks: the caller's own staging path, not an
+    /// input), so that a helper (umount(8) and its `/sbin/umount.TYPE`) can be given a path
+    /// no one else can swap. Done for any filesystem type, without entering it.
+    pub fn move_to(mut self, stage: impl Into<PathBuf>) -> Self {
+        self.move_to = Some(stage.into());
+        self
+    }
+
+    /// Where the mount is to be moved instead of unmounted, if anywhere.
+    pub fn get_move_to(&self) -> Option<&Path> {
+        self.move_to.as_deref()
     }
 
     /// Detach now, clean up when no longer busy (`MNT_DETACH`).
@@ -627,9 +644,11 @@ pub enum NativeMountError {
     },
     /// The target was checked (resolved by the lookup rule, no refused symlink, the root of a
     /// mount), but its filesystem is one whose unmount may wait on a server or daemon (NFS,
-    /// CIFS, FUSE, …): the caller should run the host's umount(8) on `target` (the canonical
-    /// host path found) under its own timeout, rather than block the backend's one thread in
-    /// the host's mount namespace. Nothing was changed.
+    /// CIFS, FUSE, …), or one the host has a `/sbin/umount.TYPE` helper for (umount.nfs tells
+    /// the server): the caller should run the host's umount(8) under its own timeout, rather
+    /// than block the backend's one thread in the host's mount namespace — best on a path
+    /// only it controls, after moving the mount there ([`UnmountRequest::move_to`]); `target`
+    /// is the canonical host path found. Nothing was changed.
     #[error("{}: {reason}; use umount(8)", .target.display())]
     HelperRequired {
         /// The canonical host path of the checked target.

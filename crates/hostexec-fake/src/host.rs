@@ -1041,6 +1041,42 @@ impl HostFs for FakeHost {
     }
 }
 
+impl FakeHost {
+    /// Moves the topmost mount at `src` (canonical; `asked` as the caller named it) and the
+    /// mounts on it onto `target` (canonical), as `move_mount` does.
+    fn move_entry(&self, src: &Path, asked: &Path, target: &Path) -> Result<(), NativeMountError> {
+        let mut t = lock(&self.inner.mounts);
+        let Some(i) = t.entries.iter().rposition(|m| m.target == src) else {
+            return Err(NativeMountError::NotMounted {
+                target: asked.to_path_buf(),
+            });
+        };
+        let parent_id = t.entries[..i]
+            .iter()
+            .filter(|m| target.starts_with(&m.target))
+            .max_by_key(|m| m.target.components().count())
+            .map_or(1, |m| m.id);
+        let moved_id = t.entries[i].id;
+        t.entries[i].parent_id = parent_id;
+        // The moved mount and those mounted on it later (its submounts).
+        for m in t.entries.iter_mut().skip(i) {
+            if m.id == moved_id || m.target.starts_with(src) && m.target != src {
+                let rel = m
+                    .target
+                    .strip_prefix(src)
+                    .unwrap_or(Path::new(""))
+                    .to_path_buf();
+                m.target = if rel.as_os_str().is_empty() {
+                    target.to_path_buf()
+                } else {
+                    target.join(rel)
+                };
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The table follows what the kernel would do for each request; the lookup rules
 /// ([`hostexec_api::TargetLookup`]) are the real backend's ([`RootFs::open_mount_target`]), so
 /// a final symlink is refused the same way. No command runs: a [`FakeExecutor`](crate::FakeExecutor)
@@ -1054,7 +1090,8 @@ impl HostFs for FakeHost {
 ///   `open_tree(OPEN_TREE_CLONE)` + `mount_setattr` do; `rbind` copies the mounts below the
 ///   source too;
 /// - a remount: [`FakeHost::remount`];
-/// - an unmount: [`FakeHost::remove_mount`] (not a mount root: `NotMounted`);
+/// - an unmount: [`FakeHost::remove_mount`] (not a mount root: `NotMounted`); with
+///   [`UnmountRequest::move_to`], the mount (and those on it) moved there instead;
 /// - propagation (`shared`, `slave`, `private`, `unbindable`, recursive or not) as the
 ///   kernel changes it, shown in the optional fields; a bind of a shared mount is its peer.
 ///   Not modelled: what propagates *to* peers and slaves (a mount under a shared mount is
@@ -1129,34 +1166,7 @@ impl NativeMount for FakeHost {
             }
             MountKind::Move { source } => {
                 let src = rootfs.resolve(source, Resolve::MustExist)?;
-                let mut t = lock(&self.inner.mounts);
-                let Some(i) = t.entries.iter().rposition(|m| m.target == src) else {
-                    return Err(NativeMountError::NotMounted {
-                        target: source.clone(),
-                    });
-                };
-                let parent_id = t.entries[..i]
-                    .iter()
-                    .filter(|m| target.starts_with(&m.target))
-                    .max_by_key(|m| m.target.components().count())
-                    .map_or(1, |m| m.id);
-                let moved_id = t.entries[i].id;
-                t.entries[i].parent_id = parent_id;
-                // The moved mount and those mounted on it later (its submounts).
-                for m in t.entries.iter_mut().skip(i) {
-                    if m.id == moved_id || m.target.starts_with(&src) && m.target != src {
-                        let rel = m
-                            .target
-                            .strip_prefix(&src)
-                            .unwrap_or(Path::new(""))
-                            .to_path_buf();
-                        m.target = if rel.as_os_str().is_empty() {
-                            target.clone()
-                        } else {
-                            target.join(rel)
-                        };
-                    }
-                }
+                self.move_entry(&src, source, &target)?;
             }
             MountKind::Remount => {
                 self.remount(&target, attrs, &shown).map_err(|e| {
@@ -1188,6 +1198,11 @@ impl NativeMount for FakeHost {
             .inner
             .rootfs
             .open_mount_target(request.target(), request.get_lookup())?;
+        if let Some(stage) = request.get_move_to() {
+            let stage = self.inner.rootfs.resolve(stage, Resolve::MustExist)?;
+            self.move_entry(&target, request.target(), &stage)?;
+            return Ok(MountRoute::Fake);
+        }
         match self.remove_mount(&target) {
             Ok(_) => Ok(MountRoute::Fake),
             Err(e) if e.raw_os_error() == Some(22) => Err(NativeMountError::NotMounted {

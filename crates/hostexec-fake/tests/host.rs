@@ -506,3 +506,28 @@ async fn mount_handler_splits_argv_as_util_linux_does() {
     assert_eq!(host.mounts().len(), 1);
     fake.verify().unwrap();
 }
+
+#[tokio::test]
+async fn an_unmount_with_move_to_moves_the_mount_and_what_is_on_it() {
+    use hostexec_api::{MountRequest, NativeMount, UnmountRequest};
+    let host = FakeHost::new().unwrap();
+    host.dir("/t").unwrap().dir("/stage").unwrap();
+    host.mount_native(&MountRequest::filesystem("ramfs", "/t"))
+        .await
+        .unwrap();
+    host.create_dir_all(Path::new("/t/sub")).await.unwrap();
+    host.mount_native(&MountRequest::filesystem("tmpfs", "/t/sub"))
+        .await
+        .unwrap();
+    host.unmount_native(&UnmountRequest::new("/t").move_to("/stage"))
+        .await
+        .unwrap();
+    let table = String::from_utf8(host.read_mountinfo().await.unwrap()).unwrap();
+    let points: Vec<&str> = table.lines().filter_map(|l| l.split(' ').nth(4)).collect();
+    assert_eq!(points, ["/", "/stage", "/stage/sub"], "{table}");
+    let e = host
+        .unmount_native(&UnmountRequest::new("/t").move_to("/stage"))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("not mounted"), "{e}");
+}

@@ -396,10 +396,12 @@ impl<E: Executor, F: HostFs + NativeMount> HostMounter<E, F> {
         }
     }
 
-    /// The umount(8) route: bounded, forced after `force_after` if asked.
+    /// The umount(8) route on `on` (the target, or the staging directory it was moved to):
+    /// bounded, forced after `force_after` if asked; errors name `target`.
     async fn unmount_helper(
         &self,
         target: &Path,
+        on: &Path,
         options: &UnmountOptions,
         start: tokio::time::Instant,
     ) -> Result<(), MountError> {
@@ -411,10 +413,7 @@ impl<E: Executor, F: HostFs + NativeMount> HostMounter<E, F> {
             target: target.to_path_buf(),
             timeout: overall,
         };
-        match self
-            .umount_once(target, options.is_lazy(), false, first)
-            .await
-        {
+        match self.umount_once(on, options.is_lazy(), false, first).await {
             Ok(out) => unmount_result(target, out),
             Err(CommandError::TimedOut { .. }) if options.get_force_after().is_some() => {
                 let left = overall.saturating_sub(start.elapsed());
@@ -422,10 +421,7 @@ impl<E: Executor, F: HostFs + NativeMount> HostMounter<E, F> {
                     return Err(timed_out());
                 }
                 tracing::warn!(target = %target.display(), "unmount hung; forcing");
-                match self
-                    .umount_once(target, options.is_lazy(), true, left)
-                    .await
-                {
+                match self.umount_once(on, options.is_lazy(), true, left).await {
                     Ok(out) => unmount_result(target, out),
                     Err(CommandError::TimedOut { .. }) => Err(timed_out()),
                     Err(e) => Err(MountError::command("umount", target, e)),
@@ -434,6 +430,47 @@ impl<E: Executor, F: HostFs + NativeMount> HostMounter<E, F> {
             Err(CommandError::TimedOut { .. }) => Err(timed_out()),
             Err(e) => Err(MountError::command("umount", target, e)),
         }
+    }
+
+    /// umount(8) for a mount the backend checked (`checked`, its canonical path) but leaves
+    /// to a helper: the mount is first moved by descriptor onto a fresh staging directory
+    /// (`UnmountRequest::move_to`: the very mount the check found, whatever the path names by
+    /// now), and umount(8) runs on that path, which no unprivileged host user can reach or
+    /// swap. If umount(8) fails, the mount is moved back onto the target (by the caller's
+    /// lookup rule). Where the move cannot be made (no staging tmpfs; the kernel refuses to
+    /// move a mount whose parent mount is shared, `EINVAL`), umount(8) gets `checked`.
+    async fn staged_unmount(
+        &self,
+        req: &UnmountRequest,
+        checked: &Path,
+        options: &UnmountOptions,
+        start: tokio::time::Instant,
+    ) -> Result<(), MountError> {
+        let target = req.target();
+        let Some(stage) = self.staging_dir().await? else {
+            return self.unmount_helper(target, checked, options, start).await;
+        };
+        if let Err(e) = self.fs.unmount_native(&req.clone().move_to(&stage)).await {
+            let _ = self.fs.remove_dir(&stage).await;
+            if e.is_unsupported() || e.raw_os_error() == Some(EINVAL) {
+                tracing::debug!(target = %target.display(), error = %e, "the mount cannot be moved to a staging directory; umount(8) on the checked path");
+                return self.unmount_helper(target, checked, options, start).await;
+            }
+            return Err(MountError::native("unmount", String::new(), e));
+        }
+        tracing::debug!(target = %target.display(), stage = %stage.display(), "umount(8) on a staging directory");
+        let r = self.unmount_helper(target, &stage, options, start).await;
+        if r.is_err() {
+            let back =
+                MountRequest::move_mount(&stage, target).lookup(options.get_lookup().clone());
+            if let Err(e) = self.fs.mount_native(&back).await {
+                tracing::warn!(target = %target.display(), stage = %stage.display(), error = %e, "umount(8) failed and the mount could not be moved back: it is on the staging directory");
+            }
+        }
+        if let Err(e) = self.fs.remove_dir(&stage).await {
+            tracing::debug!(stage = %stage.display(), error = %e, "staging directory left behind");
+        }
+        r
     }
 
     /// A fresh directory for one mount(8) run, on the private staging tmpfs ([`STAGING_DIR`],
@@ -588,6 +625,9 @@ impl<F: NativeMount> Drop for SecretFile<'_, F> {
         }
     }
 }
+
+/// `EINVAL`: among others, what `move_mount(2)` answers for a mount whose parent is shared.
+const EINVAL: i32 = 22;
 
 /// Filesystems mounted through mount(8) and its `/sbin/mount.TYPE` helper (network and FUSE
 /// filesystems: the helper resolves names, talks to servers, starts daemons).
@@ -775,9 +815,9 @@ impl<E: Executor, F: HostFs + NativeMount> Mount for HostMounter<E, F> {
                     reason,
                 })) => {
                     // Checked by the backend without entering the filesystem (which may hang):
-                    // umount(8) gets the canonical path it found.
+                    // umount(8) gets a staging path the mount was moved to by descriptor.
                     tracing::debug!(target = %target.display(), %reason, "unmounting through umount(8)");
-                    return self.unmount_helper(&checked, options, start).await;
+                    return self.staged_unmount(&req, &checked, options, start).await;
                 }
                 Ok(Err(e)) if e.is_unsupported() => {
                     tracing::debug!(target = %target.display(), error = %e, "no native route; using umount(8)");
@@ -787,7 +827,7 @@ impl<E: Executor, F: HostFs + NativeMount> Mount for HostMounter<E, F> {
         }
         self.check_helper_target(target, options.get_lookup())
             .await?;
-        self.unmount_helper(target, options, start).await
+        self.unmount_helper(target, target, options, start).await
     }
 
     async fn make_rshared(&self, path: &Path) -> Result<(), MountError> {

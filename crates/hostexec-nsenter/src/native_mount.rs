@@ -19,7 +19,11 @@
 //!
 //! An unmount checks with `statx` on the descriptor that it is the root of a mount (else
 //! `NotMounted`) and then calls `umount2` on its `/proc` link: the kernel unmounts the mount
-//! that descriptor is on, whatever the path names by now.
+//! that descriptor is on, whatever the path names by now. A network or FUSE filesystem, or a
+//! type the host has a `/sbin/umount.TYPE` for, is `HelperRequired` instead; with
+//! `UnmountRequest::move_to` the checked mount is moved (`move_mount` from the mount point
+//! opened again and compared by mount ID) onto the caller's staging directory, where
+//! umount(8) can be given a path no one else can swap.
 //!
 //! `/proc/self` of the *host* may show another PID namespace, so the links are reached through
 //! a directory descriptor of this process's own `/proc/PID/fd`, opened before the namespaces
@@ -178,9 +182,12 @@ fn open_for_unmount_retrying(
     if is_link {
         if *req.get_lookup() == TargetLookup::FollowFinalSymlink {
             let canonical = root.resolve(asked, hostexec_api::Resolve::MustExist)?;
-            let again = UnmountRequest::new(canonical)
+            let mut again = UnmountRequest::new(canonical)
                 .lazy(req.is_lazy())
                 .force(req.is_force());
+            if let Some(stage) = req.get_move_to() {
+                again = again.move_to(stage);
+            }
             return open_for_unmount(root, &again).map_err(|e| match e {
                 NativeMountError::NotMounted { .. } => NativeMountError::NotMounted {
                     target: asked.to_path_buf(),
@@ -215,11 +222,20 @@ fn open_for_unmount_retrying(
             source: None,
         });
     };
+    // The staging directory a mount is moved to instead (the caller's own path).
+    let stage = match req.get_move_to() {
+        Some(stage) => Some(
+            root.open_mount_target(stage, &TargetLookup::FollowFinalSymlink)?
+                .1,
+        ),
+        None => None,
+    };
     Ok(UnmountTarget {
         path: dir_host.join(&name),
         parent,
         name,
         mnt_id,
+        stage,
     })
 }
 
@@ -827,6 +843,8 @@ pub(crate) struct UnmountTarget {
     parent: OwnedFd,
     name: std::ffi::OsString,
     mnt_id: u64,
+    /// [`UnmountRequest::move_to`]'s directory, opened by the walk.
+    stage: Option<OwnedFd>,
 }
 
 /// Runs on the host thread: `umount2(name, UMOUNT_NOFOLLOW)` relative to the mount point's
@@ -859,18 +877,31 @@ pub(crate) fn unmount(
         if !is_root || id != Some(t.mnt_id) {
             return Err(not_mounted());
         }
+        if let Some(stage) = &t.stage {
+            return move_out(host, req, t, stage);
+        }
         // A network or FUSE filesystem may block umount2 talking to its server, and this is
         // the one thread in the host's mount namespace: such mounts go to umount(8), which
-        // runs under the caller's timeout. statmount reads the type without asking the
+        // runs under the caller's timeout; so do types the host has a `/sbin/umount.TYPE`
+        // for (umount.nfs tells the server). statmount reads the type without asking the
         // filesystem; without it (Linux < 6.8) the type is unknown, and umount(8) is used.
-        match hostexec_sys::mount::statmount_sb_magic(t.mnt_id) {
-            Ok(magic) if !REMOTE_MAGICS.contains(&magic) => {}
-            Ok(magic) => {
+        match hostexec_sys::mount::statmount_sb_magic_and_type(t.mnt_id) {
+            Ok((magic, _)) if REMOTE_MAGICS.contains(&magic) => {
                 return Err(NativeMountError::HelperRequired {
                     target: t.path.clone(),
                     reason: format!("a network or FUSE filesystem (magic {magic:#x})"),
                 })
             }
+            Ok((_, fstype)) if has_umount_helper(&fstype) => {
+                return Err(NativeMountError::HelperRequired {
+                    target: t.path.clone(),
+                    reason: format!(
+                        "the host has an umount.{} helper",
+                        String::from_utf8_lossy(&fstype)
+                    ),
+                })
+            }
+            Ok(_) => {}
             Err(e) => {
                 return Err(NativeMountError::Unsupported {
                     route,
@@ -879,16 +910,101 @@ pub(crate) fn unmount(
                 })
             }
         }
-        rustix::mount::unmount(t.name.as_os_str(), flags).map_err(|e| match e {
-            Errno::INVAL => not_mounted(),
-            e if e == Errno::NOSYS => unsupported(route, "umount2", e),
-            e => kernel("umount2", route, req.target(), "", vec![], e),
-        })
+        rustix::mount::unmount(t.name.as_os_str(), flags)
+            .map(|()| route)
+            .map_err(|e| match e {
+                Errno::INVAL => not_mounted(),
+                e if e == Errno::NOSYS => unsupported(route, "umount2", e),
+                e => kernel("umount2", route, req.target(), "", vec![], e),
+            })
     })();
     let back = rustix::process::fchdir(host.root);
     match (r, back) {
-        (r, Ok(())) => r.map(|()| route),
+        (r, Ok(())) => r,
         (_, Err(e)) => Err(unsupported(route, "returning to the host root", e)),
+    }
+}
+
+/// Whether the host has a `/sbin/umount.TYPE` (or `/usr/sbin/…`) that umount(8) would run
+/// for `fstype`. On the host thread, whose root is the host's: two lookups from the kernel's
+/// caches, in the host's view.
+fn has_umount_helper(fstype: &[u8]) -> bool {
+    if fstype.is_empty() || fstype.contains(&b'/') {
+        return false;
+    }
+    ["/sbin/umount.", "/usr/sbin/umount."].iter().any(|dir| {
+        let mut p = dir.as_bytes().to_vec();
+        p.extend_from_slice(fstype);
+        rustix::fs::statx(
+            rustix::fs::CWD,
+            OsStr::from_bytes(&p),
+            AtFlags::STATX_DONT_SYNC | AtFlags::NO_AUTOMOUNT,
+            StatxFlags::TYPE,
+        )
+        .is_ok_and(|st| {
+            rustix::fs::FileType::from_raw_mode(u32::from(st.stx_mode))
+                == rustix::fs::FileType::RegularFile
+        })
+    })
+}
+
+/// [`UnmountRequest::move_to`], on the host thread with the working directory in the mount
+/// point's parent: the name opened again (`O_PATH`, crossing into the mount without entering
+/// its filesystem), its unique mount ID compared with the checked one, then `move_mount` of
+/// exactly that mount onto the staging directory (`MS_MOVE` through the descriptors' `/proc`
+/// links where the new API is missing or filtered). The kernel refuses to move a mount whose
+/// parent mount is shared (`EINVAL`).
+fn move_out(
+    host: &HostSide<'_>,
+    req: &UnmountRequest,
+    t: &UnmountTarget,
+    stage: &OwnedFd,
+) -> Result<MountRoute, NativeMountError> {
+    let route = MountRoute::NewApi;
+    let fail = |call, e| kernel(call, route, req.target(), "", vec![], e);
+    let fd = rustix::fs::openat(
+        rustix::fs::CWD,
+        t.name.as_os_str(),
+        rustix::fs::OFlags::PATH | rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(|e| fail("openat", e))?;
+    let st = rustix::fs::statx(
+        &fd,
+        "",
+        AtFlags::EMPTY_PATH | AtFlags::STATX_DONT_SYNC,
+        StatxFlags::from_bits_retain(STATX_MNT_ID_UNIQUE),
+    )
+    .map_err(|e| fail("statx", e))?;
+    if !st.stx_attributes.contains(StatxAttributes::MOUNT_ROOT) || st.stx_mnt_id != t.mnt_id {
+        return Err(NativeMountError::NotMounted {
+            target: req.target().to_path_buf(),
+        });
+    }
+    match rustix::mount::move_mount(
+        &fd,
+        "",
+        stage,
+        "",
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
+    ) {
+        Ok(()) => Ok(route),
+        Err(e) if is_unavailable(e) => with_proc_cwd(host, || {
+            rustix::mount::mount_move(link_name(&fd).as_str(), link_name(stage).as_str()).map_err(
+                |e| {
+                    kernel(
+                        "mount(MS_MOVE)",
+                        MountRoute::Mount2,
+                        req.target(),
+                        "",
+                        vec![],
+                        e,
+                    )
+                },
+            )
+        })
+        .map(|()| MountRoute::Mount2),
+        Err(e) => Err(fail("move_mount", e)),
     }
 }
 

@@ -194,6 +194,26 @@ pub fn statmount_sb_magic(mnt_id: u64) -> std::io::Result<u64> {
     Ok(head.sb_magic)
 }
 
+/// [`statmount_sb_magic`] and the filesystem type's name (`tmpfs`, `nfs4`; a FUSE mount's
+/// is `fuse`, its subtype apart) in one call, still without touching the filesystem.
+pub fn statmount_sb_magic_and_type(mnt_id: u64) -> std::io::Result<(u64, Vec<u8>)> {
+    // Room for the fixed part and a type name (at most a few dozen bytes; EOVERFLOW beyond).
+    let mut buf = [0u64; 128];
+    statmount_raw(mnt_id, STATMOUNT_SB_BASIC | STATMOUNT_FS_TYPE, &mut buf)?;
+    let head = Fixed::read(&buf);
+    let need = STATMOUNT_SB_BASIC | STATMOUNT_FS_TYPE;
+    if head.mask & need != need {
+        return Err(std::io::Error::from_raw_os_error(libc::ENODATA));
+    }
+    let bytes: Vec<u8> = buf.iter().flat_map(|w| w.to_ne_bytes()).collect();
+    let total = (head.size as usize).min(bytes.len());
+    let name = bytes
+        .get(STRINGS_AT + head.fs_type as usize..total)
+        .unwrap_or(&[]);
+    let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+    Ok((head.sb_magic, name[..end].to_vec()))
+}
+
 /// `STATMOUNT_MNT_BASIC`: mount IDs, attributes and propagation.
 const STATMOUNT_MNT_BASIC: u64 = 0x2;
 /// `STATMOUNT_PROPAGATE_FROM`.
@@ -415,6 +435,11 @@ mod statmount_tests {
             Err(e) => assert_eq!(e.raw_os_error(), Some(libc::ENOSYS), "{e}"),
         }
         assert!(statmount_sb_magic(u64::MAX).is_err());
+        match statmount_sb_magic_and_type(st.stx_mnt_id) {
+            Ok((magic, name)) => assert_eq!((magic, &name[..]), (0x9fa0, &b"proc"[..])),
+            Err(e) => assert_eq!(e.raw_os_error(), Some(libc::ENOSYS), "{e}"),
+        }
+        assert!(statmount_sb_magic_and_type(u64::MAX).is_err());
     }
 
     #[test]
