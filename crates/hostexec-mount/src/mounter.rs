@@ -436,8 +436,8 @@ impl<E: Executor, F: HostFs + NativeMount> HostMounter<E, F> {
     /// to a helper: the mount is first moved by descriptor onto a fresh staging directory
     /// (`UnmountRequest::move_to`: the very mount the check found, whatever the path names by
     /// now), and umount(8) runs on that path, which no unprivileged host user can reach or
-    /// swap. If umount(8) fails, the mount is moved back onto the target (by the caller's
-    /// lookup rule). Where the move cannot be made (no staging tmpfs; the kernel refuses to
+    /// swap. If umount(8) fails, the mount is moved back onto the target the same way (a
+    /// final symlink there refused). Where the move cannot be made (no staging tmpfs; the kernel refuses to
     /// move a mount whose parent mount is shared, `EINVAL`), umount(8) gets `checked`.
     async fn staged_unmount(
         &self,
@@ -461,9 +461,10 @@ impl<E: Executor, F: HostFs + NativeMount> HostMounter<E, F> {
         tracing::debug!(target = %target.display(), stage = %stage.display(), "umount(8) on a staging directory");
         let r = self.unmount_helper(target, &stage, options, start).await;
         if r.is_err() {
-            let back =
-                MountRequest::move_mount(&stage, target).lookup(options.get_lookup().clone());
-            if let Err(e) = self.fs.mount_native(&back).await {
+            // Back by the same checks, without entering the filesystem (it may hang); the
+            // target's final component may not be a symlink.
+            let back = UnmountRequest::new(&stage).move_to(target);
+            if let Err(e) = self.fs.unmount_native(&back).await {
                 tracing::warn!(target = %target.display(), stage = %stage.display(), error = %e, "umount(8) failed and the mount could not be moved back: it is on the staging directory");
             }
         }
