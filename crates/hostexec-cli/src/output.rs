@@ -113,7 +113,7 @@ fn json_plain(bytes: &[u8]) -> bool {
     };
     if bytes.len() < 8 {
         return !bytes.iter().fold(false, |bad, &b| {
-            bad | (b < 0x20) | (b >= 0x7f) | (b == b'"') | (b == b'\\')
+            bad | !(0x20..0x7f).contains(&b) | (b == b'"') | (b == b'\\')
         });
     }
     let mut found = false;
