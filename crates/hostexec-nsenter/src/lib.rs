@@ -108,7 +108,7 @@ use async_trait::async_trait;
 use hostexec_api::{
     path::check_host_path, CommandError, Executor, FileStat, HostCommand, HostFs, MountRequest,
     MountRoute, NativeMount, NativeMountError, Output, PathError, PathResolver, Resolve,
-    UnmountRequest, HOST_BIN_DIRS,
+    SecretBytes, UnmountRequest, HOST_BIN_DIRS,
 };
 use hostexec_rootfs::RootFs;
 use hostexec_supervise::{Engine, EngineConfig, Launch as Start, RunError as EngineError};
@@ -191,8 +191,8 @@ impl NsEnterBuilder {
     }
 
     /// How the processes of a command are found and killed on a timeout or a drop (default:
-    /// [`Containment::detect`]: a cgroup2 group per command where this process's cgroup2
-    /// group is writable, else the `/proc` walk under a child subreaper). For
+    /// [`Containment::detect`], at the first command: a cgroup2 group per command where this
+    /// process's cgroup2 group is writable, else the `/proc` walk under a child subreaper). For
     /// [`Containment::Cgroup`], the directory is in this process's view.
     pub fn containment(mut self, c: Containment) -> Self {
         self.containment = Some(c);
@@ -216,8 +216,12 @@ impl NsEnterBuilder {
             Source::Pid(pid) => Some(open_pidfd(pid)?),
             Source::HostRoot => None,
         };
-        let containment = self.containment.unwrap_or_else(Containment::detect);
-        let mut config = EngineConfig::new("hostexec-spawn").containment(containment);
+        // Left open, the containment is detected at the first command: a handle that runs
+        // none (a mount table listing, a path resolution) never probes the cgroup tree.
+        let mut config = EngineConfig::new("hostexec-spawn");
+        if let Some(c) = self.containment {
+            config = config.containment(c);
+        }
         if target.get_namespaces().contains(&Namespace::Mount) {
             config = config.mount_ns(target.ns_file(Namespace::Mount));
         }
@@ -1143,5 +1147,24 @@ impl NativeMount for NsEnter {
                 _ => return r,
             }
         }
+    }
+
+    /// On the file pool, under the file-call deadline, through the host root: the walk of
+    /// `path`'s directories, then `openat(O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)`.
+    async fn create_secret_file(
+        &self,
+        path: &Path,
+        contents: &SecretBytes,
+    ) -> Result<(), PathError> {
+        let (p, c) = (path.to_path_buf(), contents.clone());
+        self.fs_op(path, move |r| r.create_secret_file(&p, c.expose()))
+            .await
+    }
+
+    /// On the calling thread (so it can run in `Drop`): the walk and `unlinkat` through the
+    /// host root, a few system calls on the local staging tmpfs.
+    fn remove_secret_file(&self, path: &Path) -> Result<(), PathError> {
+        check_host_path(path)?;
+        self.inner.root.remove_file(path)
     }
 }
