@@ -201,32 +201,7 @@ fn benches(c: &mut Criterion) {
             // descriptor + close, the system calls is_mount_point makes (a statx by path
             // cannot be confined to the host root).
             g.bench_with_input(BenchmarkId::new("safe_floor", n), &n, |b, _| {
-                b.iter(|| {
-                    use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags, StatxFlags};
-                    // EAGAIN: the RCU walk met a concurrent mount or rename anywhere (the
-                    // mount lock's sequence moved); the inline stat tries again too.
-                    let fd = loop {
-                        match rustix::fs::openat2(
-                            nsr.root_fs().as_fd(),
-                            &probe_rel,
-                            OFlags::PATH | OFlags::CLOEXEC,
-                            Mode::empty(),
-                            ResolveFlags::IN_ROOT
-                                | ResolveFlags::NO_MAGICLINKS
-                                | ResolveFlags::CACHED,
-                        ) {
-                            Err(rustix::io::Errno::AGAIN) => continue,
-                            r => break r.unwrap(),
-                        }
-                    };
-                    rustix::fs::statx(
-                        &fd,
-                        c"",
-                        AtFlags::EMPTY_PATH | AtFlags::SYMLINK_NOFOLLOW | AtFlags::STATX_DONT_SYNC,
-                        StatxFlags::BASIC_STATS | StatxFlags::from_bits_retain(0x4000),
-                    )
-                    .unwrap()
-                })
+                b.iter(|| hostexec_testing::safe_floor_stat(nsr.root_fs().as_fd(), &probe_rel))
             });
             g.bench_with_input(BenchmarkId::new("nsenter_findmnt", n), &n, |b, _| {
                 b.iter(|| {

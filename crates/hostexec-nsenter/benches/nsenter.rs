@@ -81,35 +81,6 @@ fn go_realpath(mnt: &str, path: &Path) -> Vec<u8> {
     out.stdout
 }
 
-/// The safe floor of a stat: `openat2(O_PATH, RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS|
-/// RESOLVE_CACHED)` + `statx(fd, "", AT_EMPTY_PATH|AT_STATX_DONT_SYNC)` + `close`, the system
-/// calls `HostFs::stat` makes on the caller's thread.
-fn safe_floor_stat(root: std::os::fd::BorrowedFd<'_>, rel: &Path) -> rustix::fs::Statx {
-    use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags, StatxFlags};
-    // EAGAIN: the RCU walk met a concurrent mount or rename anywhere (the mount lock's
-    // sequence moved); the inline stat tries again too.
-    let fd = loop {
-        match rustix::fs::openat2(
-            root,
-            rel,
-            OFlags::PATH | OFlags::CLOEXEC,
-            Mode::empty(),
-            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS | ResolveFlags::CACHED,
-        ) {
-            Err(rustix::io::Errno::AGAIN) => continue,
-            r => break r.unwrap(),
-        }
-    };
-    // STATX_MNT_ID_UNIQUE (0x4000), as the inline stat asks.
-    rustix::fs::statx(
-        &fd,
-        c"",
-        AtFlags::EMPTY_PATH | AtFlags::SYMLINK_NOFOLLOW | AtFlags::STATX_DONT_SYNC,
-        StatxFlags::BASIC_STATS | StatxFlags::from_bits_retain(0x4000),
-    )
-    .unwrap()
-}
-
 fn launch(f: &Fixture, h: &NsEnter) {
     let out = f.rt.block_on(h.run(HostCommand::new("/bin/true"))).unwrap();
     assert!(out.success());
@@ -260,7 +231,7 @@ fn benches(c: &mut Criterion) {
     // The safe floor: what the kernel needs to stat a path confined to the host root (a
     // statx by path cannot refuse `..`, absolute or magic links on the way out).
     g.bench_function("safe_floor_openat2_statx", |b| {
-        b.iter(|| safe_floor_stat(f.thread.root_fs().as_fd(), &scratch_rel))
+        b.iter(|| hostexec_testing::safe_floor_stat(f.thread.root_fs().as_fd(), &scratch_rel))
     });
     g.finish();
 

@@ -367,17 +367,19 @@ async fn a_target_that_exited_is_refused() {
             }
             other => panic!("{l:?}: {other:?}"),
         }
-        let r = hostexec_api::PathResolver::resolve(
-            &h,
-            Path::new("/"),
-            hostexec_api::Resolve::MustExist,
-        )
-        .await;
-        assert!(
-            matches!(r, Err(hostexec_api::PathError::HostUnavailable { .. })),
-            "{r:?}"
-        );
+        assert_resolve_refused(&h, l).await;
     }
+}
+
+/// A resolve (MustExist, answered inline unless refused) fails with the target gone.
+async fn assert_resolve_refused(h: &NsEnter, l: Launcher) {
+    let r =
+        hostexec_api::PathResolver::resolve(h, Path::new("/"), hostexec_api::Resolve::MustExist)
+            .await;
+    assert!(
+        matches!(r, Err(hostexec_api::PathError::HostUnavailable { .. })),
+        "{l:?}: {r:?}"
+    );
 }
 
 /// The calls answered on the caller's thread (`stat`, `resolve` MustExist) read the pidfd
@@ -416,16 +418,7 @@ async fn inline_calls_refuse_a_target_that_exited_once_the_watcher_saw_it() {
             );
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
-        let r = hostexec_api::PathResolver::resolve(
-            &h,
-            Path::new("/"),
-            hostexec_api::Resolve::MustExist,
-        )
-        .await;
-        assert!(
-            matches!(r, Err(hostexec_api::PathError::HostUnavailable { .. })),
-            "{l:?}: {r:?}"
-        );
+        assert_resolve_refused(&h, l).await;
     }
 }
 

@@ -20,6 +20,16 @@ use hostexec_testing::sandbox::{skip_without_namespaces, SandboxHost};
 /// Both type lookups: `statmount(2)` by unique ID, and the mount table.
 const LOOKUPS: [bool; 2] = [true, false];
 
+/// The sandbox's `NsEnter` with file calls ending at `deadline`, learning mount types with
+/// `statmount(2)` or from the table.
+fn host(sb: &SandboxHost, deadline: Duration, statmount: bool) -> NsEnter {
+    NsEnter::builder(sb.target())
+        .fs_timeout(deadline)
+        .statmount(statmount)
+        .build()
+        .unwrap()
+}
+
 /// Fails the test (the whole process) if `done` is not set within 30 s: a call that blocked
 /// the only runtime thread would otherwise hang the test, since no timeout could fire.
 fn watchdog(what: &'static str) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
@@ -54,11 +64,7 @@ async fn inline_and_hung(statmount: bool) {
     sb.mkdir_all(&s.join("hung")).unwrap();
     let hung = sb.hung_fuse_mount(&s.join("hung")).unwrap();
     let deadline = Duration::from_millis(200);
-    let ns = NsEnter::builder(sb.target())
-        .fs_timeout(deadline)
-        .statmount(statmount)
-        .build()
-        .unwrap();
+    let ns = host(&sb, deadline, statmount);
     // Warm the dentry cache through the walk (blocking, on this thread), then resolve.
     ns.root_fs()
         .resolve_by_walk(&s.join("abs"), Resolve::MustExist)
@@ -144,11 +150,7 @@ async fn reused_place(statmount: bool) {
     let place = sb.scratch().join("place");
     sb.mkdir_all(&place).unwrap();
     let deadline = Duration::from_millis(200);
-    let ns = NsEnter::builder(sb.target())
-        .fs_timeout(deadline)
-        .statmount(statmount)
-        .build()
-        .unwrap();
+    let ns = host(&sb, deadline, statmount);
     sb.mount_tmpfs(&place, "size=1m").unwrap();
     // Warm the caches through the walk, then stat inline: a local mount, no hop.
     let walked = ns.root_fs().stat(&place, true).unwrap();
