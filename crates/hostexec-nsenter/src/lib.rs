@@ -946,8 +946,8 @@ impl PathResolver for NsEnter {
 impl HostFs for NsEnter {
     async fn stat(&self, path: &Path, follow: bool) -> Result<FileStat, PathError> {
         // On the caller's thread when the kernel answers from its caches on a local file
-        // system (see the `fstypes` rule); anything else hops to the pool.
-        check_host_path(path)?;
+        // system (see the `fstypes` rule); anything else hops to the pool. `stat_cached`
+        // checks the path.
         self.check_alive_inline()?;
         if let Some(st) = self
             .inner
