@@ -193,8 +193,8 @@ impl NsEnterBuilder {
     }
 
     /// How the processes of a command are found and killed on a timeout or a drop (default:
-    /// [`Containment::detect`]: a cgroup2 group per command where this process's cgroup2
-    /// group is writable, else the `/proc` walk under a child subreaper). For
+    /// [`Containment::detect`], at the first command: a cgroup2 group per command where this
+    /// process's cgroup2 group is writable, else the `/proc` walk under a child subreaper). For
     /// [`Containment::Cgroup`], the directory is in this process's view.
     pub fn containment(mut self, c: Containment) -> Self {
         self.containment = Some(c);
@@ -229,8 +229,12 @@ impl NsEnterBuilder {
             Source::Pid(pid) => Some(open_pidfd(pid)?),
             Source::HostRoot => None,
         };
-        let containment = self.containment.unwrap_or_else(Containment::detect);
-        let mut config = EngineConfig::new("hostexec-spawn").containment(containment);
+        // Left open, the containment is detected at the first command: a handle that runs
+        // none (a mount table listing, a path resolution) never probes the cgroup tree.
+        let mut config = EngineConfig::new("hostexec-spawn");
+        if let Some(c) = self.containment {
+            config = config.containment(c);
+        }
         if target.get_namespaces().contains(&Namespace::Mount) {
             config = config.mount_ns(target.ns_file(Namespace::Mount));
         }
