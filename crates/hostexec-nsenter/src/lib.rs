@@ -1044,25 +1044,32 @@ impl NsEnter {
 }
 
 impl NsEnter {
-    /// A native mount or unmount in its two steps: `walk` opens `target` on the file pool
-    /// (held by descriptor from then on), `act` mounts or unmounts through it on the host
-    /// thread.
-    async fn native_call<O, W, A>(
+    /// A native mount or unmount in its two steps: `cached` opens `target` from the kernel's
+    /// lookup caches on the caller's thread, or, where they do not answer, `walk` opens it on
+    /// the file pool (held by descriptor from then on); `act` mounts or unmounts through it on
+    /// the host thread. One hop when the caches answer, two otherwise.
+    async fn native_call<O, C, W, A>(
         &self,
         target: &Path,
         new_api: bool,
+        cached: C,
         walk: W,
         act: A,
     ) -> Result<MountRoute, NativeMountError>
     where
         O: Send + 'static,
+        C: FnOnce(&RootFs) -> Result<Option<O>, NativeMountError>,
         W: FnOnce(&RootFs) -> Result<O, NativeMountError> + Send + 'static,
         A: FnOnce(&native_mount::HostSide<'_>, O) -> Result<MountRoute, NativeMountError>
             + Send
             + 'static,
     {
         let (thread, proc_fds) = self.native_parts()?;
-        let opened = self.fs_op(target, walk).await?;
+        check_host_path(target)?;
+        let opened = match cached(&self.inner.root)? {
+            Some(opened) => opened,
+            None => self.fs_op(target, walk).await?,
+        };
         let root = Arc::clone(&self.inner.root);
         thread
             .call(move || {
@@ -1094,6 +1101,7 @@ impl NativeMount for NsEnter {
         self.native_call(
             request.target(),
             self.inner.new_mount_api,
+            |root| native_mount::open_for_mount_cached(root, request),
             move |root| native_mount::open_for_mount(root, &walk),
             move |host, opened| native_mount::mount(host, &act, &opened),
         )
@@ -1108,6 +1116,7 @@ impl NativeMount for NsEnter {
         self.native_call(
             request.target(),
             true,
+            |root| native_mount::open_for_unmount_cached(root, request),
             move |root| native_mount::open_for_unmount(root, &walk),
             move |host, target| native_mount::unmount(host, &act, &target),
         )

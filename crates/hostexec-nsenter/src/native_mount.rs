@@ -1,6 +1,28 @@
 //! [`NativeMount`](hostexec_api::NativeMount) for `NsEnter`: the mount system calls, made on
 //! the host thread (the only thread in the host's mount namespace), on descriptors the in-root
-//! walk opened on the file pool.
+//! walk opened.
+//!
+//! The walk runs on the caller's thread when the kernel's lookup caches answer it
+//! ([`open_for_mount_cached`], [`open_for_unmount_cached`]: `RESOLVE_CACHED` lookups, which
+//! never wait for a file system), else on the file pool under the file-call deadline
+//! ([`open_for_mount`], [`open_for_unmount`], which also give the typed errors: a refused
+//! symlink, a target not beneath its base, nothing mounted). A request made
+//! [`unless_helper`](hostexec_api::MountRequest::unless_helper) has its helper paths looked up
+//! in the same step. So a call costs one hop (to the host thread) when the caches hold its
+//! paths, two otherwise.
+//!
+//! System calls of a call whose paths are cached (strace, Linux 6.18): opening a target or
+//! bind source is 7 on the caller's thread (`openat2(RESOLVE_IN_ROOT | RESOLVE_CACHED)`,
+//! `statx`, `readlinkat` of the descriptor's `/proc/self/fd` link for the canonical path,
+//! `openat2(RESOLVE_NO_SYMLINKS)` + `statx` that this path leads to the same object, `close`,
+//! and the `statx` of the type for the final-symlink refusal), plus one `openat2` per helper
+//! path. On the host thread, a tmpfs is `fsopen`, one `fsconfig` per source and option,
+//! `FSCONFIG_CMD_CREATE`, `fsmount`, `move_mount` and 3 `close`; a read-only bind is
+//! `open_tree`, `mount_setattr`, `move_mount` and 3 `close`. An unmount opens the directory
+//! (6) and peeks at the name (`openat2(RESOLVE_CACHED | RESOLVE_NO_XDEV)`, which stops at the
+//! mount with `EXDEV`, then `statx`: no descriptor of the mount is opened) on the caller's
+//! thread, then `fchdir`, `statx`, `statmount`, `umount2`, `fchdir`, `close` on the host
+//! thread. Nothing reads the mount table.
 //!
 //! Routes, in order:
 //!
@@ -73,11 +95,18 @@ pub(crate) struct Opened {
     pub(crate) source: Option<OwnedFd>,
 }
 
-/// Opens the target (and a bind source) by the request's lookup rule.
+/// Opens the target (and a bind source) by the request's lookup rule; first, a request made
+/// `unless_helper` is refused with `HelperRequired` when one of its helper paths exists
+/// (`stat`, as mount(8) finds its helper).
 pub(crate) fn open_for_mount(
     root: &RootFs,
     req: &MountRequest,
 ) -> Result<Opened, NativeMountError> {
+    for p in req.helper_paths() {
+        if root.stat(&p, true).is_ok() {
+            return Err(helper_required(req, &p));
+        }
+    }
     let (path, target) = root.open_mount_target(req.target(), req.get_lookup())?;
     let name = path
         .file_name()
@@ -104,6 +133,53 @@ pub(crate) fn open_for_mount(
     })
 }
 
+/// The host has mount(8)'s helper `helper` for the request's type.
+fn helper_required(req: &MountRequest, helper: &Path) -> NativeMountError {
+    NativeMountError::HelperRequired {
+        target: req.target().to_path_buf(),
+        reason: format!("mount(8) would run {}", helper.display()),
+    }
+}
+
+/// [`open_for_mount`] from the kernel's lookup caches alone, on the caller's thread (no hop to
+/// the file pool): the target and a bind source by
+/// [`RootFs::open_mount_target_cached`], which never waits for a file system. `Ok(None)`
+/// whenever the caches do not answer for certain (then [`open_for_mount`] runs on the pool and
+/// gives the typed errors); a move always goes to the pool.
+pub(crate) fn open_for_mount_cached(
+    root: &RootFs,
+    req: &MountRequest,
+) -> Result<Option<Opened>, NativeMountError> {
+    for p in req.helper_paths() {
+        match root.exists_cached(&p)? {
+            Some(true) => return Err(helper_required(req, &p)),
+            Some(false) => {}
+            None => return Ok(None),
+        }
+    }
+    let lookup = req.get_lookup();
+    let source = match req.kind() {
+        MountKind::Filesystem { .. } | MountKind::Remount => None,
+        MountKind::Bind { source, .. } => match root.open_mount_target_cached(source, lookup)? {
+            Some((_, fd)) => Some(fd),
+            None => return Ok(None),
+        },
+        _ => return Ok(None),
+    };
+    let Some((path, target)) = root.open_mount_target_cached(req.target(), lookup)? else {
+        return Ok(None);
+    };
+    let name = path
+        .file_name()
+        .map(OsStr::to_os_string)
+        .unwrap_or_default();
+    Ok(Some(Opened {
+        target,
+        name,
+        source,
+    }))
+}
+
 /// `STATX_MNT_ID_UNIQUE` (Linux 6.8): the 64-bit mount ID `statmount(2)` takes.
 pub(crate) const STATX_MNT_ID_UNIQUE: u32 = 0x4000;
 
@@ -124,6 +200,30 @@ fn peek(dir: BorrowedFd<'_>, name: &OsStr) -> Result<(bool, Option<u64>, bool), 
         rustix::fs::FileType::from_raw_mode(u32::from(st.stx_mode))
             == rustix::fs::FileType::Symlink,
     ))
+}
+
+/// [`peek`] when the kernel's lookup caches answer the name, `None` otherwise. The name is
+/// looked up first with `RESOLVE_CACHED | RESOLVE_NO_XDEV`, which never waits for a file
+/// system and stops at a mount instead of entering it: `EXDEV` says the name is cached and a
+/// mount is on it, and only then does `peek`'s `statx` enter it (from the cached attributes,
+/// holding nothing afterwards). No descriptor of the mount is ever opened here: a copy of one
+/// in a child being spawned meanwhile (its descriptor table is copied until it `exec`s) would
+/// make the `umount2` that follows answer EBUSY. Anything else (no mount there, a symlink, an
+/// uncached name) is for the walk on the pool to decide.
+fn peek_cached(dir: BorrowedFd<'_>, name: &OsStr) -> Option<(bool, Option<u64>, bool)> {
+    match rustix::fs::openat2(
+        dir,
+        name,
+        rustix::fs::OFlags::PATH | rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+        rustix::fs::ResolveFlags::CACHED
+            | rustix::fs::ResolveFlags::NO_XDEV
+            | rustix::fs::ResolveFlags::BENEATH
+            | rustix::fs::ResolveFlags::NO_MAGICLINKS,
+    ) {
+        Err(Errno::XDEV) => peek(dir, name).ok(),
+        _ => None,
+    }
 }
 
 /// The last name of `path` and the path of its directory; `None` when it ends in `.` or `..`.
@@ -151,6 +251,37 @@ pub(crate) fn open_for_unmount(
     req: &UnmountRequest,
 ) -> Result<UnmountTarget, NativeMountError> {
     open_for_unmount_retrying(root, req, 8)
+}
+
+/// [`open_for_unmount`] from the kernel's lookup caches alone, on the caller's thread: the
+/// directory by [`RootFs::open_mount_target_cached`] and the name by [`peek_cached`], neither
+/// of which waits for a file system. `Ok(None)` unless that finds the root of a mount with a
+/// unique mount ID (a symlink, a path ending in `..`, a base to stay beneath, no mount there,
+/// anything uncached: [`open_for_unmount`] on the pool decides and gives the typed errors).
+pub(crate) fn open_for_unmount_cached(
+    root: &RootFs,
+    req: &UnmountRequest,
+) -> Result<Option<UnmountTarget>, NativeMountError> {
+    let Some((dir, name)) = split_last(req.target()) else {
+        return Ok(None);
+    };
+    if matches!(req.get_lookup(), TargetLookup::Beneath(_)) {
+        return Ok(None);
+    }
+    let Some((dir_host, parent)) =
+        root.open_mount_target_cached(&dir, &TargetLookup::FollowFinalSymlink)?
+    else {
+        return Ok(None);
+    };
+    let Some((true, Some(mnt_id), false)) = peek_cached(parent.as_fd(), &name) else {
+        return Ok(None);
+    };
+    Ok(Some(UnmountTarget {
+        path: dir_host.join(&name),
+        parent,
+        name,
+        mnt_id,
+    }))
 }
 
 fn open_for_unmount_retrying(
