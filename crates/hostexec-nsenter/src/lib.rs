@@ -1070,6 +1070,18 @@ impl NsEnter {
             Some(opened) => opened,
             None => self.fs_op(target, walk).await?,
         };
+        self.native_on_host(thread, proc_fds, new_api, move |host| act(host, opened))
+            .await?
+    }
+
+    /// Runs `f` on the host thread with the [`native_mount::HostSide`] it needs.
+    async fn native_on_host<R: Send + 'static>(
+        &self,
+        thread: &HostThread,
+        proc_fds: Arc<OwnedFd>,
+        new_api: bool,
+        f: impl FnOnce(&native_mount::HostSide<'_>) -> R + Send + 'static,
+    ) -> Result<R, NativeMountError> {
         let root = Arc::clone(&self.inner.root);
         thread
             .call(move || {
@@ -1078,10 +1090,10 @@ impl NsEnter {
                     root: root.as_fd(),
                     new_api,
                 };
-                act(&host, opened)
+                f(&host)
             })
             .await
-            .map_err(host_thread_lost)?
+            .map_err(host_thread_lost)
     }
 }
 
@@ -1112,13 +1124,35 @@ impl NativeMount for NsEnter {
         &self,
         request: &UnmountRequest,
     ) -> Result<MountRoute, NativeMountError> {
+        // The cached walk first: one hop, unless the host thread finds no plain mount root at
+        // the name (`WalkFirst`, nothing changed); then the walk on the pool decides.
+        let (thread, proc_fds) = self.native_parts()?;
+        check_host_path(request.target())?;
+        if let Some(t) = native_mount::open_for_unmount_cached(&self.inner.root, request)? {
+            let act = request.clone();
+            let done = self
+                .native_on_host(thread, proc_fds, true, move |host| {
+                    native_mount::unmount(host, &act, &t)
+                })
+                .await?;
+            if let Ok(r) = done {
+                return r;
+            }
+        }
         let (walk, act) = (request.clone(), request.clone());
         self.native_call(
             request.target(),
             true,
-            |root| native_mount::open_for_unmount_cached(root, request),
+            |_| Ok(None),
             move |root| native_mount::open_for_unmount(root, &walk),
-            move |host, target| native_mount::unmount(host, &act, &target),
+            move |host, target| {
+                // The walk on the pool read the mount ID, so the host thread only compares.
+                native_mount::unmount(host, &act, &target).unwrap_or_else(|_| {
+                    Err(NativeMountError::NotMounted {
+                        target: act.target().to_path_buf(),
+                    })
+                })
+            },
         )
         .await
     }

@@ -19,10 +19,12 @@
 //! path. On the host thread, a tmpfs is `fsopen`, one `fsconfig` per source and option,
 //! `FSCONFIG_CMD_CREATE`, `fsmount`, `move_mount` and 3 `close`; a read-only bind is
 //! `open_tree`, `mount_setattr`, `move_mount` and 3 `close`. An unmount opens the directory
-//! (6) and peeks at the name (`openat2(RESOLVE_CACHED | RESOLVE_NO_XDEV)`, which stops at the
-//! mount with `EXDEV`, then `statx`: no descriptor of the mount is opened) on the caller's
-//! thread, then `fchdir`, `statx`, `statmount`, `umount2`, `fchdir`, `close` on the host
-//! thread. Nothing reads the mount table.
+//! holding the target (6) on the caller's thread; on the host thread `fchdir` to it, `statx` +
+//! `statmount` of it (a local filesystem, so looking up the name cannot wait for a server),
+//! `statx` of the name (the mount-root flag and unique mount ID; no descriptor
+//! of the mount is ever opened), `statmount` of that mount (its type: a network or FUSE one
+//! goes to umount(8)), `umount2(UMOUNT_NOFOLLOW)`, `fchdir` back and `close`. Nothing reads
+//! the mount table.
 //!
 //! Routes, in order:
 //!
@@ -202,30 +204,6 @@ fn peek(dir: BorrowedFd<'_>, name: &OsStr) -> Result<(bool, Option<u64>, bool), 
     ))
 }
 
-/// [`peek`] when the kernel's lookup caches answer the name, `None` otherwise. The name is
-/// looked up first with `RESOLVE_CACHED | RESOLVE_NO_XDEV`, which never waits for a file
-/// system and stops at a mount instead of entering it: `EXDEV` says the name is cached and a
-/// mount is on it, and only then does `peek`'s `statx` enter it (from the cached attributes,
-/// holding nothing afterwards). No descriptor of the mount is ever opened here: a copy of one
-/// in a child being spawned meanwhile (its descriptor table is copied until it `exec`s) would
-/// make the `umount2` that follows answer EBUSY. Anything else (no mount there, a symlink, an
-/// uncached name) is for the walk on the pool to decide.
-fn peek_cached(dir: BorrowedFd<'_>, name: &OsStr) -> Option<(bool, Option<u64>, bool)> {
-    match rustix::fs::openat2(
-        dir,
-        name,
-        rustix::fs::OFlags::PATH | rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::CLOEXEC,
-        rustix::fs::Mode::empty(),
-        rustix::fs::ResolveFlags::CACHED
-            | rustix::fs::ResolveFlags::NO_XDEV
-            | rustix::fs::ResolveFlags::BENEATH
-            | rustix::fs::ResolveFlags::NO_MAGICLINKS,
-    ) {
-        Err(Errno::XDEV) => peek(dir, name).ok(),
-        _ => None,
-    }
-}
-
 /// The last name of `path` and the path of its directory; `None` when it ends in `.` or `..`.
 fn split_last(path: &Path) -> Option<(PathBuf, std::ffi::OsString)> {
     let bytes = path.as_os_str().as_bytes();
@@ -254,10 +232,15 @@ pub(crate) fn open_for_unmount(
 }
 
 /// [`open_for_unmount`] from the kernel's lookup caches alone, on the caller's thread: the
-/// directory by [`RootFs::open_mount_target_cached`] and the name by [`peek_cached`], neither
-/// of which waits for a file system. `Ok(None)` unless that finds the root of a mount with a
-/// unique mount ID (a symlink, a path ending in `..`, a base to stay beneath, no mount there,
-/// anything uncached: [`open_for_unmount`] on the pool decides and gives the typed errors).
+/// directory holding the target by [`RootFs::open_mount_target_cached`], which never waits for
+/// a file system. The name is not looked at here: the host thread's own `statx` of it (which
+/// it makes in any case, right before `umount2`) finds the mount and its ID, once
+/// `statmount` has shown the directory to be on a local filesystem (a lookup there does not
+/// wait for a server); a network or FUSE directory, or anything but a plain mount root at the
+/// name, sends the call back to [`open_for_unmount`] on the pool ([`WalkFirst`]). No descriptor of the mount is ever opened on this path: a copy of one in
+/// a child being spawned meanwhile (its descriptor table is copied until it `exec`s) would
+/// make the `umount2` answer EBUSY. `Ok(None)` for a path ending in `..`, a base to stay
+/// beneath, or a directory not cached: the pool decides.
 pub(crate) fn open_for_unmount_cached(
     root: &RootFs,
     req: &UnmountRequest,
@@ -273,14 +256,11 @@ pub(crate) fn open_for_unmount_cached(
     else {
         return Ok(None);
     };
-    let Some((true, Some(mnt_id), false)) = peek_cached(parent.as_fd(), &name) else {
-        return Ok(None);
-    };
     Ok(Some(UnmountTarget {
         path: dir_host.join(&name),
         parent,
         name,
-        mnt_id,
+        mnt_id: None,
     }))
 }
 
@@ -350,7 +330,7 @@ fn open_for_unmount_retrying(
         path: dir_host.join(&name),
         parent,
         name,
-        mnt_id,
+        mnt_id: Some(mnt_id),
     })
 }
 
@@ -957,12 +937,21 @@ pub(crate) struct UnmountTarget {
     path: PathBuf,
     parent: OwnedFd,
     name: std::ffi::OsString,
-    mnt_id: u64,
+    /// The mount ID the walk on the pool saw at the name; `None` from the cached walk, which
+    /// does not look at the name.
+    mnt_id: Option<u64>,
 }
 
+/// The host thread found no plain mount root at the name the cached walk left it (a symlink,
+/// nothing mounted, no unique mount ID): nothing was changed, and the walk on the pool decides
+/// (with the typed error).
+#[derive(Debug)]
+pub(crate) struct WalkFirst;
+
 /// Runs on the host thread: `umount2(name, UMOUNT_NOFOLLOW)` relative to the mount point's
-/// parent directory, after `statx` there shows the same mount ID as the descriptor the walk
-/// opened. The walk's descriptor is closed by then (an open descriptor on a mount makes
+/// parent directory, after `statx` there shows the same mount ID as the walk on the pool saw
+/// (or, after the cached walk, which does not look at the name, a plain mount root with a
+/// unique ID; anything else is [`WalkFirst`]). The walk's descriptor is closed by then (an open descriptor on a mount makes
 /// `umount2` answer EBUSY). Nothing can take the name's place in between: a mount point
 /// cannot be renamed or replaced in its own namespace (EBUSY), and a symlink put there after
 /// an unmount by someone else is refused by `UMOUNT_NOFOLLOW`.
@@ -970,7 +959,7 @@ pub(crate) fn unmount(
     host: &HostSide<'_>,
     req: &UnmountRequest,
     t: &UnmountTarget,
-) -> Result<MountRoute, NativeMountError> {
+) -> Result<Result<MountRoute, NativeMountError>, WalkFirst> {
     let mut flags = UnmountFlags::NOFOLLOW;
     if req.is_lazy() {
         flags |= UnmountFlags::DETACH;
@@ -982,45 +971,76 @@ pub(crate) fn unmount(
     let not_mounted = || NativeMountError::NotMounted {
         target: req.target().to_path_buf(),
     };
-    rustix::process::fchdir(&t.parent)
-        .map_err(|e| kernel("fchdir", route, req.target(), "", vec![], e))?;
+    if let Err(e) = rustix::process::fchdir(&t.parent) {
+        return Ok(Err(kernel("fchdir", route, req.target(), "", vec![], e)));
+    }
     let r = (|| {
-        let (is_root, id, _) = peek(rustix::fs::CWD, &t.name)
-            .map_err(|e| kernel("statx", route, req.target(), "", vec![], e))?;
-        if !is_root || id != Some(t.mnt_id) {
-            return Err(not_mounted());
+        if t.mnt_id.is_none() && !on_local_fs(&t.parent) {
+            // The cached walk did not look at the name, and a lookup in a network or FUSE
+            // directory may wait for its server: that one is for the walk on the pool.
+            return Err(WalkFirst);
         }
+        let peeked = peek(rustix::fs::CWD, &t.name);
+        let mnt_id = match (t.mnt_id, peeked) {
+            (Some(want), Ok((true, Some(got), _))) if got == want => want,
+            (Some(_), Ok(_)) => return Ok(Err(not_mounted())),
+            (Some(_), Err(e)) => {
+                return Ok(Err(kernel("statx", route, req.target(), "", vec![], e)))
+            }
+            (None, Ok((true, Some(got), false))) => got,
+            (None, _) => return Err(WalkFirst),
+        };
         // A network or FUSE filesystem may block umount2 talking to its server, and this is
         // the one thread in the host's mount namespace: such mounts go to umount(8), which
         // runs under the caller's timeout. statmount reads the type without asking the
         // filesystem; without it (Linux < 6.8) the type is unknown, and umount(8) is used.
-        match hostexec_sys::mount::statmount_sb_magic(t.mnt_id) {
+        match hostexec_sys::mount::statmount_sb_magic(mnt_id) {
             Ok(magic) if !REMOTE_MAGICS.contains(&magic) => {}
             Ok(magic) => {
-                return Err(NativeMountError::HelperRequired {
+                return Ok(Err(NativeMountError::HelperRequired {
                     target: t.path.clone(),
                     reason: format!("a network or FUSE filesystem (magic {magic:#x})"),
-                })
+                }))
             }
             Err(e) => {
-                return Err(NativeMountError::Unsupported {
+                return Ok(Err(NativeMountError::Unsupported {
                     route,
                     reason: "statmount could not tell the filesystem type".into(),
                     source: Some(e),
-                })
+                }))
             }
         }
-        rustix::mount::unmount(t.name.as_os_str(), flags).map_err(|e| match e {
-            Errno::INVAL => not_mounted(),
-            e if e == Errno::NOSYS => unsupported(route, "umount2", e),
-            e => kernel("umount2", route, req.target(), "", vec![], e),
-        })
+        Ok(
+            rustix::mount::unmount(t.name.as_os_str(), flags).map_err(|e| match e {
+                Errno::INVAL => not_mounted(),
+                e if e == Errno::NOSYS => unsupported(route, "umount2", e),
+                e => kernel("umount2", route, req.target(), "", vec![], e),
+            }),
+        )
     })();
     let back = rustix::process::fchdir(host.root);
     match (r, back) {
-        (r, Ok(())) => r.map(|()| route),
-        (_, Err(e)) => Err(unsupported(route, "returning to the host root", e)),
+        (Ok(r), Ok(())) => Ok(r.map(|()| route)),
+        (Err(walk), Ok(())) => Err(walk),
+        (_, Err(e)) => Ok(Err(unsupported(route, "returning to the host root", e))),
     }
+}
+
+/// Whether `dir` is on a filesystem whose lookups do not wait for a server or daemon: its
+/// unique mount ID from the cached attributes, then the filesystem type of that one mount by
+/// `statmount` (neither asks the filesystem). Unknown counts as not local.
+fn on_local_fs(dir: &OwnedFd) -> bool {
+    let Ok(st) = rustix::fs::statx(
+        dir,
+        "",
+        AtFlags::EMPTY_PATH | AtFlags::SYMLINK_NOFOLLOW | AtFlags::STATX_DONT_SYNC,
+        StatxFlags::from_bits_retain(STATX_MNT_ID_UNIQUE),
+    ) else {
+        return false;
+    };
+    st.stx_mask & STATX_MNT_ID_UNIQUE != 0
+        && hostexec_sys::mount::statmount_sb_magic(st.stx_mnt_id)
+            .is_ok_and(|magic| !REMOTE_MAGICS.contains(&magic))
 }
 
 /// Opens this process's `/proc/PID/fd` (in the caller's view) as an `O_PATH` directory.
