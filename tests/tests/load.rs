@@ -64,6 +64,11 @@ fn runtime() -> tokio::runtime::Runtime {
 /// started in `$3/s/$2`, lives a little, counts on the host the commands started and not yet
 /// ended (the `s` markers minus the `e` markers; shell globs, so no extra process), marks
 /// itself ended, and prints the marker's text, its number and the count.
+///
+/// The two globs are read one after the other, starts first: every end has its start before
+/// it, so the count is a lower bound of the commands running when the `s` glob was read
+/// (never above the true figure), and negative when more commands ended between the two
+/// globs than were running — which a loaded machine does (seen: -85).
 const COUNTING_COMMAND: &str = r#"read -r x < "$1" || exit 1
 i=$2 d=$3
 : > "$d/s/$i"
@@ -118,9 +123,9 @@ async fn run_batch(
         let text = String::from_utf8_lossy(&out.stdout);
         let running = text
             .strip_prefix(&format!("host-only {i} "))
-            .and_then(|n| n.parse::<usize>().ok())
+            .and_then(|n| n.parse::<i64>().ok())
             .unwrap_or_else(|| panic!("command {i}: unexpected output {text:?}"));
-        peak = peak.max(running);
+        peak = peak.max(usize::try_from(running).unwrap_or(0));
         ok += 1;
     }
     (ok, peak)

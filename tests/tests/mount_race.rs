@@ -195,10 +195,6 @@ async fn target_race(test: &str, fstype: &str, options: MountOptions, unmount: U
         match st.m.unmount(&target, &unmount).await {
             Ok(()) => unmounted += 1,
             Err(e) if is_symlink_refusal(&e) || e.is_not_mounted() || e.is_not_found() => {}
-            // EBUSY: a descriptor of the mount (the last check's walk) was still being closed
-            // when umount2 ran; the mount stays on the race directory and the final loop below
-            // must still take it down, so nothing it asserts is loosened.
-            Err(e) if e.raw_os_error() == Some(16) => {}
             Err(e) => panic!("round {round}: unmount: {e:?}"),
         }
         // A mount made on the directory the target named when it was opened stays on that
@@ -259,17 +255,9 @@ async fn source_race(test: &str, options: MountOptions) {
                     st.ns.stat(&target.join("marker"), false).await.is_err(),
                     "round {round}: the protected directory was bound"
                 );
-                // A file call of the backend may still hold the mount for an instant
-                // (EBUSY): retry briefly; it must come down.
-                let mut tries = 0;
-                while let Err(e) = st.m.unmount(&target, &UnmountOptions::new()).await {
-                    tries += 1;
-                    assert!(
-                        tries < 100 && e.raw_os_error() == Some(16),
-                        "round {round}: {e:?}"
-                    );
-                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-                }
+                st.m.unmount(&target, &UnmountOptions::new())
+                    .await
+                    .unwrap_or_else(|e| panic!("round {round}: {e:?}"));
             }
             Err(e) if is_symlink_refusal(&e) => refused += 1,
             Err(e) if e.is_not_found() || e.raw_os_error() == Some(20) => {}

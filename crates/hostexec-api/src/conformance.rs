@@ -37,8 +37,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::{
-    CommandError, Executor, ExitStatus, FileKind, HostCommand, HostFs, OutputMode, PathError,
-    PathResolver, Resolve, Stdin, HOST_PATH, MAX_SYMLINK_HOPS,
+    CommandError, Executor, ExitStatus, FileKind, HostCommand, HostFs, NativeMount, OutputMode,
+    PathError, PathResolver, Resolve, SecretBytes, Stdin, HOST_PATH, MAX_SYMLINK_HOPS,
 };
 
 async fn run_ok<E: Executor + ?Sized>(exec: &E, cmd: HostCommand) -> crate::Output {
@@ -1125,6 +1125,80 @@ pub async fn host_fs_contract<F: HostFs + ?Sized>(fs: &F, base: &Path) {
     );
 }
 
+/// The secret-file promises of [`NativeMount::create_secret_file`] and
+/// [`NativeMount::remove_secret_file`], under `base`, an empty host directory that this
+/// process can read through `fs.local_path(base)`.
+pub async fn secret_file_contract<F: NativeMount + PathResolver + ?Sized>(fs: &F, base: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    let local = fs.local_path(base).expect("local_path");
+    let file = base.join("cred");
+    let secret = SecretBytes::new("username=u\npassword=p\n");
+    fs.create_secret_file(&file, &secret)
+        .await
+        .expect("create_secret_file");
+    let meta = std::fs::symlink_metadata(local.join("cred")).expect("the file exists");
+    assert!(meta.is_file(), "contract: a secret file is a regular file");
+    assert_eq!(
+        meta.mode() & 0o7777,
+        0o600,
+        "contract: a secret file has mode 0600"
+    );
+    assert_eq!(
+        std::fs::read(local.join("cred")).expect("read"),
+        secret.expose(),
+        "contract: a secret file holds the contents whole"
+    );
+    let e = fs
+        .create_secret_file(&file, &SecretBytes::new("other"))
+        .await
+        .expect_err("an existing file");
+    assert!(
+        matches!(e, PathError::AlreadyExists { .. }),
+        "contract: an existing file is AlreadyExists: {e}"
+    );
+    assert_eq!(
+        std::fs::read(local.join("cred")).expect("read"),
+        secret.expose(),
+        "contract: an existing file is left alone"
+    );
+    // A symlink is never followed: not a dangling one (its target is not created) nor one to
+    // a file (not written through).
+    std::os::unix::fs::symlink("made-through-link", local.join("dangling")).expect("symlink");
+    std::os::unix::fs::symlink("cred", local.join("to-cred")).expect("symlink");
+    for name in ["dangling", "to-cred"] {
+        let e = fs
+            .create_secret_file(&base.join(name), &SecretBytes::new("x"))
+            .await
+            .expect_err("a symlink");
+        assert!(
+            matches!(e, PathError::AlreadyExists { .. }),
+            "contract: a final symlink is AlreadyExists, never followed: {e}"
+        );
+    }
+    assert!(
+        !local.join("made-through-link").exists(),
+        "contract: a dangling link's target is not created"
+    );
+    fs.remove_secret_file(&base.join("to-cred"))
+        .expect("remove a link");
+    assert!(
+        local.join("cred").exists(),
+        "contract: removing a link leaves its target"
+    );
+    fs.remove_secret_file(&file).expect("remove_secret_file");
+    assert!(
+        std::fs::symlink_metadata(local.join("cred")).is_err(),
+        "contract: remove_secret_file removes the file"
+    );
+    let e = fs.remove_secret_file(&file).expect_err("gone");
+    assert!(
+        e.is_not_found(),
+        "contract: a missing file is NotFound: {e}"
+    );
+    fs.remove_secret_file(&base.join("dangling"))
+        .expect("remove a link");
+}
+
 #[cfg(test)]
 mod tests {
     //! The checks must be able to fail: each broken implementation below breaks one promise.
@@ -1136,6 +1210,26 @@ mod tests {
         m.expect_run()
             .returning(move |c| Ok(Output::new(c.get_program(), status)));
         m
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "mode 0600")]
+    async fn secret_file_check_catches_a_file_others_can_read() {
+        // A backend that writes the secret with std::fs (mode 0644 under the usual umask).
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().to_path_buf();
+        let mut m = crate::MockHostFs::new();
+        let r = root.clone();
+        m.expect_local_path()
+            .returning(move |p| crate::path::host_to_local(&r, p));
+        let r = root.clone();
+        m.expect_create_secret_file().returning(move |p, c| {
+            let local = crate::path::host_to_local(&r, p)?;
+            std::fs::write(&local, c.expose()).map_err(|e| PathError::from_io(p, e))?;
+            std::fs::set_permissions(&local, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+                .map_err(|e| PathError::from_io(p, e))
+        });
+        secret_file_contract(&m, Path::new("/")).await;
     }
 
     #[tokio::test]

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 
 use crate::{
     CommandError, Executor, FileStat, HostCommand, HostFs, MountRequest, MountRoute, NativeMount,
-    NativeMountError, Output, PathError, PathResolver, Resolve, UnmountRequest,
+    NativeMountError, Output, PathError, PathResolver, Resolve, SecretBytes, UnmountRequest,
 };
 
 macro_rules! forward {
@@ -76,6 +76,16 @@ macro_rules! forward {
                 request: &UnmountRequest,
             ) -> Result<MountRoute, NativeMountError> {
                 (**self).unmount_native(request).await
+            }
+            async fn create_secret_file(
+                &self,
+                path: &Path,
+                contents: &SecretBytes,
+            ) -> Result<(), PathError> {
+                (**self).create_secret_file(path, contents).await
+            }
+            fn remove_secret_file(&self, path: &Path) -> Result<(), PathError> {
+                (**self).remove_secret_file(path)
             }
         }
     )*};

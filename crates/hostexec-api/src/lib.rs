@@ -102,7 +102,7 @@ pub use mocks::{MockExecutor, MockHostFs, MockPathResolver};
 pub use mount::MockNativeMount;
 pub use mount::{
     Atime, FsOption, MountAttrs, MountKind, MountRequest, MountRoute, NativeMount,
-    NativeMountError, Propagation, TargetLookup, UnmountRequest,
+    NativeMountError, Propagation, SecretBytes, TargetLookup, UnmountRequest,
 };
 pub use output::{stderr_excerpt, ExitStatus, Output, STDERR_EXCERPT_BYTES};
 

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 
 use crate::{
     CommandError, Executor, FileStat, HostCommand, HostFs, MountRequest, MountRoute, NativeMount,
-    NativeMountError, Output, PathError, PathResolver, Resolve, UnmountRequest,
+    NativeMountError, Output, PathError, PathResolver, Resolve, SecretBytes, UnmountRequest,
 };
 
 mockall::mock! {
@@ -70,5 +70,7 @@ mockall::mock! {
     impl NativeMount for HostFs {
         async fn mount_native(&self, request: &MountRequest) -> Result<MountRoute, NativeMountError>;
         async fn unmount_native(&self, request: &UnmountRequest) -> Result<MountRoute, NativeMountError>;
+        async fn create_secret_file(&self, path: &Path, contents: &SecretBytes) -> Result<(), PathError>;
+        fn remove_secret_file(&self, path: &Path) -> Result<(), PathError>;
     }
 }

@@ -52,6 +52,11 @@ const MASKED: &str = "<masked>";
 ///   attached (read-only is never briefly read-write).
 /// - **Unmount only what the descriptor names**: a target that is not the root of a mount is
 ///   [`NativeMountError::NotMounted`], never its parent's mount.
+/// - **Busy means busy.** A process that starts children holds, in each child between
+///   `clone` and `exec`, a copy of every descriptor it had open (clone(2) without
+///   `CLONE_FILES`), so a mount it just looked at can answer `EBUSY` for an instant. A backend
+///   that starts processes waits such a moment out (a bounded retry) before it reports
+///   `EBUSY` as a [`NativeMountError::Kernel`] error.
 /// - **Secrets stay inside.** A sensitive option ([`MountRequest::sensitive_option`]) is
 ///   handed to the kernel and appears in no argv, environment, log, error or `Debug`.
 /// - **Unsupported is not failure.** A backend that cannot mount natively here (no host
@@ -74,6 +79,68 @@ pub trait NativeMount: Send + Sync {
         &self,
         request: &UnmountRequest,
     ) -> Result<MountRoute, NativeMountError>;
+
+    /// Creates `path` (a host path in a directory only root can reach, such as a mount
+    /// call's private staging area) as a new regular file of mode 0600 holding `contents`:
+    /// for a mount helper that reads a secret from a file instead of its argv (mount.cifs(8)'s
+    /// `credentials=FILE`).
+    ///
+    /// # Contract
+    ///
+    /// - **New, exactly.** Every component but the last is resolved inside the host root by
+    ///   the usual rules; the last is created relative to its directory's descriptor with
+    ///   `O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC`. Anything already there, a symlink
+    ///   included, is [`PathError::AlreadyExists`] and is left alone.
+    /// - **Mode 0600 whatever the umask**, owned by the caller (root).
+    /// - **Whole or nothing.** `contents` is written whole before this returns; a write that
+    ///   fails removes the file again.
+    /// - **The secret stays inside**: `contents` appears in no argv, log, error or `Debug`.
+    async fn create_secret_file(
+        &self,
+        path: &Path,
+        contents: &SecretBytes,
+    ) -> Result<(), PathError>;
+
+    /// Removes the file at `path` (`unlink(2)`: a final symlink is removed itself, never
+    /// followed; a directory is refused).
+    ///
+    /// # Contract
+    ///
+    /// - **Synchronous and bounded**: it makes a few system calls on the calling thread and
+    ///   never waits for another thread of the backend, so a caller can call it from `Drop`
+    ///   (a mount future dropped while its helper runs still removes its credentials file).
+    /// - A missing file is [`PathError::NotFound`].
+    fn remove_secret_file(&self, path: &Path) -> Result<(), PathError>;
+}
+
+/// Bytes that are a secret (the lines of a credentials file): `Debug` shows their length
+/// only, and nothing in hostexec logs them.
+///
+/// ```
+/// use hostexec_api::SecretBytes;
+/// let s = SecretBytes::new("password=hunter2\n");
+/// assert_eq!(format!("{s:?}"), "SecretBytes(<masked>, 17 bytes)");
+/// assert_eq!(s.expose(), b"password=hunter2\n");
+/// ```
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct SecretBytes(Vec<u8>);
+
+impl SecretBytes {
+    /// Wraps `bytes`.
+    pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
+        SecretBytes(bytes.into())
+    }
+
+    /// The bytes themselves: hand them to the file and nowhere else.
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretBytes({MASKED}, {} bytes)", self.0.len())
+    }
 }
 
 /// Which interface did (or tried) a mount.
@@ -739,7 +806,14 @@ mod tests {
                 target: r.target().to_path_buf(),
             })
         });
+        m.expect_remove_secret_file()
+            .withf(|p| p == Path::new("/s/c"))
+            .returning(|p| Err(PathError::NotFound { path: p.into() }));
         let a: std::sync::Arc<dyn NativeMount> = std::sync::Arc::new(m);
+        assert!(a
+            .remove_secret_file(Path::new("/s/c"))
+            .unwrap_err()
+            .is_not_found());
         assert_eq!(
             a.mount_native(&MountRequest::filesystem("tmpfs", "/x"))
                 .await

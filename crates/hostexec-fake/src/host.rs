@@ -12,7 +12,7 @@ use hostexec_api::path::{check_host_path, host_to_local};
 use hostexec_api::{
     Atime, CommandError, ExitStatus, FileStat, HostCommand, HostFs, MountAttrs, MountKind,
     MountRequest, MountRoute, NativeMount, NativeMountError, Output, PathError, PathResolver,
-    Propagation, Resolve, UnmountRequest, HOST_BIN_DIRS,
+    Propagation, Resolve, SecretBytes, UnmountRequest, HOST_BIN_DIRS,
 };
 use hostexec_mount::mountinfo::OptionalField;
 use hostexec_mount::{MountInfo, MountInfoFields};
@@ -1203,5 +1203,20 @@ impl NativeMount for FakeHost {
             }),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// A real file of mode 0600 in the fake's root, made as the real backend makes it.
+    async fn create_secret_file(
+        &self,
+        path: &Path,
+        contents: &SecretBytes,
+    ) -> Result<(), PathError> {
+        self.inner
+            .rootfs
+            .create_secret_file(path, contents.expose())
+    }
+
+    fn remove_secret_file(&self, path: &Path) -> Result<(), PathError> {
+        self.inner.rootfs.remove_file(path)
     }
 }

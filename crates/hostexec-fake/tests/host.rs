@@ -17,6 +17,8 @@ async fn resolver_and_host_fs_keep_the_contract() {
     host.dir("/base/r").unwrap().dir("/base/f").unwrap();
     hostexec_api::conformance::resolver_contract(&host, Path::new("/base/r")).await;
     hostexec_api::conformance::host_fs_contract(&host, Path::new("/base/f")).await;
+    host.dir("/base/s").unwrap();
+    hostexec_api::conformance::secret_file_contract(&host, Path::new("/base/s")).await;
     // A base below a symlinked directory works too (the tree is built through local_path,
     // which is lexical, so the base itself must be canonical: use a deeper canonical one).
     host.dir("/deep/er/base").unwrap();

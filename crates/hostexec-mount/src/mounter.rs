@@ -517,9 +517,60 @@ impl<E: Executor, F: HostFs + NativeMount> HostMounter<E, F> {
         moved
     }
 
+    /// For a cifs or smb3 mount through mount(8) whose sensitive options hold credentials:
+    /// writes them to `STAGE.cred` (mode 0600, created exclusively by the backend, on the
+    /// staging tmpfs no unprivileged host user can reach) in mount.cifs(8)'s credentials
+    /// format, and returns the options with `credentials=STAGE.cred` in their place, and the
+    /// guard that removes the file. `None` for other mounts.
+    async fn cifs_credentials(
+        &self,
+        stage: &Path,
+        target: &Path,
+        fstype: &str,
+        options: &MountOptions,
+    ) -> Result<Option<(MountOptions, SecretFile<'_, F>)>, MountError> {
+        if !matches!(fstype, "cifs" | "smb3") || options.is_bind() {
+            return Ok(None);
+        }
+        let mut path = stage.as_os_str().to_os_string();
+        path.push(".cred");
+        let path = PathBuf::from(path);
+        let (with_file, lines) = match options.with_cifs_credentials_file(&path) {
+            Ok(Some(split)) => split,
+            Ok(None) => return Ok(None),
+            Err(reason) => {
+                return Err(MountError::InvalidInput {
+                    path: target.to_path_buf(),
+                    reason,
+                })
+            }
+        };
+        self.fs
+            .create_secret_file(&path, &hostexec_api::SecretBytes::new(lines))
+            .await?;
+        tracing::debug!(file = %path.display(), "cifs credentials in a 0600 file");
+        Ok(Some((with_file, SecretFile { fs: &self.fs, path })))
+    }
+
     async fn resolve_existing(&self, path: &Path) -> Result<PathBuf, MountError> {
         check_host_path(path)?;
         Ok(self.fs.resolve(path, Resolve::MustExist).await?)
+    }
+}
+
+/// A secret file of the backend's ([`NativeMount::create_secret_file`]), removed when this
+/// is dropped: after the mount, on an error, on a timeout, and when the mount's future is
+/// dropped while its helper runs ([`NativeMount::remove_secret_file`] is synchronous).
+struct SecretFile<'a, F: NativeMount> {
+    fs: &'a F,
+    path: PathBuf,
+}
+
+impl<F: NativeMount> Drop for SecretFile<'_, F> {
+    fn drop(&mut self) {
+        if let Err(e) = self.fs.remove_secret_file(&self.path) {
+            tracing::warn!(file = %self.path.display(), error = %e, "a credentials file was left behind");
+        }
     }
 }
 
@@ -679,6 +730,12 @@ impl<E: Executor, F: HostFs + NativeMount> Mount for HostMounter<E, F> {
         }
         if let Some(stage) = self.staging_dir().await? {
             tracing::debug!(target = %target.display(), stage = %stage.display(), "mount(8) on a staging directory");
+            // cifs credentials: in a 0600 file next to the staging directory, not the argv;
+            // the guard removes it on every way out, a dropped future included.
+            let creds = self
+                .cifs_credentials(&stage, target, fstype, options)
+                .await?;
+            let options = creds.as_ref().map_or(options, |(o, _)| o);
             return self
                 .staged_mount(&stage, source, target, fstype, options, systemd)
                 .await;

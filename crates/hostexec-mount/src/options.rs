@@ -37,6 +37,9 @@ pub const MASKED: &str = "<masked>";
 pub struct MountOptions {
     options: Vec<OsString>,
     sensitive: Vec<OsString>,
+    /// Sensitive options moved out of the argv into a credentials file: no longer passed,
+    /// still masked when shown and scrubbed from mount(8)'s messages.
+    moved: Vec<OsString>,
     flags: Vec<OsString>,
     no_systemd: bool,
     timeout: Option<Duration>,
@@ -136,7 +139,12 @@ impl MountOptions {
             .iter()
             .map(|o| o.to_string_lossy().into_owned())
             .collect();
-        parts.extend(self.sensitive.iter().map(|_| MASKED.to_owned()));
+        parts.extend(
+            self.sensitive
+                .iter()
+                .chain(&self.moved)
+                .map(|_| MASKED.to_owned()),
+        );
         parts.join(",")
     }
 
@@ -166,7 +174,7 @@ impl MountOptions {
                 out.push(Secret::new(bytes));
             }
         };
-        for s in &self.sensitive {
+        for s in self.sensitive.iter().chain(&self.moved) {
             let b = s.as_bytes();
             add(b);
             add(value_of(b));
@@ -197,6 +205,7 @@ impl MountOptions {
         let step = |options| MountOptions {
             options,
             sensitive: sensitive.clone(),
+            moved: self.moved.clone(),
             flags: self.flags.clone(),
             no_systemd: self.no_systemd,
             timeout: self.timeout,
@@ -207,11 +216,109 @@ impl MountOptions {
     }
 }
 
+/// The options mount.cifs(8) also reads from a `credentials=FILE`, and the name each has
+/// there: its credentials file holds `username=`, `password=` and `domain=` lines.
+const CIFS_CREDENTIALS: &[(&str, &str)] = &[
+    ("username", "username"),
+    ("user", "username"),
+    ("password", "password"),
+    ("pass", "password"),
+    ("domain", "domain"),
+    ("dom", "domain"),
+    ("workgroup", "domain"),
+];
+
+/// Splits one `-o` argument on its commas, a doubled comma (`,,`) being a comma within a
+/// value (the escape mount.cifs(8) and the kernel's cifs parser read in a password): the
+/// parts as written, each with its unescaped form.
+fn option_parts(opt: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut out = Vec::new();
+    let (mut raw, mut plain) = (Vec::new(), Vec::new());
+    let mut i = 0;
+    while i < opt.len() {
+        match (opt[i], opt.get(i + 1)) {
+            (b',', Some(b',')) => {
+                raw.extend_from_slice(b",,");
+                plain.push(b',');
+                i += 2;
+            }
+            (b',', _) => {
+                out.push((std::mem::take(&mut raw), std::mem::take(&mut plain)));
+                i += 1;
+            }
+            (b, _) => {
+                raw.push(b);
+                plain.push(b);
+                i += 1;
+            }
+        }
+    }
+    out.push((raw, plain));
+    out
+}
+
+impl MountOptions {
+    /// For a cifs (or smb3) mount on the mount(8) route: the sensitive credential options
+    /// (`username=`/`user=`, `password=`/`pass=`, `domain=`/`dom=`/`workgroup=`) as the
+    /// lines of a mount.cifs(8) credentials file, and these options with them replaced by
+    /// `credentials=FILE` (they stay masked in [`shown`](Self::shown) and scrubbed from
+    /// mount's messages). `Ok(None)` when no sensitive option is a credential. A value
+    /// holding a newline cannot be one line of that file: `Err` with the reason.
+    pub(crate) fn with_cifs_credentials_file(
+        &self,
+        file: &Path,
+    ) -> Result<Option<(MountOptions, Vec<u8>)>, &'static str> {
+        let mut lines = Vec::new();
+        let mut kept: Vec<OsString> = Vec::new();
+        let mut moved: Vec<OsString> = Vec::new();
+        for opt in &self.sensitive {
+            let mut rest: Vec<Vec<u8>> = Vec::new();
+            for (raw, plain) in option_parts(opt.as_bytes()) {
+                let eq = plain.iter().position(|&b| b == b'=');
+                let name = eq.and_then(|eq| {
+                    CIFS_CREDENTIALS
+                        .iter()
+                        .find(|(k, _)| k.as_bytes() == &plain[..eq])
+                        .map(|(_, line)| *line)
+                });
+                match (name, eq) {
+                    (Some(line), Some(eq)) => {
+                        let value = &plain[eq + 1..];
+                        if value.contains(&b'\n') {
+                            return Err("a cifs credential holds a newline, which a credentials file line cannot");
+                        }
+                        lines.extend_from_slice(line.as_bytes());
+                        lines.push(b'=');
+                        lines.extend_from_slice(value);
+                        lines.push(b'\n');
+                        moved.push(OsString::from_vec(raw));
+                    }
+                    _ => rest.push(raw),
+                }
+            }
+            if !rest.is_empty() {
+                kept.push(OsString::from_vec(rest.join(&b',')));
+            }
+        }
+        if lines.is_empty() {
+            return Ok(None);
+        }
+        let mut credentials = OsString::from("credentials=");
+        credentials.push(file.as_os_str());
+        let mut o = self.clone();
+        o.options.push(credentials);
+        o.sensitive = kept;
+        o.moved.extend(moved);
+        Ok(Some((o, lines)))
+    }
+}
+
 impl fmt::Debug for MountOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MountOptions")
             .field("options", &self.options)
             .field("sensitive", &vec![MASKED; self.sensitive.len()])
+            .field("moved", &vec![MASKED; self.moved.len()])
             .field("flags", &self.flags)
             .field("no_systemd", &self.no_systemd)
             .field("timeout", &self.timeout)
@@ -642,6 +749,43 @@ mod tests {
             let dbg = format!("{m:?}");
             assert!(!dbg.contains("s1") && !dbg.contains("s2"), "{dbg}");
         }
+    }
+
+    #[test]
+    fn cifs_credentials_move_to_the_file_and_the_rest_stays() {
+        let file = Path::new("/run/hostexec/staging/1.cred");
+        let o = MountOptions::new()
+            .option("vers=3.0")
+            .sensitive("user=alice,seal")
+            .sensitive("password=a,,b")
+            .sensitive("workgroup=CORP")
+            .sensitive("cache=strict");
+        let (c, lines) = o.with_cifs_credentials_file(file).unwrap().unwrap();
+        assert_eq!(lines, b"username=alice\npassword=a,b\ndomain=CORP\n");
+        assert_eq!(
+            c.joined().unwrap().0,
+            "vers=3.0,credentials=/run/hostexec/staging/1.cred,seal,cache=strict"
+        );
+        // Still masked where shown, still scrubbed from mount's messages.
+        assert_eq!(
+            c.shown(),
+            "vers=3.0,credentials=/run/hostexec/staging/1.cred,<masked>,<masked>,<masked>,<masked>,<masked>"
+        );
+        assert!(!format!("{c:?}").contains("alice"));
+        let text = scrub(b"bad password a,,b for alice", &c.secrets(), false);
+        assert_eq!(
+            String::from_utf8_lossy(&text),
+            "bad password <masked> for <masked>"
+        );
+        // No credential among the sensitive options: nothing to move.
+        let none = MountOptions::new()
+            .option("user=bob")
+            .sensitive("cache=strict");
+        assert!(none.with_cifs_credentials_file(file).unwrap().is_none());
+        assert!(MountOptions::new()
+            .sensitive("password=a\nusername=root")
+            .with_cifs_credentials_file(file)
+            .is_err());
     }
 
     #[test]

@@ -47,17 +47,6 @@ async fn show<M: Mount>(m: &M, base: &Path, rel: &str) -> String {
     format!("{rel} {} {} {prop}", top.fs_type(), flags.join(","))
 }
 
-/// Unmounts `p`; an `EBUSY` (seen now and then under load on the step right after a child
-/// mount's unmount, as in tests/mount_race.rs) is retried for up to a second, no other error.
-async fn unmount_settled<M: Mount>(m: &M, p: &Path, o: &UnmountOptions) {
-    let mut tries = 0;
-    while let Err(e) = m.unmount(p, o).await {
-        tries += 1;
-        assert!(tries < 100 && e.raw_os_error() == Some(16), "{e:?}");
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-}
-
 /// The steps, through the `Mount` trait only; returns what each step showed. With `helper`,
 /// every mount and unmount is forced onto the mount(8) route.
 async fn transcript<M: Mount>(m: &M, base: &Path, helper: bool) -> Vec<String> {
@@ -109,14 +98,14 @@ async fn transcript<M: Mount>(m: &M, base: &Path, helper: bool) -> Vec<String> {
         .unwrap();
     out.push(show(m, base, "b").await);
     out.push(show(m, base, "t").await);
-    unmount_settled(m, &p("b"), &unmount).await;
+    m.unmount(&p("b"), &unmount).await.unwrap();
     out.push(show(m, base, "b").await);
     // bind,ro,noexec in one call.
     m.mount(p("t/dir").as_os_str(), &p("b"), "", &opts("bind,ro,noexec"))
         .await
         .unwrap();
     out.push(show(m, base, "b").await);
-    unmount_settled(m, &p("b"), &unmount).await;
+    m.unmount(&p("b"), &unmount).await.unwrap();
 
     // rbind takes the mounts below the source along; bind does not.
     m.mount(
@@ -136,9 +125,9 @@ async fn transcript<M: Mount>(m: &M, base: &Path, helper: bool) -> Vec<String> {
         .await
         .unwrap();
     out.push(show(m, base, "b/inner").await);
-    unmount_settled(m, &p("b"), &unmount).await;
-    unmount_settled(m, &p("rb/inner"), &unmount).await;
-    unmount_settled(m, &p("rb"), &unmount).await;
+    m.unmount(&p("b"), &unmount).await.unwrap();
+    m.unmount(&p("rb/inner"), &unmount).await.unwrap();
+    m.unmount(&p("rb"), &unmount).await.unwrap();
 
     // Propagation: shared, a bind of it is its peer, slave, unbindable, private.
     m.mount(OsStr::new("prop"), &p("prop"), "tmpfs", &opts(""))
@@ -166,7 +155,7 @@ async fn transcript<M: Mount>(m: &M, base: &Path, helper: bool) -> Vec<String> {
         .await
         .unwrap();
     out.push(show(m, base, "peer").await);
-    unmount_settled(m, &p("peer"), &unmount).await;
+    m.unmount(&p("peer"), &unmount).await.unwrap();
     // make_rshared: the mount and those below it.
     m.create_dir_all(&p("prop/sub")).await.unwrap();
     m.mount(OsStr::new("sub"), &p("prop/sub"), "tmpfs", &opts(""))
@@ -178,10 +167,10 @@ async fn transcript<M: Mount>(m: &M, base: &Path, helper: bool) -> Vec<String> {
     m.make_rshared(&p("prop")).await.unwrap();
     out.push(show(m, base, "prop").await);
     out.push(show(m, base, "prop/sub").await);
-    unmount_settled(m, &p("prop/sub"), &unmount).await;
-    unmount_settled(m, &p("prop"), &unmount).await;
-    unmount_settled(m, &p("t/dir/inner"), &unmount).await;
-    unmount_settled(m, &p("t"), &unmount).await;
+    m.unmount(&p("prop/sub"), &unmount).await.unwrap();
+    m.unmount(&p("prop"), &unmount).await.unwrap();
+    m.unmount(&p("t/dir/inner"), &unmount).await.unwrap();
+    m.unmount(&p("t"), &unmount).await.unwrap();
     out.push(show(m, base, "t").await);
     out
 }

@@ -7,73 +7,15 @@
 //!
 //! Skipped, with a printed reason, only without CAP_SYS_ADMIN, and never with CI=true.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
-
 use hostexec_api::HostFs;
 use hostexec_mount::{HostMounter, Mount, MountOptions, UnmountOptions};
 use hostexec_nsenter::NsEnter;
+use hostexec_testing::procscan::Scanner;
 use hostexec_testing::sandbox::{skip_without_namespaces, SandboxHost};
 
 /// A sensitive option tmpfs accepts (a size limit, page-aligned so findmnt shows it as
 /// given), with a value no other process carries.
 const SECRET_VALUE: &str = "987654320k";
-
-/// Scans `/proc/*/{cmdline,environ}` until `stop`; counts full passes and hits.
-struct Scanner {
-    stop: Arc<AtomicBool>,
-    passes: Arc<AtomicUsize>,
-    hits: Arc<AtomicUsize>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Scanner {
-    fn start(needle: &'static [u8]) -> Scanner {
-        let stop = Arc::new(AtomicBool::new(false));
-        let passes = Arc::new(AtomicUsize::new(0));
-        let hits = Arc::new(AtomicUsize::new(0));
-        let (s, p, h) = (stop.clone(), passes.clone(), hits.clone());
-        let me = std::process::id().to_string();
-        let thread = std::thread::spawn(move || {
-            while !s.load(Ordering::Relaxed) {
-                for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-                    let name = entry.file_name();
-                    let name = name.to_string_lossy();
-                    if !name.bytes().all(|b| b.is_ascii_digit()) || name == me {
-                        continue;
-                    }
-                    for file in ["cmdline", "environ"] {
-                        // A process that ended meanwhile is simply gone.
-                        if let Ok(data) = std::fs::read(entry.path().join(file)) {
-                            if data.windows(needle.len()).any(|w| w == needle) {
-                                h.fetch_add(1, Ordering::Relaxed);
-                            }
-                        }
-                    }
-                }
-                p.fetch_add(1, Ordering::Relaxed);
-            }
-        });
-        Scanner {
-            stop,
-            passes,
-            hits,
-            thread: Some(thread),
-        }
-    }
-
-    /// Stops the scan: (passes, hits).
-    fn finish(mut self) -> (usize, usize) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            t.join().unwrap();
-        }
-        (
-            self.passes.load(Ordering::Relaxed),
-            self.hits.load(Ordering::Relaxed),
-        )
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_process_carries_a_native_mounts_secret_and_mount8s_argv_does() {
@@ -91,7 +33,7 @@ async fn no_process_carries_a_native_mounts_secret_and_mount8s_argv_does() {
     // shows the size), no process ever carried it.
     let scan = Scanner::start(needle);
     let mut rounds = 0;
-    while rounds < 200 || scan.passes.load(Ordering::Relaxed) < 20 {
+    while rounds < 200 || scan.passes() < 20 {
         m.mount("scan".as_ref(), &t, "tmpfs", &secret)
             .await
             .unwrap();
@@ -123,7 +65,7 @@ async fn no_process_carries_a_native_mounts_secret_and_mount8s_argv_does() {
     .unwrap();
     let scan = Scanner::start(needle);
     let mut rounds = 0;
-    while scan.hits.load(Ordering::Relaxed) == 0 && rounds < 20 {
+    while scan.hits() == 0 && rounds < 20 {
         m.mount("scan".as_ref(), &t, "scanfs", &secret)
             .await
             .unwrap();

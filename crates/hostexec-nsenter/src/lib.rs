@@ -108,7 +108,7 @@ use async_trait::async_trait;
 use hostexec_api::{
     path::check_host_path, CommandError, Executor, FileStat, HostCommand, HostFs, MountRequest,
     MountRoute, NativeMount, NativeMountError, Output, PathError, PathResolver, Resolve,
-    UnmountRequest, HOST_BIN_DIRS,
+    SecretBytes, UnmountRequest, HOST_BIN_DIRS,
 };
 use hostexec_rootfs::RootFs;
 use hostexec_supervise::{Engine, EngineConfig, Launch as Start, RunError as EngineError};
@@ -138,6 +138,12 @@ use watch::MountWatch;
 /// healthy mount takes microseconds; one that has not returned after this long is in a file
 /// system that does not answer (see [`NsEnter::unresponsive_mounts`]).
 pub const DEFAULT_FS_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a native unmount keeps trying while the kernel answers `EBUSY` (see
+/// `unmount_native` in [`NsEnter`]'s [`NativeMount`]): long enough for a child that any thread
+/// of this process is starting to exec even on a loaded node, short enough that a mount that
+/// is really in use is reported soon.
+pub const BUSY_RETRY: Duration = Duration::from_millis(500);
 
 /// How commands reach the target's namespaces.
 ///
@@ -1074,6 +1080,41 @@ impl NsEnter {
             .await?
     }
 
+    /// One native unmount: the cached walk first, one hop, unless the host thread finds no
+    /// plain mount root at the name (`WalkFirst`, nothing changed); then the walk on the pool
+    /// decides.
+    async fn unmount_once(&self, request: &UnmountRequest) -> Result<MountRoute, NativeMountError> {
+        let (thread, proc_fds) = self.native_parts()?;
+        check_host_path(request.target())?;
+        if let Some(t) = native_mount::open_for_unmount_cached(&self.inner.root, request)? {
+            let act = request.clone();
+            let done = self
+                .native_on_host(thread, proc_fds, true, move |host| {
+                    native_mount::unmount(host, &act, &t)
+                })
+                .await?;
+            if let Ok(r) = done {
+                return r;
+            }
+        }
+        let (walk, act) = (request.clone(), request.clone());
+        self.native_call(
+            request.target(),
+            true,
+            |_| Ok(None),
+            move |root| native_mount::open_for_unmount(root, &walk),
+            move |host, target| {
+                // The walk on the pool read the mount ID, so the host thread only compares.
+                native_mount::unmount(host, &act, &target).unwrap_or_else(|_| {
+                    Err(NativeMountError::NotMounted {
+                        target: act.target().to_path_buf(),
+                    })
+                })
+            },
+        )
+        .await
+    }
+
     /// Runs `f` on the host thread with the [`native_mount::HostSide`] it needs.
     async fn native_on_host<R: Send + 'static>(
         &self,
@@ -1120,40 +1161,53 @@ impl NativeMount for NsEnter {
         .await
     }
 
+    /// An `EBUSY` from `umount2` is tried again, the whole call (walk, check, unmount), for
+    /// up to [`BUSY_RETRY`]: a child this process is starting (`posix_spawn`, `fork`) holds a
+    /// copy of every descriptor the process had open at that moment until it execs (clone(2)
+    /// without `CLONE_FILES` copies the descriptor table), so a descriptor of this mount that
+    /// was already closed here — the walk's, or one a `stat` on another task just used — can
+    /// still keep the mount busy for that short while. A mount that stays busy is `EBUSY`
+    /// after the window.
     async fn unmount_native(
         &self,
         request: &UnmountRequest,
     ) -> Result<MountRoute, NativeMountError> {
-        // The cached walk first: one hop, unless the host thread finds no plain mount root at
-        // the name (`WalkFirst`, nothing changed); then the walk on the pool decides.
-        let (thread, proc_fds) = self.native_parts()?;
-        check_host_path(request.target())?;
-        if let Some(t) = native_mount::open_for_unmount_cached(&self.inner.root, request)? {
-            let act = request.clone();
-            let done = self
-                .native_on_host(thread, proc_fds, true, move |host| {
-                    native_mount::unmount(host, &act, &t)
-                })
-                .await?;
-            if let Ok(r) = done {
-                return r;
+        let give_up = std::time::Instant::now() + BUSY_RETRY;
+        let mut pause = Duration::from_millis(1);
+        loop {
+            let r = self.unmount_once(request).await;
+            match &r {
+                Err(NativeMountError::Kernel {
+                    call: "umount2",
+                    source,
+                    ..
+                }) if source.raw_os_error() == Some(rustix::io::Errno::BUSY.raw_os_error())
+                    && std::time::Instant::now() + pause < give_up =>
+                {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(20));
+                }
+                _ => return r,
             }
         }
-        let (walk, act) = (request.clone(), request.clone());
-        self.native_call(
-            request.target(),
-            true,
-            |_| Ok(None),
-            move |root| native_mount::open_for_unmount(root, &walk),
-            move |host, target| {
-                // The walk on the pool read the mount ID, so the host thread only compares.
-                native_mount::unmount(host, &act, &target).unwrap_or_else(|_| {
-                    Err(NativeMountError::NotMounted {
-                        target: act.target().to_path_buf(),
-                    })
-                })
-            },
-        )
-        .await
+    }
+
+    /// On the file pool, under the file-call deadline, through the host root: the walk of
+    /// `path`'s directories, then `openat(O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)`.
+    async fn create_secret_file(
+        &self,
+        path: &Path,
+        contents: &SecretBytes,
+    ) -> Result<(), PathError> {
+        let (p, c) = (path.to_path_buf(), contents.clone());
+        self.fs_op(path, move |r| r.create_secret_file(&p, c.expose()))
+            .await
+    }
+
+    /// On the calling thread (so it can run in `Drop`): the walk and `unlinkat` through the
+    /// host root, a few system calls on the local staging tmpfs.
+    fn remove_secret_file(&self, path: &Path) -> Result<(), PathError> {
+        check_host_path(path)?;
+        self.inner.root.remove_file(path)
     }
 }

@@ -23,6 +23,9 @@ async fn contract(launcher: Launcher) {
     let fs_base = sb.scratch().join("fs");
     sb.mkdir_all(&fs_base).unwrap();
     conformance::host_fs_contract(&host, &fs_base).await;
+    let secret_base = sb.scratch().join("secret");
+    sb.mkdir_all(&secret_base).unwrap();
+    conformance::secret_file_contract(&host, &secret_base).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

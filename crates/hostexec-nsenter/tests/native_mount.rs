@@ -195,3 +195,61 @@ async fn native_mounts_through_the_new_api_match_findmnt() {
 async fn native_mounts_through_mount2_match_findmnt() {
     exercise("native_mounts_through_mount2_match_findmnt", false).await;
 }
+
+/// A descriptor of the mount held elsewhere for a short while — what a child between
+/// `clone` and `exec` does with a copy of the descriptor table — does not fail the unmount;
+/// one held for good is `EBUSY` once the retry window is over, and the mount stays.
+#[tokio::test]
+async fn unmount_waits_out_a_transient_holder_and_reports_a_lasting_one() {
+    if skip_without_namespaces("unmount_waits_out_a_transient_holder_and_reports_a_lasting_one") {
+        return;
+    }
+    let sb = SandboxHost::start().unwrap();
+    let ns = NsEnter::builder(sb.target()).build().unwrap();
+    let t = sb.scratch().join("busy");
+    sb.mkdir_all(&t).unwrap();
+    let hold = |ms: u64| {
+        let fd = rustix::fs::open(
+            sb.local(&t),
+            rustix::fs::OFlags::PATH | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .unwrap();
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+            drop(fd);
+        })
+    };
+
+    ns.mount_native(&MountRequest::filesystem("tmpfs", &t))
+        .await
+        .unwrap();
+    let holder = hold(50);
+    ns.unmount_native(&UnmountRequest::new(&t)).await.unwrap();
+    assert!(findmnt(&sb, &t).is_none());
+    holder.join().unwrap();
+
+    ns.mount_native(&MountRequest::filesystem("tmpfs", &t))
+        .await
+        .unwrap();
+    let holder = hold(3000);
+    let start = std::time::Instant::now();
+    let e = ns
+        .unmount_native(&UnmountRequest::new(&t))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, NativeMountError::Kernel { call: "umount2", source, .. }
+            if source.raw_os_error() == Some(16)),
+        "{e:?}"
+    );
+    let waited = start.elapsed();
+    assert!(
+        waited >= hostexec_nsenter::BUSY_RETRY / 2
+            && waited < std::time::Duration::from_millis(2900),
+        "{waited:?}"
+    );
+    assert!(findmnt(&sb, &t).is_some(), "a busy mount stays");
+    holder.join().unwrap();
+    ns.unmount_native(&UnmountRequest::new(&t)).await.unwrap();
+}

@@ -221,10 +221,16 @@ fn kernel(h: &NsEnter, q: &[u8]) -> Result<(u64, u64), i32> {
             ResolveFlags::IN_ROOT,
         )
     };
+    // ELOOP is asked again too: the kernel counts the links of a lookup once per open, and
+    // an RCU walk that has to restart in ref-walk mode (a concurrent mount or rename anywhere
+    // on the machine changes the sequence counts it checks) keeps the links it had already
+    // followed (fs/namei.c: `total_link_count` is set in `set_nameidata`, not in
+    // `path_init`), so a chain of 21 to 40 links can answer ELOOP now and then. A real loop
+    // answers ELOOP every time.
     let mut result = open();
     for _ in 0..1000 {
         match result {
-            Err(rustix::io::Errno::AGAIN) => result = open(),
+            Err(rustix::io::Errno::AGAIN | rustix::io::Errno::LOOP) => result = open(),
             _ => break,
         }
     }

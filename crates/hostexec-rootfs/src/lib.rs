@@ -1002,6 +1002,53 @@ impl RootFs {
         Err(fail(Errno::AGAIN))
     }
 
+    /// Creates `path` as a new file of mode 0600 (whatever the umask) holding `contents`:
+    /// every component but the last resolved by the walk, the last created relative to its
+    /// directory's descriptor with `O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC`, so anything
+    /// already there (a symlink included) is [`PathError::AlreadyExists`] and left alone. A
+    /// write that fails removes the file again. For secrets a helper reads from a file
+    /// (`hostexec_api::NativeMount::create_secret_file`); errors name the path only.
+    pub fn create_secret_file(&self, path: &Path, contents: &[u8]) -> Result<(), PathError> {
+        use std::io::Write;
+        let fail = |e: Errno| errno_err(path, e);
+        let w = self.walk(path, Missing::Last, false)?;
+        let Some(name) = w.missing.first() else {
+            return Err(fail(Errno::EXIST));
+        };
+        let parent = w.parent(&self.fd);
+        let fd = rustix::fs::openat(
+            parent,
+            name.as_os_str(),
+            OFlags::WRONLY
+                | OFlags::CREATE
+                | OFlags::EXCL
+                | OFlags::NOFOLLOW
+                | OFlags::NOCTTY
+                | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o600),
+        )
+        .map_err(fail)?;
+        let written = rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o600))
+            .map_err(std::io::Error::from)
+            .and_then(|()| std::fs::File::from(fd).write_all(contents));
+        if let Err(e) = written {
+            let _ = rustix::fs::unlinkat(parent, name.as_os_str(), AtFlags::empty());
+            return Err(PathError::from_io(path, e));
+        }
+        Ok(())
+    }
+
+    /// `unlink path`: removes a file, with unlink(2)'s rules: a final symlink is removed
+    /// itself, never followed; a directory is `EISDIR`.
+    pub fn remove_file(&self, path: &Path) -> Result<(), PathError> {
+        let w = self.walk(path, Missing::Fail, false)?;
+        let Some(leaf) = &w.leaf else {
+            return Err(errno_err(path, Errno::ISDIR));
+        };
+        rustix::fs::unlinkat(w.parent(&self.fd), leaf.name.as_os_str(), AtFlags::empty())
+            .map_err(|e| errno_err(path, e))
+    }
+
     /// `rmdir path`: removes an empty directory, with rmdir(2)'s rules: trailing slashes are
     /// ignored, a final symlink is not followed (it is [`PathError::NotADirectory`], also as
     /// `link/`), a final `.` is `EINVAL` and a final `..` `ENOTEMPTY`; the root is `EBUSY`.

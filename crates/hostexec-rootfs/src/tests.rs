@@ -497,6 +497,53 @@ fn umask() -> u32 {
 }
 
 #[test]
+fn secret_files_are_new_0600_and_never_follow_a_final_symlink() {
+    let t = Tree::new();
+    let p = t.dir.path();
+    t.root
+        .create_secret_file(Path::new("/dl/cred"), b"password=p\n")
+        .unwrap();
+    let m = p.join("d/cred").metadata().unwrap();
+    assert_eq!(m.mode() & 0o7777, 0o600);
+    assert_eq!(std::fs::read(p.join("d/cred")).unwrap(), b"password=p\n");
+    // Anything already there is refused and untouched: a file, a dangling link (its
+    // target is not created), a link to a file (not written through).
+    for q in ["/d/cred", "/dang", "/fl"] {
+        assert!(
+            matches!(
+                t.root.create_secret_file(Path::new(q), b"x"),
+                Err(PathError::AlreadyExists { .. })
+            ),
+            "{q}"
+        );
+    }
+    assert!(!p.join("nowhere").exists());
+    assert_eq!(std::fs::read(p.join("f")).unwrap(), b"file");
+    assert!(t
+        .root
+        .create_secret_file(Path::new("/nope/c"), b"x")
+        .unwrap_err()
+        .is_not_found());
+    // unlink(2): the file goes; a final link is removed itself; a directory is refused.
+    t.root.remove_file(Path::new("/dl/cred")).unwrap();
+    assert!(!p.join("d/cred").exists());
+    assert!(t
+        .root
+        .remove_file(Path::new("/d/cred"))
+        .unwrap_err()
+        .is_not_found());
+    t.root.remove_file(Path::new("/fl")).unwrap();
+    assert!(p.join("f").is_file() && p.join("fl").symlink_metadata().is_err());
+    assert_eq!(
+        t.root
+            .remove_file(Path::new("/d"))
+            .unwrap_err()
+            .raw_os_error(),
+        Some(Errno::ISDIR.raw_os_error())
+    );
+}
+
+#[test]
 fn create_file_and_remove_dir() {
     let t = Tree::new();
     let p = t.dir.path();

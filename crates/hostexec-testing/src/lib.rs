@@ -10,6 +10,7 @@
 //! - [`preload`]: a shared library that marks every process that loads it, built in a
 //!   sandbox's view or this process's, to prove that `LD_PRELOAD` does not reach a command.
 //! - [`pty`]: a real pty for the controlling-terminal contract.
+//! - [`procscan`]: a scanner of every process's argv and environment, for secrets.
 //! - [`fds`]: this process's open and inheritable descriptors.
 //! - [`logs`]: a shared capture buffer for tracing output and panic messages.
 //! - [`unescape_findmnt`]: findmnt's `\xHH` escapes decoded.
@@ -22,6 +23,7 @@ pub mod fds;
 pub mod hung;
 pub mod logs;
 pub mod preload;
+pub mod procscan;
 pub mod pty;
 pub mod sandbox;
 
