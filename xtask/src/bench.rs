@@ -109,6 +109,23 @@ fn rows() -> Vec<Row> {
             "≤ 1.5×",
         ),
         row(
+            "the safe kernel route of a `stat`: `openat2(RESOLVE_IN_ROOT|RESOLVE_CACHED)` + \
+             `statx` of the descriptor + `close`",
+            "stat/safe_floor_openat2_statx",
+            "stat/statx_direct",
+            "one `statx` relative to the host root descriptor",
+            Target::None,
+            "—",
+        ),
+        row(
+            "`HostFs::stat` against the safe kernel route",
+            "stat/hostexec",
+            "stat/safe_floor_openat2_statx",
+            "`openat2(RESOLVE_IN_ROOT|RESOLVE_CACHED)` + `statx` of the descriptor + `close`",
+            Target::None,
+            "—",
+        ),
+        row(
             "`hostexec realpath -e` over 300 paths, one process (start-up included)",
             "cli_realpath_300/hostexec",
             "cli_realpath_300/gnu_realpath_in_host",
@@ -239,6 +256,14 @@ fn rows() -> Vec<Row> {
         "one `statx` relative to the host root descriptor",
         Target::AtMost(3.0),
         "≤ 3×",
+    ));
+    v.push(row(
+        "the safe kernel route of `is_mount_point` at 1,000 mounts",
+        "is_mount_point/safe_floor/1000",
+        "is_mount_point/statx_floor/1000",
+        "one `statx` relative to the host root descriptor",
+        Target::None,
+        "—",
     ));
     v.push(row(
         "tmpfs mount + unmount, native (new mount API, target by descriptor)",

@@ -197,6 +197,12 @@ fn benches(c: &mut Criterion) {
                     .unwrap()
                 })
             });
+            // The safe floor: openat2(RESOLVE_IN_ROOT|RESOLVE_CACHED, O_PATH) + statx of the
+            // descriptor + close, the system calls is_mount_point makes (a statx by path
+            // cannot be confined to the host root).
+            g.bench_with_input(BenchmarkId::new("safe_floor", n), &n, |b, _| {
+                b.iter(|| hostexec_testing::safe_floor_stat(nsr.root_fs().as_fd(), &probe_rel))
+            });
             g.bench_with_input(BenchmarkId::new("nsenter_findmnt", n), &n, |b, _| {
                 b.iter(|| {
                     let out = Command::new("nsenter")

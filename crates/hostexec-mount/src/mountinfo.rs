@@ -25,14 +25,17 @@
 //! # Speed
 //!
 //! Reading a table costs the kernel ~2 µs per mount (~20 ms at 10,000 on kernel 6.18); the parse
-//! is meant to add at most 30 % to that. It makes **one allocation per entry** (plus the
-//! result vector, sized by counting lines first): a [`MountInfo`] keeps its decoded paths,
-//! its source and fs type, and its option fields and propagation tags as printed, back to
-//! back in one buffer, and hands them out through accessors; options and tags are split and
-//! decoded when read ([`Options`], [`OptionalFields`]). The previous layout, an owned
-//! `PathBuf`/`String` per field and per option, made ~12 allocations per entry and spent ~45 %
-//! of the parse in malloc and free. Lines and fields are found with `memchr` (vectorised), and
-//! a field without a backslash is copied as it is. [`MountEntry`] (`/proc/mounts`, fstab) is
+//! is meant to add at most 30 % to that. [`parse_mountinfo`] makes **no allocation per entry**:
+//! one buffer holds the text of the whole table (sized by the table, since decoding never
+//! makes a field longer), one vector the entries (sized by counting lines first). Each
+//! [`MountInfo`] shares that buffer and knows where its decoded paths, its source and fs type,
+//! and its option fields and propagation tags (as printed) lie in it, and hands them out
+//! through accessors; options and tags are split and decoded when read ([`Options`],
+//! [`OptionalFields`]). Earlier layouts, an owned `PathBuf`/`String` per field and per option
+//! (~12 allocations per entry), then one buffer per entry, spent ~45 % and then ~15 % of the
+//! parse in malloc and free. Fields are found with a plain byte loop (they are short: the call
+//! and set-up of a vectorised search cost more), lines and long fields with `memchr`, and a
+//! field without a backslash is copied as it is. [`MountEntry`] (`/proc/mounts`, fstab) is
 //! not on that path and keeps plain owned fields.
 
 use std::borrow::Cow;
@@ -40,6 +43,7 @@ use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// One line of `/proc/PID/mountinfo` (proc(5)), decoded.
 ///
@@ -82,11 +86,14 @@ pub struct MountInfo {
     pub minor: u32,
     /// The bind-mounted file or directory was deleted (the kernel printed `//deleted`).
     pub root_deleted: bool,
-    /// root, mount point, source, fs type, subtype (decoded), then the per-mount options,
-    /// the propagation tags and the superblock options (as printed), back to back.
-    text: Vec<u8>,
-    /// Where each part of `text` but the last ends.
-    ends: [usize; PARTS - 1],
+    /// The text of the whole table this entry was parsed from, shared by its entries: per
+    /// entry, root, mount point, source, fs type, subtype (decoded), then the per-mount
+    /// options, the propagation tags and the superblock options (as printed), back to back.
+    text: Arc<Vec<u8>>,
+    /// Where this entry's first part starts in `text`.
+    start: usize,
+    /// Where each of this entry's parts ends in `text`.
+    ends: [usize; PARTS],
     /// A subtype was printed (`fuse.` has an empty one).
     has_subtype: bool,
 }
@@ -151,10 +158,13 @@ pub struct MountInfoFields {
     pub super_options: Vec<OsString>,
 }
 
-/// Fills a [`MountInfo`] buffer part by part.
+/// Fills the text buffer of one table (or one entry) part by part, entry after entry.
 struct TextBuilder {
     text: Vec<u8>,
-    ends: [usize; PARTS - 1],
+    /// Where the current entry starts.
+    start: usize,
+    /// Where the current entry's parts end.
+    ends: [usize; PARTS],
     next: usize,
 }
 
@@ -162,9 +172,21 @@ impl TextBuilder {
     fn with_capacity(n: usize) -> Self {
         TextBuilder {
             text: Vec::with_capacity(n),
-            ends: [0; PARTS - 1],
+            start: 0,
+            ends: [0; PARTS],
             next: 0,
         }
+    }
+
+    /// Starts the next entry, after the text of the previous ones.
+    fn begin(&mut self) {
+        self.start = self.text.len();
+        self.next = 0;
+    }
+
+    /// Drops the text of an entry that failed to parse.
+    fn abandon(&mut self) {
+        self.text.truncate(self.start);
     }
 
     fn end_part(&mut self) {
@@ -203,6 +225,7 @@ impl TextBuilder {
 impl From<MountInfoFields> for MountInfo {
     fn from(f: MountInfoFields) -> MountInfo {
         let mut b = TextBuilder::with_capacity(64);
+        b.begin();
         b.raw(f.root.as_os_str().as_bytes());
         b.raw(f.mount_point.as_os_str().as_bytes());
         b.raw(f.source.as_bytes());
@@ -222,14 +245,16 @@ impl From<MountInfoFields> for MountInfo {
         }
         b.end_part();
         write_option_list(f.super_options.iter().map(|o| o.as_bytes()), &mut b.text);
+        b.end_part();
         MountInfo {
             id: f.id,
             parent_id: f.parent_id,
             major: f.major,
             minor: f.minor,
             root_deleted: f.root_deleted,
-            text: b.text,
+            start: b.start,
             ends: b.ends,
+            text: Arc::new(b.text),
             has_subtype: f.fs_subtype.is_some(),
         }
     }
@@ -290,11 +315,23 @@ impl serde::Serialize for OptionalField {
 impl MountInfo {
     fn part(&self, i: usize) -> &[u8] {
         let start = match i.checked_sub(1) {
-            Some(prev) => self.ends.get(prev).copied().unwrap_or(self.text.len()),
-            None => 0,
+            Some(prev) => self.ends.get(prev).copied().unwrap_or(self.start),
+            None => self.start,
         };
-        let end = self.ends.get(i).copied().unwrap_or(self.text.len());
+        let end = self.ends.get(i).copied().unwrap_or(start);
         self.text.get(start..end).unwrap_or_default()
+    }
+
+    /// All of this entry's text.
+    fn own_text(&self) -> &[u8] {
+        let end = self.ends.last().copied().unwrap_or(self.start);
+        self.text.get(self.start..end).unwrap_or_default()
+    }
+
+    /// The same entry parts relative to its own start: equal for equal entries wherever
+    /// their text is.
+    fn relative_ends(&self) -> [usize; PARTS] {
+        self.ends.map(|e| e.saturating_sub(self.start))
     }
 
     /// The directory of the filesystem that forms the root of this mount (`/` unless a
@@ -443,7 +480,7 @@ impl PartialEq for MountInfo {
         ) == (o.id, o.parent_id, o.major, o.minor, o.root_deleted)
             && self.optional_fields() == o.optional_fields()
             && self.has_subtype == o.has_subtype
-            && (self.text == o.text
+            && ((self.relative_ends() == o.relative_ends() && self.own_text() == o.own_text())
                 || ([ROOT, MOUNT_POINT, SOURCE, FS_TYPE, SUBTYPE]
                     .iter()
                     .all(|&p| self.part(p) == o.part(p))
@@ -583,10 +620,15 @@ impl<'a> Options<'a> {
     /// needs decoding).
     pub fn joined(&self) -> Cow<'a, OsStr> {
         let raw = self.raw;
-        let plain = !raw.contains(&b'\\')
+        // One pass that the compiler vectorises: no escape and no empty option.
+        let doubled = raw
+            .iter()
+            .zip(raw.iter().skip(1))
+            .fold(false, |acc, (&a, &b)| acc | ((a == b',') & (b == b',')));
+        let plain = find_byte(b'\\', raw).is_none()
             && !raw.starts_with(b",")
             && !raw.ends_with(b",")
-            && !raw.windows(2).any(|w| w == b",,");
+            && !doubled;
         if plain {
             return Cow::Borrowed(OsStr::from_bytes(raw));
         }
@@ -646,7 +688,7 @@ impl Iterator for OptionalFieldIter<'_> {
             if self.rest.is_empty() {
                 return None;
             }
-            let (tag, after) = match memchr::memchr(b' ', self.rest) {
+            let (tag, after) = match find_byte(b' ', self.rest) {
                 Some(i) => (&self.rest[..i], &self.rest[i + 1..]),
                 None => (self.rest, &self.rest[self.rest.len()..]),
             };
@@ -721,7 +763,9 @@ fn next_raw_option(mut rest: &[u8]) -> Option<(&[u8], &[u8])> {
         if rest.is_empty() {
             return None;
         }
-        let end = if rest.contains(&b'"') {
+        // A comma ends the option unless a double quote before it opened a quoted value.
+        let comma = find_byte(b',', rest);
+        let end = if find_byte(b'"', &rest[..comma.unwrap_or(rest.len())]).is_some() {
             let mut quoted = false;
             rest.iter().position(|&b| {
                 if b == b'"' {
@@ -730,7 +774,7 @@ fn next_raw_option(mut rest: &[u8]) -> Option<(&[u8], &[u8])> {
                 b == b',' && !quoted
             })
         } else {
-            rest.iter().position(|&b| b == b',')
+            comma
         };
         let (item, after) = match end {
             Some(i) => (&rest[..i], &rest[i + 1..]),
@@ -968,12 +1012,43 @@ impl fmt::Display for ParseErrorKind {
 
 /// Parses the bytes of a `/proc/PID/mountinfo` file. Empty lines are skipped; any other line
 /// that is not a mountinfo line fails the parse with its number and text.
+///
+/// The entries share one buffer holding the decoded text of the whole table (one allocation
+/// for all of it, none per entry): cloning an entry is cheap, and an entry kept alive keeps
+/// that buffer alive (about the size of the table). [`MountInfo::from`] a
+/// [`MountInfo::to_fields`] gives an entry with a buffer of its own.
 pub fn parse_mountinfo(table: &[u8]) -> Result<Vec<MountInfo>, ParseError> {
-    parse_lines(table, parse_mountinfo_line)
+    // Decoding never makes a field longer, so the table's size is enough for all the text
+    // (a non-UTF-8 fs type made lossy can grow it; the buffer then grows).
+    let mut b = TextBuilder::with_capacity(table.len());
+    // The entries get the finished buffer once every line is parsed; until then they hold
+    // a placeholder.
+    let placeholder = Arc::new(Vec::new());
+    let mut out = parse_lines(table, |line| {
+        parse_mountinfo_into(line, &mut b, &placeholder).inspect_err(|_| b.abandon())
+    })?;
+    let text = Arc::new(b.text);
+    for m in &mut out {
+        m.text = Arc::clone(&text);
+    }
+    Ok(out)
 }
 
 /// Parses one mountinfo line (without its newline).
 pub fn parse_mountinfo_line(line: &[u8]) -> Result<MountInfo, ParseErrorKind> {
+    let mut b = TextBuilder::with_capacity(line.len());
+    let mut m = parse_mountinfo_into(line, &mut b, &Arc::new(Vec::new()))?;
+    m.text = Arc::new(b.text);
+    Ok(m)
+}
+
+/// Parses one mountinfo line, appending its text to `b`; the entry's `text` is `text` (the
+/// caller puts the finished buffer there).
+fn parse_mountinfo_into(
+    line: &[u8],
+    b: &mut TextBuilder,
+    text: &Arc<Vec<u8>>,
+) -> Result<MountInfo, ParseErrorKind> {
     let mut f = Fields::new(line);
     let id = number(f.next("mount ID")?, "mount ID")?;
     let parent_id = number(f.next("parent ID")?, "parent ID")?;
@@ -1009,8 +1084,7 @@ pub fn parse_mountinfo_line(line: &[u8]) -> Result<MountInfo, ParseErrorKind> {
     let super_options = f
         .rest()
         .ok_or(ParseErrorKind::MissingField("super options"))?;
-    // One allocation for all the text: decoding never makes a field longer.
-    let mut b = TextBuilder::with_capacity(line.len());
+    b.begin();
     b.unescaped(root_raw);
     b.unescaped(mount_point);
     b.unescaped(source);
@@ -1029,7 +1103,8 @@ pub fn parse_mountinfo_line(line: &[u8]) -> Result<MountInfo, ParseErrorKind> {
         major,
         minor,
         root_deleted,
-        text: b.text,
+        text: Arc::clone(text),
+        start: b.start,
         ends: b.ends,
         has_subtype: subtype.is_some(),
     })
@@ -1183,6 +1258,17 @@ const PATH_SPECIALS: &[u8] = hostexec_api::path::MOUNTINFO_SPECIALS;
 /// Bytes escaped here in options: the path set plus the comma that separates them.
 const OPTION_SPECIALS: &[u8] = b" \t\n\\,";
 
+/// The first `needle` in `hay`: a plain loop for the short fields of a table line, where
+/// it beats the call and set-up of a vectorised search; `memchr` for longer ones.
+#[inline]
+fn find_byte(needle: u8, hay: &[u8]) -> Option<usize> {
+    if hay.len() < 48 {
+        hay.iter().position(|&b| b == needle)
+    } else {
+        memchr::memchr(needle, hay)
+    }
+}
+
 fn parse_lines<T>(
     table: &[u8],
     mut parse: impl FnMut(&[u8]) -> Result<T, ParseErrorKind>,
@@ -1226,7 +1312,7 @@ impl<'a> Fields<'a> {
 
     fn next_opt(&mut self) -> Option<&'a [u8]> {
         let rest = self.rest?;
-        match memchr::memchr(b' ', rest) {
+        match find_byte(b' ', rest) {
             Some(i) => {
                 self.rest = Some(&rest[i + 1..]);
                 Some(&rest[..i])
@@ -1322,11 +1408,12 @@ pub fn unescape(raw: &[u8]) -> Vec<u8> {
 
 /// [`unescape`], appending to `out`.
 fn unescape_into(raw: &[u8], out: &mut Vec<u8>) {
-    if !raw.contains(&b'\\') {
+    let Some(first) = find_byte(b'\\', raw) else {
         out.extend_from_slice(raw);
         return;
-    }
-    let mut i = 0;
+    };
+    out.extend_from_slice(&raw[..first]);
+    let mut i = first;
     while i < raw.len() {
         if raw[i] == b'\\' {
             if let Some(&[a, b, c]) = raw.get(i + 1..i + 4) {

@@ -636,3 +636,46 @@ proptest! {
         let _ = parse_mountinfo(&line);
     }
 }
+
+/// The entries of a table share one buffer: each is the entry its line parses to alone, an
+/// entry kept after the others are gone still reads right, and equality and hashing do not
+/// depend on where an entry's text lies.
+#[test]
+fn table_entries_share_a_buffer_and_equal_their_lines_parsed_alone() {
+    use std::collections::hash_map::DefaultHasher;
+    use std::hash::{Hash, Hasher};
+    let table = b"36 35 98:0 /mnt1 /mnt\\0402 rw,noatime master:1 - ext3 /dev/root rw,errors=continue\n\
+                  37 36 0:40 / /tmp/x rw shared:2 unbindable - fuse.sshfs me@h:/ rw,context=\"a,b\"\n\
+                  38 36 0:41 /f//deleted /tmp/y ro - tmpfs \\134src rw,size=1k\n";
+    let all = parse_mountinfo(table).unwrap();
+    assert_eq!(all.len(), 3);
+    let hash = |m: &MountInfo| {
+        let mut h = DefaultHasher::new();
+        m.hash(&mut h);
+        h.finish()
+    };
+    for (m, line) in all.iter().zip(table.split(|&b| b == b'\n')) {
+        let alone = parse_mountinfo_line(line).unwrap();
+        assert_eq!(*m, alone);
+        assert_eq!(hash(m), hash(&alone));
+        let rebuilt = MountInfo::from(m.to_fields());
+        assert_eq!(*m, rebuilt);
+        assert_eq!(hash(m), hash(&rebuilt));
+    }
+    assert_ne!(all[0], all[1]);
+    let kept = all[1].clone();
+    drop(all);
+    assert_eq!(kept.mount_point(), Path::new("/tmp/x"));
+    assert_eq!(kept.fs_type_full(), OsStr::new("fuse.sshfs"));
+    assert_eq!(kept.super_options(), ["rw", "context=\"a,b\""]);
+    assert_eq!(
+        kept.optional_fields(),
+        [OptionalField::Shared(2), OptionalField::Unbindable]
+    );
+    let mut line = Vec::new();
+    kept.write_line(&mut line);
+    assert_eq!(
+        line,
+        b"37 36 0:40 / /tmp/x rw shared:2 unbindable - fuse.sshfs me@h:/ rw,context=\"a,b\"\n"
+    );
+}

@@ -228,6 +228,11 @@ fn benches(c: &mut Criterion) {
             .unwrap()
         })
     });
+    // The safe floor: what the kernel needs to stat a path confined to the host root (a
+    // statx by path cannot refuse `..`, absolute or magic links on the way out).
+    g.bench_function("safe_floor_openat2_statx", |b| {
+        b.iter(|| hostexec_testing::safe_floor_stat(f.thread.root_fs().as_fd(), &scratch_rel))
+    });
     g.finish();
 
     let mut g = c.benchmark_group("launch_true");

@@ -114,6 +114,7 @@ use hostexec_rootfs::RootFs;
 use hostexec_supervise::{Engine, EngineConfig, Launch as Start, RunError as EngineError};
 use rustix::fs::{Mode, OFlags};
 
+mod alive;
 mod error;
 mod fs_pool;
 mod fstypes;
@@ -165,6 +166,7 @@ pub struct NsEnterBuilder {
     launcher: Launcher,
     nsenter_binary: Option<PathBuf>,
     new_mount_api: bool,
+    statmount: bool,
     fs_timeout: Duration,
     containment: Option<Containment>,
 }
@@ -191,8 +193,8 @@ impl NsEnterBuilder {
     }
 
     /// How the processes of a command are found and killed on a timeout or a drop (default:
-    /// [`Containment::detect`]: a cgroup2 group per command where this process's cgroup2
-    /// group is writable, else the `/proc` walk under a child subreaper). For
+    /// [`Containment::detect`], at the first command: a cgroup2 group per command where this
+    /// process's cgroup2 group is writable, else the `/proc` walk under a child subreaper). For
     /// [`Containment::Cgroup`], the directory is in this process's view.
     pub fn containment(mut self, c: Containment) -> Self {
         self.containment = Some(c);
@@ -208,6 +210,17 @@ impl NsEnterBuilder {
         self
     }
 
+    /// Whether the calls answered on the caller's thread may learn a mount's type with
+    /// `statmount(2)` by its unique ID (default `true`; used where the kernel has it, Linux
+    /// 6.8+). With `false` they read the type from the target's mount table, polled for
+    /// changes on every call, as on a kernel without `statmount` or where seccomp refuses it
+    /// (tests of that fallback use this switch). See docs/ARCHITECTURE.md, "Which calls hop
+    /// to the pool".
+    pub fn statmount(mut self, enabled: bool) -> Self {
+        self.statmount = enabled;
+        self
+    }
+
     /// Opens the target's namespaces and root and, for [`Launcher::HostThread`], starts the
     /// host thread and joins them. Fails with an error naming the namespace and the OS error.
     pub fn build(self) -> Result<NsEnter, NsEnterError> {
@@ -216,8 +229,12 @@ impl NsEnterBuilder {
             Source::Pid(pid) => Some(open_pidfd(pid)?),
             Source::HostRoot => None,
         };
-        let containment = self.containment.unwrap_or_else(Containment::detect);
-        let mut config = EngineConfig::new("hostexec-spawn").containment(containment);
+        // Left open, the containment is detected at the first command: a handle that runs
+        // none (a mount table listing, a path resolution) never probes the cgroup tree.
+        let mut config = EngineConfig::new("hostexec-spawn");
+        if let Some(c) = self.containment {
+            config = config.containment(c);
+        }
         if target.get_namespaces().contains(&Namespace::Mount) {
             config = config.mount_ns(target.ns_file(Namespace::Mount));
         }
@@ -321,7 +338,20 @@ impl NsEnterBuilder {
             })?;
         let watch = Arc::new(MountWatch::new(probe_root, target.mountinfo_path()));
         let root = root.with_guard(Arc::clone(&watch) as Arc<dyn hostexec_rootfs::MountGuard>);
-        let fstypes = fstypes::FsTypes::open(&target.mountinfo_path());
+        // The target's mount namespace, where statmount(2) looks for the root's mounts (the
+        // map checks that it holds the root's own mount before it uses it).
+        let mnt_ns = open_ns_file(&target, Namespace::Mount).ok();
+        let fstypes = fstypes::FsTypes::open(
+            root.as_fd(),
+            mnt_ns.as_ref().map(|fd| fd.as_fd()),
+            &target.mountinfo_path(),
+            if self.statmount {
+                fstypes::Lookup::Statmount
+            } else {
+                fstypes::Lookup::Table
+            },
+        );
+        drop(mnt_ns);
         let weak = Arc::downgrade(&watch);
         let fs = FsPool::new(Box::new(move |mnt_id, about| {
             if let Some(w) = weak.upgrade() {
@@ -332,7 +362,7 @@ impl NsEnterBuilder {
             fs_timeout: self.fs_timeout,
             inner: Arc::new(Inner {
                 target,
-                pidfd,
+                alive: pidfd.map(alive::Liveness::new),
                 launch,
                 root: Arc::new(root),
                 engine: Engine::new(config),
@@ -357,13 +387,6 @@ fn open_pidfd(pid: u32) -> Result<OwnedFd, NsEnterError> {
     rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).map_err(|e| err(e.into()))
 }
 
-/// True once the process of `pidfd` has exited (its pidfd is readable).
-fn exited(pidfd: &OwnedFd) -> bool {
-    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-    let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
-    !matches!(poll(&mut fds, PollTimeout::ZERO), Ok(0))
-}
-
 /// `/proc/PID/root` and `/proc/PID/cwd` as `O_PATH` directory descriptors. They are opened
 /// through the PID, then the pidfd is asked: a process still alive after the opens held the
 /// PID while they were made, so they are its own, never a reused PID's.
@@ -383,7 +406,7 @@ fn open_process_root(pid: u32, pidfd: &OwnedFd) -> Result<ProcessRoot, NsEnterEr
     };
     let root = open("root")?;
     let cwd = open("cwd")?;
-    if exited(pidfd) {
+    if alive::pidfd_readable(pidfd) {
         return Err(NsEnterError::TargetGone {
             pid,
             source: std::io::Error::from_raw_os_error(rustix::io::Errno::SRCH.raw_os_error()),
@@ -421,7 +444,7 @@ enum Launch {
 struct Inner {
     target: Target,
     /// For [`Target::pid`]: the process, to tell before each call whether it still exists.
-    pidfd: Option<OwnedFd>,
+    alive: Option<alive::Liveness>,
     launch: Launch,
     root: Arc<RootFs>,
     /// Spawns and supervises commands (spawner threads in the target's namespaces for the
@@ -474,6 +497,7 @@ impl NsEnter {
             launcher: Launcher::default(),
             nsenter_binary: None,
             new_mount_api: true,
+            statmount: true,
             fs_timeout: DEFAULT_FS_TIMEOUT,
             containment: None,
         }
@@ -556,12 +580,27 @@ impl NsEnter {
     /// For a [`Target::pid`] target: fails if the process has exited (its pidfd is readable),
     /// so that a reused PID is never taken for the target.
     fn check_alive(&self) -> Result<(), NsEnterError> {
-        match &self.inner.pidfd {
-            Some(fd) if exited(fd) => Err(NsEnterError::TargetGone {
-                pid: self.inner.target.get_pid().unwrap_or_default(),
-                source: std::io::Error::from_raw_os_error(rustix::io::Errno::SRCH.raw_os_error()),
-            }),
+        match &self.inner.alive {
+            Some(a) if a.exited() => Err(self.target_gone()),
             _ => Ok(()),
+        }
+    }
+
+    /// [`check_alive`](Self::check_alive) without a system call, for the calls answered on
+    /// the caller's thread through the held root descriptor alone (never a `/proc/PID` path):
+    /// the watcher's flag (see the `alive` module for why the moment between the exit and
+    /// the flag is harmless there).
+    fn check_alive_inline(&self) -> Result<(), NsEnterError> {
+        match &self.inner.alive {
+            Some(a) if a.exited_fast() => Err(self.target_gone()),
+            _ => Ok(()),
+        }
+    }
+
+    fn target_gone(&self) -> NsEnterError {
+        NsEnterError::TargetGone {
+            pid: self.inner.target.get_pid().unwrap_or_default(),
+            source: std::io::Error::from_raw_os_error(rustix::io::Errno::SRCH.raw_os_error()),
         }
     }
 
@@ -889,13 +928,8 @@ impl PathResolver for NsEnter {
         // the object is on a local file system (see the `fstypes` rule); anything else hops.
         if mode == Resolve::MustExist {
             check_host_path(path)?;
-            self.check_alive()?;
-            let types = &self.inner.fstypes;
-            if let Some(p) = self
-                .inner
-                .root
-                .resolve_cached(path, &|mnt| types.is_local(mnt))?
-            {
+            self.check_alive_inline()?;
+            if let Some(p) = self.inner.root.resolve_cached(path, &self.inner.fstypes)? {
                 return Ok(p);
             }
         }
@@ -916,14 +950,13 @@ impl PathResolver for NsEnter {
 impl HostFs for NsEnter {
     async fn stat(&self, path: &Path, follow: bool) -> Result<FileStat, PathError> {
         // On the caller's thread when the kernel answers from its caches on a local file
-        // system (see the `fstypes` rule); anything else hops to the pool.
-        check_host_path(path)?;
-        self.check_alive()?;
-        let types = &self.inner.fstypes;
+        // system (see the `fstypes` rule); anything else hops to the pool. `stat_cached`
+        // checks the path.
+        self.check_alive_inline()?;
         if let Some(st) = self
             .inner
             .root
-            .stat_cached(path, follow, &|mnt| types.is_local(mnt))?
+            .stat_cached(path, follow, &self.inner.fstypes)?
         {
             return Ok(st);
         }

@@ -367,16 +367,58 @@ async fn a_target_that_exited_is_refused() {
             }
             other => panic!("{l:?}: {other:?}"),
         }
-        let r = hostexec_api::PathResolver::resolve(
-            &h,
-            Path::new("/"),
-            hostexec_api::Resolve::MustExist,
-        )
-        .await;
-        assert!(
-            matches!(r, Err(hostexec_api::PathError::HostUnavailable { .. })),
-            "{r:?}"
-        );
+        assert_resolve_refused(&h, l).await;
+    }
+}
+
+/// A resolve (MustExist, answered inline unless refused) fails with the target gone.
+async fn assert_resolve_refused(h: &NsEnter, l: Launcher) {
+    let r =
+        hostexec_api::PathResolver::resolve(h, Path::new("/"), hostexec_api::Resolve::MustExist)
+            .await;
+    assert!(
+        matches!(r, Err(hostexec_api::PathError::HostUnavailable { .. })),
+        "{l:?}: {r:?}"
+    );
+}
+
+/// The calls answered on the caller's thread (`stat`, `resolve` MustExist) read the pidfd
+/// watcher's flag instead of polling the pidfd: with no other call to ask the pidfd, they
+/// still refuse a target that exited, as soon as the watcher has seen the exit (a thread's
+/// wake-up; bounded here at 10 s), for either launcher.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inline_calls_refuse_a_target_that_exited_once_the_watcher_saw_it() {
+    if skip_without_namespaces("inline_calls_refuse_a_target_that_exited_once_the_watcher_saw_it") {
+        return;
+    }
+    for l in LAUNCHERS {
+        let sb = SandboxHost::start().unwrap();
+        let h = host(&sb, l);
+        let scratch = sb.scratch().to_path_buf();
+        hostexec_api::HostFs::stat(&h, &scratch, true)
+            .await
+            .unwrap();
+        let pid = sb.pid();
+        drop(sb);
+        let gone = |r: &Result<hostexec_api::FileStat, hostexec_api::PathError>| {
+            matches!(r, Err(hostexec_api::PathError::HostUnavailable { source })
+                if source.to_string().contains(&format!("target process {pid} has exited")))
+        };
+        let start = std::time::Instant::now();
+        loop {
+            let r = hostexec_api::HostFs::stat(&h, &scratch, true).await;
+            if gone(&r) {
+                break;
+            }
+            // Before the watcher has seen the exit, the answer comes through the held root
+            // (whatever is left of the target's tree there): any answer but a hang.
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "{l:?}: an inline stat still answers 10 s after the target exited"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        assert_resolve_refused(&h, l).await;
     }
 }
 

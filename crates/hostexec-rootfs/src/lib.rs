@@ -214,6 +214,23 @@ pub trait MountGuard: Send + Sync + std::fmt::Debug {
     }
 }
 
+/// Which mounts the cache-only calls ([`RootFs::stat_cached`], [`RootFs::resolve_cached`])
+/// may answer for: those whose file system answers from memory (a backend's rule, e.g. "not
+/// remote, not FUSE"). The calls read the object's mount ID with `statx(AT_STATX_DONT_SYNC)`,
+/// which does not ask the file system, and put it to [`local`](LocalMounts::local).
+pub trait LocalMounts: Sync {
+    /// Whether [`local`](Self::local) takes unique mount IDs (statx `STATX_MNT_ID_UNIQUE`,
+    /// Linux 6.8: never reused) rather than mountinfo's (`STATX_MNT_ID`, reused after an
+    /// unmount). A kernel that does not fill the kind asked for makes the calls answer
+    /// `Ok(None)`.
+    fn unique_ids(&self) -> bool;
+
+    /// For the mount `mnt_id` (of the kind [`unique_ids`](Self::unique_ids) says): its
+    /// mountinfo ID (`STATX_MNT_ID`, what the guard and [`FileStat::mount_id`] carry) when its
+    /// file system answers from memory, `None` when it may block or is not known.
+    fn local(&self, mnt_id: u64) -> Option<u64>;
+}
+
 /// The state of one walk: what [`RootFs::walk`] found.
 #[derive(Debug)]
 struct Walk {
@@ -407,20 +424,42 @@ fn protected_symlinks() -> bool {
         .unwrap_or(true)
 }
 
-/// Device, inode and mount of `fd`, from the kernel's caches (`AT_STATX_DONT_SYNC`: they
-/// never change for an open object, and a hung file system is not asked).
-fn identity(fd: &OwnedFd) -> Option<((u32, u32), u64, Option<u64>)> {
+/// statx `STATX_MNT_ID_UNIQUE` (Linux 6.8), which rustix 1.1 does not name.
+const STATX_MNT_ID_UNIQUE: StatxFlags = StatxFlags::from_bits_retain(0x4000);
+
+/// The statx mask bit of the kind of mount ID asked for: unique or mountinfo's.
+fn mnt_id_flag(unique: bool) -> StatxFlags {
+    if unique {
+        STATX_MNT_ID_UNIQUE
+    } else {
+        StatxFlags::MNT_ID
+    }
+}
+
+/// The mount ID of the kind `asked` from a statx answer, if the kernel filled that kind.
+fn mnt_id_of(st: &rustix::fs::Statx, asked: StatxFlags) -> Option<u64> {
+    StatxFlags::from_bits_retain(st.stx_mask)
+        .contains(asked)
+        .then_some(st.stx_mnt_id)
+}
+
+/// Device, inode and mount of `fd` (unique ID with `unique`, else mountinfo's), from the
+/// kernel's caches (`AT_STATX_DONT_SYNC`: they never change for an open object, and a hung
+/// file system is not asked).
+fn identity(fd: &OwnedFd, unique: bool) -> Option<((u32, u32), u64, Option<u64>)> {
+    let asked = mnt_id_flag(unique);
     let st = rustix::fs::statx(
         fd,
-        "",
+        c"",
         AtFlags::EMPTY_PATH | AtFlags::SYMLINK_NOFOLLOW | AtFlags::STATX_DONT_SYNC,
-        StatxFlags::INO | StatxFlags::MNT_ID,
+        StatxFlags::INO | asked,
     )
     .ok()?;
-    let mnt = StatxFlags::from_bits_retain(st.stx_mask)
-        .contains(StatxFlags::MNT_ID)
-        .then_some(st.stx_mnt_id);
-    Some(((st.stx_dev_major, st.stx_dev_minor), st.stx_ino, mnt))
+    Some((
+        (st.stx_dev_major, st.stx_dev_minor),
+        st.stx_ino,
+        mnt_id_of(&st, asked),
+    ))
 }
 
 /// What `/proc/self/fd/N` shows for `fd`: the kernel's `d_path` of the object, read through
@@ -448,6 +487,33 @@ fn proc_fd_path(fd: &OwnedFd) -> Option<Vec<u8>> {
 fn itoa_fd(fd: &OwnedFd) -> String {
     use std::os::fd::AsRawFd;
     fd.as_raw_fd().to_string()
+}
+
+/// `openat2` with `RESOLVE_CACHED` added to `resolve`, tried twice on `EAGAIN`: that is the
+/// answer for a name not in the dentry cache, and also for an RCU path walk that had to be
+/// dropped because a sequence count moved under it (a concurrent rename, or a mount or
+/// unmount anywhere on the system), which the kernel would redo as a reference walk but
+/// `RESOLVE_CACHED` refuses (`path_init` in the kernel's `fs/namei.c`); a second walk
+/// usually does not meet one. A real miss costs one more cached walk before the caller's hop.
+fn cached_openat2(
+    root: &OwnedFd,
+    path: &Path,
+    flags: OFlags,
+    resolve: ResolveFlags,
+) -> Result<OwnedFd, Errno> {
+    let open = || {
+        rustix::fs::openat2(
+            root,
+            path,
+            flags,
+            Mode::empty(),
+            resolve | ResolveFlags::CACHED,
+        )
+    };
+    match open() {
+        Err(Errno::AGAIN) => open(),
+        r => r,
+    }
 }
 
 /// The [`FileStat`] of the object `fd` names (`statx`, asking its file system).
@@ -560,19 +626,19 @@ impl RootFs {
     /// [`Resolve::MustExist`] from the kernel's lookup caches alone, for a caller that must
     /// not block: the kernel's answer with `RESOLVE_CACHED` on both lookups (an RCU path walk
     /// that never asks a file system; `EAGAIN` when a name is not cached), kept only if
-    /// `is_local` says the object's mount (`STATX_MNT_ID`) is of a type that answers from
-    /// memory. `Ok(None)` whenever any of that does not hold, and then the caller resolves
-    /// where a block is allowed. An `Err` is an input error or the guard's refusal.
+    /// `local` says the object's mount is of a type that answers from memory. `Ok(None)`
+    /// whenever any of that does not hold, and then the caller resolves where a block is
+    /// allowed. An `Err` is an input error or the guard's refusal.
     pub fn resolve_cached(
         &self,
         path: &Path,
-        is_local: &dyn Fn(u64) -> bool,
+        local: &dyn LocalMounts,
     ) -> Result<Option<PathBuf>, PathError> {
         check_host_path(path)?;
         // No `fast_path_allowed` here: a cached lookup never waits for a file system, so a
         // mount marked unresponsive cannot stall it; the object's own mount is still put to
         // the guard, which refuses a marked one.
-        self.kernel_path(path, ResolveFlags::CACHED, Some(is_local))
+        self.kernel_path(path, ResolveFlags::CACHED, Some(local))
     }
 
     fn fast_path_allowed(&self) -> bool {
@@ -592,16 +658,16 @@ impl RootFs {
         self.kernel_path(path, ResolveFlags::empty(), None)
     }
 
-    /// The kernel's answer, with `extra` resolve flags on both lookups; with `is_local`, only
+    /// The kernel's answer, with `extra` resolve flags on both lookups; with `local`, only
     /// for an object on a mount it accepts.
     fn kernel_path(
         &self,
         path: &Path,
         extra: ResolveFlags,
-        is_local: Option<&dyn Fn(u64) -> bool>,
+        local: Option<&dyn LocalMounts>,
     ) -> Result<Option<PathBuf>, PathError> {
         Ok(self
-            .kernel_open(path, extra, is_local, true)?
+            .kernel_open(path, extra, local, true)?
             .map(|(canonical, _)| canonical))
     }
 
@@ -612,7 +678,7 @@ impl RootFs {
         &self,
         path: &Path,
         extra: ResolveFlags,
-        is_local: Option<&dyn Fn(u64) -> bool>,
+        local: Option<&dyn LocalMounts>,
         follow_final: bool,
     ) -> Result<Option<(PathBuf, OwnedFd)>, PathError> {
         let Some(prefix) = self.shown().as_deref() else {
@@ -623,17 +689,26 @@ impl RootFs {
         if !follow_final {
             oflags |= OFlags::NOFOLLOW;
         }
-        let Ok(fd) = rustix::fs::openat2(&self.fd, path, oflags, Mode::empty(), in_root) else {
+        let first = if extra.contains(ResolveFlags::CACHED) {
+            cached_openat2(&self.fd, path, oflags, in_root)
+        } else {
+            rustix::fs::openat2(&self.fd, path, oflags, Mode::empty(), in_root)
+        };
+        let Ok(fd) = first else {
             return Ok(None);
         };
-        let Some((dev, ino, mnt)) = identity(&fd) else {
+        let unique = local.is_some_and(|l| l.unique_ids());
+        let Some((dev, ino, mnt)) = identity(&fd, unique) else {
             return Ok(None);
         };
-        if let Some(is_local) = is_local {
-            if !mnt.is_some_and(is_local) {
-                return Ok(None);
-            }
-        }
+        // The mountinfo ID of the object's mount (what the guard judges).
+        let mnt = match local {
+            Some(local) => match mnt.and_then(|m| local.local(m)) {
+                Some(m) => Some(m),
+                None => return Ok(None),
+            },
+            None => mnt,
+        };
         if let (Some(guard), Some(mnt)) = (&self.guard, mnt) {
             guard.entering(mnt, path)?;
         }
@@ -669,7 +744,7 @@ impl RootFs {
             Mode::empty(),
             in_root | ResolveFlags::NO_SYMLINKS,
         );
-        match again.ok().as_ref().and_then(identity) {
+        match again.ok().as_ref().and_then(|fd| identity(fd, unique)) {
             Some((d, i, _)) if (d, i) == (dev, ino) => Ok(Some((canonical.to_path_buf(), fd))),
             _ => Ok(None),
         }
@@ -800,12 +875,11 @@ impl RootFs {
     /// block is allowed.
     pub fn exists_cached(&self, path: &Path) -> Result<Option<bool>, PathError> {
         check_host_path(path)?;
-        match rustix::fs::openat2(
+        match cached_openat2(
             &self.fd,
             path,
             OFlags::PATH | OFlags::CLOEXEC,
-            Mode::empty(),
-            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS | ResolveFlags::CACHED,
+            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
         ) {
             Ok(_) => Ok(Some(true)),
             Err(Errno::NOENT) | Err(Errno::NOTDIR) => Ok(Some(false)),
@@ -859,16 +933,17 @@ impl RootFs {
 
     /// [`stat`](Self::stat) from the kernel's lookup caches, on a local file system only:
     /// `openat2(RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS|RESOLVE_CACHED)` (a final symlink not
-    /// followed without `follow`), then, if `is_local` says the object's mount (by
-    /// `STATX_MNT_ID`, read without asking the file system) is on a file system that answers
-    /// from memory, the `statx`. `Ok(None)` whenever any of that does not hold (a name not
-    /// cached, a remote or FUSE mount, any error): the caller then takes [`stat`](Self::stat)
-    /// where a block is allowed. It never waits for a remote or FUSE file system.
+    /// followed without `follow`), then one `statx(AT_STATX_DONT_SYNC)` of the descriptor,
+    /// kept if `local` says the object's mount (read without asking the file system) is on a
+    /// file system that answers from memory. `Ok(None)` whenever any of that does not hold (a
+    /// name not cached, a remote or FUSE mount, any error): the caller then takes
+    /// [`stat`](Self::stat) where a block is allowed. It never waits for a remote or FUSE
+    /// file system.
     pub fn stat_cached(
         &self,
         path: &Path,
         follow: bool,
-        is_local: &dyn Fn(u64) -> bool,
+        local: &dyn LocalMounts,
     ) -> Result<Option<FileStat>, PathError> {
         check_host_path(path)?;
         // As in `resolve_cached`: no blocking lookup, so no `fast_path_allowed`; the guard
@@ -877,12 +952,11 @@ impl RootFs {
         if !follow {
             flags |= OFlags::NOFOLLOW;
         }
-        let Ok(fd) = rustix::fs::openat2(
+        let Ok(fd) = cached_openat2(
             &self.fd,
             path,
             flags,
-            Mode::empty(),
-            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS | ResolveFlags::CACHED,
+            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
         ) else {
             return Ok(None);
         };
@@ -890,23 +964,28 @@ impl RootFs {
         // system is not asked). On a local file system the caches are the truth, so the same
         // answer is the stat; on any other, it is dropped and the caller asks where it may
         // block.
+        let asked = mnt_id_flag(local.unique_ids());
+        // An empty path with AT_EMPTY_PATH takes the kernel's descriptor fast path (Linux
+        // 6.11: one read of the path's first byte, no name lookup); a NULL path would save
+        // that read, measured at ~20 ns of ~350 here, and fails with EFAULT before 6.11.
         let Ok(st) = rustix::fs::statx(
             &fd,
-            "",
+            c"",
             AtFlags::EMPTY_PATH | AtFlags::SYMLINK_NOFOLLOW | AtFlags::STATX_DONT_SYNC,
-            StatxFlags::BASIC_STATS | StatxFlags::MNT_ID,
+            StatxFlags::BASIC_STATS | asked,
         ) else {
             return Ok(None);
         };
-        if !StatxFlags::from_bits_retain(st.stx_mask).contains(StatxFlags::MNT_ID)
-            || !is_local(st.stx_mnt_id)
-        {
+        drop(fd);
+        let Some(mnt) = mnt_id_of(&st, asked).and_then(|m| local.local(m)) else {
             return Ok(None);
-        }
+        };
         if let Some(guard) = &self.guard {
-            guard.entering(st.stx_mnt_id, path)?;
+            guard.entering(mnt, path)?;
         }
-        Ok(Some(file_stat(&st)))
+        let mut stat = file_stat(&st);
+        stat.mount_id = Some(mnt);
+        Ok(Some(stat))
     }
 
     /// Reads the whole file at `path` (final symlink followed), at most `limit` bytes: a longer

@@ -5,7 +5,7 @@ use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use hostexec_api::{CommandError, ExitStatus, HostCommand, Lingering, Output, OutputMode, Stdin};
@@ -30,8 +30,10 @@ pub struct EngineConfig {
     pub name: String,
     /// Run on each spawner thread before its first spawn (e.g. joining namespaces).
     pub init: Option<ThreadInit>,
-    /// How a command's processes are found and killed.
-    pub containment: Containment,
+    /// How a command's processes are found and killed; `None` (the default):
+    /// [`Containment::detect`]ed when the engine first needs it (its first spawn), so that
+    /// an engine that never runs a command never probes the cgroup tree.
+    pub containment: Option<Containment>,
     /// How descriptors above 2 are kept from the child.
     pub close_others: CloseOthers,
     /// The mount namespace file the commands end up in (e.g. the target's
@@ -53,12 +55,13 @@ impl std::fmt::Debug for EngineConfig {
 }
 
 impl EngineConfig {
-    /// Spawner threads named `name` with no `init`, [`Containment::detect`]ed containment.
+    /// Spawner threads named `name` with no `init`, [`Containment::detect`]ed containment
+    /// (detected at the first spawn).
     pub fn new(name: impl Into<String>) -> EngineConfig {
         EngineConfig {
             name: name.into(),
             init: None,
-            containment: Containment::detect(),
+            containment: None,
             close_others: CloseOthers::Auto,
             mount_ns: None,
         }
@@ -79,7 +82,7 @@ impl EngineConfig {
 
     /// The containment level.
     pub fn containment(mut self, c: Containment) -> EngineConfig {
-        self.containment = c;
+        self.containment = Some(c);
         self
     }
 
@@ -166,7 +169,8 @@ pub fn environment(hc: &HostCommand) -> Vec<(OsString, OsString)> {
 #[derive(Debug)]
 pub struct Engine {
     spawners: Spawners,
-    containment: Containment,
+    /// Set from the config, or detected when first asked for.
+    containment: OnceLock<Containment>,
     close_others: CloseOthers,
     /// The identity of [`EngineConfig::mount_ns`], read once.
     mount_ns: Option<String>,
@@ -179,15 +183,18 @@ impl Engine {
         contain::ensure_subreaper();
         Engine {
             spawners: Spawners::new(&config.name, config.init),
-            containment: config.containment,
+            containment: config
+                .containment
+                .map_or_else(OnceLock::new, OnceLock::from),
             close_others: config.close_others,
             mount_ns: config.mount_ns.as_deref().and_then(contain::namespace_id),
         }
     }
 
-    /// The containment level in use.
+    /// The containment level in use ([`Containment::detect`]ed now if the config left it
+    /// open and no command ran yet).
     pub fn containment(&self) -> &Containment {
-        &self.containment
+        self.containment.get_or_init(Containment::detect)
     }
 
     /// Spawner threads stuck in a spawn that was given up on.
@@ -261,7 +268,7 @@ impl Engine {
         let grace = hc.get_kill_grace();
         let mount_ns = self.mount_ns.clone();
         let late_ns = mount_ns.clone();
-        let cgroup = match &self.containment {
+        let cgroup = match self.containment() {
             Containment::Cgroup(base) => Some(base.clone()),
             Containment::Walk => None,
         };

@@ -132,8 +132,30 @@ struct MntIdReq {
     param: u64,
 }
 
+/// `struct mnt_id_req`, `MNT_ID_REQ_SIZE_VER1` (32 bytes, Linux 6.11): with the ID of the
+/// mount namespace to look in.
+#[repr(C)]
+struct MntIdReqNs {
+    size: u32,
+    spare: u32,
+    mnt_id: u64,
+    param: u64,
+    mnt_ns_id: u64,
+}
+
 /// `statmount(2)` into `buf`: the raw call. `ENOSYS` where this crate does not build it.
 fn statmount_raw(mnt_id: u64, mask: u64, buf: &mut [u64]) -> std::io::Result<()> {
+    statmount_raw_in(mnt_id, 0, mask, buf)
+}
+
+/// `statmount(2)` into `buf` in the mount namespace `mnt_ns_id` (0: the caller's, with the
+/// `VER0` request every kernel since 6.8 takes). `ENOSYS` where this crate does not build it.
+fn statmount_raw_in(
+    mnt_id: u64,
+    mnt_ns_id: u64,
+    mask: u64,
+    buf: &mut [u64],
+) -> std::io::Result<()> {
     #[cfg(any(
         target_arch = "mips",
         target_arch = "mips64",
@@ -141,7 +163,7 @@ fn statmount_raw(mnt_id: u64, mask: u64, buf: &mut [u64]) -> std::io::Result<()>
         target_arch = "mips64r6"
     ))]
     {
-        let _ = (mnt_id, mask, buf);
+        let _ = (mnt_id, mnt_ns_id, mask, buf);
         return Err(std::io::Error::from_raw_os_error(libc::ENOSYS));
     }
     #[cfg(not(any(
@@ -151,25 +173,30 @@ fn statmount_raw(mnt_id: u64, mask: u64, buf: &mut [u64]) -> std::io::Result<()>
         target_arch = "mips64r6"
     )))]
     {
-        let req = MntIdReq {
+        let v0 = MntIdReq {
             size: std::mem::size_of::<MntIdReq>() as u32,
             spare: 0,
             mnt_id,
             param: mask,
         };
-        let len = std::mem::size_of_val(buf);
-        // SAFETY: `req` is a live `struct mnt_id_req` whose `size` field says its size; `buf`
-        // is a writable, 8-byte aligned buffer of `len` bytes that outlives the call; the
-        // kernel writes at most `len` bytes to it and reads `req` only.
-        let rc = unsafe {
-            libc::syscall(
-                SYS_STATMOUNT,
-                &req as *const MntIdReq,
-                buf.as_mut_ptr(),
-                len,
-                0u32,
-            )
+        let v1 = MntIdReqNs {
+            size: std::mem::size_of::<MntIdReqNs>() as u32,
+            spare: 0,
+            mnt_id,
+            param: mask,
+            mnt_ns_id,
         };
+        let req: *const libc::c_void = if mnt_ns_id == 0 {
+            (&v0 as *const MntIdReq).cast()
+        } else {
+            (&v1 as *const MntIdReqNs).cast()
+        };
+        let len = std::mem::size_of_val(buf);
+        // SAFETY: `req` points to a live `struct mnt_id_req` (`v0` or `v1`, both alive until
+        // the end of this block) whose `size` field says its size; `buf` is a writable, 8-byte
+        // aligned buffer of `len` bytes that outlives the call; the kernel writes at most
+        // `len` bytes to it and reads the request only.
+        let rc = unsafe { libc::syscall(SYS_STATMOUNT, req, buf.as_mut_ptr(), len, 0u32) };
         if rc != 0 {
             return Err(std::io::Error::last_os_error());
         }
@@ -192,6 +219,71 @@ pub fn statmount_sb_magic(mnt_id: u64) -> std::io::Result<u64> {
         return Err(std::io::Error::from_raw_os_error(libc::ENODATA));
     }
     Ok(head.sb_magic)
+}
+
+/// What [`statmount_type`] tells about one mount.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MountType {
+    /// The ID mountinfo shows (statx `STATX_MNT_ID`; reused after unmount).
+    pub mnt_id_old: u32,
+    /// The filesystem type, without the subtype (`fuse` for `fuse.sshfs`).
+    pub fs_type: Vec<u8>,
+}
+
+/// The type and the mountinfo ID of the mount with the unique ID `mnt_id` (statx
+/// `STATX_MNT_ID_UNIQUE`), from `statmount(2)` without touching the filesystem, looked up in
+/// the mount namespace `mnt_ns_id` ([`mnt_ns_id`] of a namespace descriptor, Linux 6.11), or
+/// in the caller's with 0. Unique IDs are never reused, so the answer is about that one
+/// mount or an error: `ENOSYS` before Linux 6.8, `ENOENT` when no such mount is in the
+/// namespace (or, for another namespace, without `CAP_SYS_ADMIN` over it), `EINVAL` for a
+/// namespace ID before 6.11.
+pub fn statmount_type(mnt_id: u64, mnt_ns_id: u64) -> std::io::Result<MountType> {
+    // The fixed part (512 bytes) and the type string, which is short (a type name the kernel
+    // registered): 2 KiB, on the stack. A longer answer is EOVERFLOW, passed on.
+    let mut buf = [0u64; 256];
+    statmount_raw_in(
+        mnt_id,
+        mnt_ns_id,
+        STATMOUNT_MNT_BASIC | STATMOUNT_FS_TYPE,
+        &mut buf,
+    )?;
+    let f = Fixed::read(&buf);
+    let need = STATMOUNT_MNT_BASIC | STATMOUNT_FS_TYPE;
+    if f.mask & need != need || f.mnt_id != mnt_id {
+        return Err(std::io::Error::from_raw_os_error(libc::ENODATA));
+    }
+    let total = (f.size as usize).min(std::mem::size_of_val(&buf));
+    let at = STRINGS_AT + f.fs_type as usize;
+    let bytes: Vec<u8> = buf
+        .iter()
+        .flat_map(|w| w.to_ne_bytes())
+        .take(total)
+        .skip(at)
+        .take_while(|&b| b != 0)
+        .collect();
+    Ok(MountType {
+        mnt_id_old: f.mnt_id_old,
+        fs_type: bytes,
+    })
+}
+
+/// `ioctl(fd, NS_GET_MNTNS_ID)` (Linux 6.11): the 64-bit ID of the mount namespace `fd`
+/// names (a `/proc/PID/ns/mnt` descriptor), which `statmount(2)` and `listmount(2)` take to
+/// look in that namespace. `ENOTTY` before 6.11, `EINVAL` for a descriptor of another kind
+/// of namespace.
+pub fn mnt_ns_id(fd: impl AsFd) -> std::io::Result<u64> {
+    /// `NS_GET_MNTNS_ID`: `_IOR(NSIO, 0x5, __u64)`, `NSIO` being 0xb7 (`<linux/nsfs.h>`).
+    const NS_GET_MNTNS_ID: libc::Ioctl = libc::_IOR::<u64>(0xb7, 0x5);
+    let mut id: u64 = 0;
+    // SAFETY: the descriptor is borrowed for the call (so open); the request writes one
+    // `__u64` through the pointer, which points to `id`, alive and aligned for the call.
+    let rc = unsafe { libc::ioctl(fd.as_fd().as_raw_fd(), NS_GET_MNTNS_ID, &mut id as *mut u64) };
+    if rc == 0 {
+        Ok(id)
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }
 
 /// `STATMOUNT_MNT_BASIC`: mount IDs, attributes and propagation.

@@ -14,6 +14,7 @@
 //! - [`fds`]: this process's open and inheritable descriptors.
 //! - [`logs`]: a shared capture buffer for tracing output and panic messages.
 //! - [`unescape_findmnt`]: findmnt's `\xHH` escapes decoded.
+//! - [`safe_floor_stat`]: the kernel's own confined stat, the benches' floor row.
 //!
 //! Tests, benches and the demo depend on it as a dev-dependency (the demo as a dependency of
 //! `xtask`); it depends on `hostexec-nsenter` for the sandbox's [`hostexec_nsenter::Target`].
@@ -26,6 +27,40 @@ pub mod preload;
 pub mod procscan;
 pub mod pty;
 pub mod sandbox;
+
+/// The safe floor of a stat confined to a root, what `HostFs::stat` makes on the caller's
+/// thread: `openat2(O_PATH, RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS|RESOLVE_CACHED)` of `rel`
+/// below `root`, `statx(fd, "", AT_EMPTY_PATH|AT_STATX_DONT_SYNC, STATX_BASIC_STATS|
+/// STATX_MNT_ID_UNIQUE)` and `close` (a statx by path cannot refuse `..`, absolute or magic
+/// links on the way out of the root). An `EAGAIN` (the RCU walk met a concurrent mount or
+/// rename anywhere) is tried again, as the inline stat does.
+///
+/// # Panics
+///
+/// On any other error (a benchmark's fixture is broken).
+pub fn safe_floor_stat(root: std::os::fd::BorrowedFd<'_>, rel: &std::path::Path) -> u64 {
+    use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags, StatxFlags};
+    let fd = loop {
+        match rustix::fs::openat2(
+            root,
+            rel,
+            OFlags::PATH | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS | ResolveFlags::CACHED,
+        ) {
+            Err(rustix::io::Errno::AGAIN) => continue,
+            r => break r.expect("openat2 of the floor"),
+        }
+    };
+    rustix::fs::statx(
+        &fd,
+        c"",
+        AtFlags::EMPTY_PATH | AtFlags::SYMLINK_NOFOLLOW | AtFlags::STATX_DONT_SYNC,
+        StatxFlags::BASIC_STATS | StatxFlags::from_bits_retain(0x4000),
+    )
+    .expect("statx of the floor")
+    .stx_ino
+}
 
 /// Decodes findmnt's `\xHH` escapes (`--raw` and `--list` output) to the bytes they stand for;
 /// anything else is kept as it is.
