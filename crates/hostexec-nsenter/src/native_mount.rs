@@ -1,6 +1,30 @@
 //! [`NativeMount`](hostexec_api::NativeMount) for `NsEnter`: the mount system calls, made on
 //! the host thread (the only thread in the host's mount namespace), on descriptors the in-root
-//! walk opened on the file pool.
+//! walk opened.
+//!
+//! The walk runs on the caller's thread when the kernel's lookup caches answer it
+//! ([`open_for_mount_cached`], [`open_for_unmount_cached`]: `RESOLVE_CACHED` lookups, which
+//! never wait for a file system), else on the file pool under the file-call deadline
+//! ([`open_for_mount`], [`open_for_unmount`], which also give the typed errors: a refused
+//! symlink, a target not beneath its base, nothing mounted). A request made
+//! [`unless_helper`](hostexec_api::MountRequest::unless_helper) has its helper paths looked up
+//! in the same step. So a call costs one hop (to the host thread) when the caches hold its
+//! paths, two otherwise.
+//!
+//! System calls of a call whose paths are cached (strace, Linux 6.18): opening a target or
+//! bind source is 7 on the caller's thread (`openat2(RESOLVE_IN_ROOT | RESOLVE_CACHED)`,
+//! `statx`, `readlinkat` of the descriptor's `/proc/self/fd` link for the canonical path,
+//! `openat2(RESOLVE_NO_SYMLINKS)` + `statx` that this path leads to the same object, `close`,
+//! and the `statx` of the type for the final-symlink refusal), plus one `openat2` per helper
+//! path. On the host thread, a tmpfs is `fsopen`, one `fsconfig` per source and option,
+//! `FSCONFIG_CMD_CREATE`, `fsmount`, `move_mount` and 3 `close`; a read-only bind is
+//! `open_tree`, `mount_setattr`, `move_mount` and 3 `close`. An unmount opens the directory
+//! holding the target (6) on the caller's thread; on the host thread `fchdir` to it, `statx` +
+//! `statmount` of it (a local filesystem, so looking up the name cannot wait for a server),
+//! `statx` of the name (the mount-root flag and unique mount ID; no descriptor
+//! of the mount is ever opened), `statmount` of that mount (its type: a network or FUSE one
+//! goes to umount(8)), `umount2(UMOUNT_NOFOLLOW)`, `fchdir` back and `close`. Nothing reads
+//! the mount table.
 //!
 //! Routes, in order:
 //!
@@ -77,11 +101,18 @@ pub(crate) struct Opened {
     pub(crate) source: Option<OwnedFd>,
 }
 
-/// Opens the target (and a bind source) by the request's lookup rule.
+/// Opens the target (and a bind source) by the request's lookup rule; first, a request made
+/// `unless_helper` is refused with `HelperRequired` when one of its helper paths exists
+/// (`stat`, as mount(8) finds its helper).
 pub(crate) fn open_for_mount(
     root: &RootFs,
     req: &MountRequest,
 ) -> Result<Opened, NativeMountError> {
+    for p in req.helper_paths() {
+        if root.stat(&p, true).is_ok() {
+            return Err(helper_required(req, &p));
+        }
+    }
     let (path, target) = root.open_mount_target(req.target(), req.get_lookup())?;
     let name = path
         .file_name()
@@ -106,6 +137,53 @@ pub(crate) fn open_for_mount(
         name,
         source,
     })
+}
+
+/// The host has mount(8)'s helper `helper` for the request's type.
+fn helper_required(req: &MountRequest, helper: &Path) -> NativeMountError {
+    NativeMountError::HelperRequired {
+        target: req.target().to_path_buf(),
+        reason: format!("mount(8) would run {}", helper.display()),
+    }
+}
+
+/// [`open_for_mount`] from the kernel's lookup caches alone, on the caller's thread (no hop to
+/// the file pool): the target and a bind source by
+/// [`RootFs::open_mount_target_cached`], which never waits for a file system. `Ok(None)`
+/// whenever the caches do not answer for certain (then [`open_for_mount`] runs on the pool and
+/// gives the typed errors); a move always goes to the pool.
+pub(crate) fn open_for_mount_cached(
+    root: &RootFs,
+    req: &MountRequest,
+) -> Result<Option<Opened>, NativeMountError> {
+    for p in req.helper_paths() {
+        match root.exists_cached(&p)? {
+            Some(true) => return Err(helper_required(req, &p)),
+            Some(false) => {}
+            None => return Ok(None),
+        }
+    }
+    let lookup = req.get_lookup();
+    let source = match req.kind() {
+        MountKind::Filesystem { .. } | MountKind::Remount => None,
+        MountKind::Bind { source, .. } => match root.open_mount_target_cached(source, lookup)? {
+            Some((_, fd)) => Some(fd),
+            None => return Ok(None),
+        },
+        _ => return Ok(None),
+    };
+    let Some((path, target)) = root.open_mount_target_cached(req.target(), lookup)? else {
+        return Ok(None);
+    };
+    let name = path
+        .file_name()
+        .map(OsStr::to_os_string)
+        .unwrap_or_default();
+    Ok(Some(Opened {
+        target,
+        name,
+        source,
+    }))
 }
 
 /// `STATX_MNT_ID_UNIQUE` (Linux 6.8): the 64-bit mount ID `statmount(2)` takes.
@@ -155,6 +233,40 @@ pub(crate) fn open_for_unmount(
     req: &UnmountRequest,
 ) -> Result<UnmountTarget, NativeMountError> {
     open_for_unmount_retrying(root, req, 8)
+}
+
+/// [`open_for_unmount`] from the kernel's lookup caches alone, on the caller's thread: the
+/// directory holding the target by [`RootFs::open_mount_target_cached`], which never waits for
+/// a file system. The name is not looked at here: the host thread's own `statx` of it (which
+/// it makes in any case, right before `umount2`) finds the mount and its ID, once
+/// `statmount` has shown the directory to be on a local filesystem (a lookup there does not
+/// wait for a server); a network or FUSE directory, or anything but a plain mount root at the
+/// name, sends the call back to [`open_for_unmount`] on the pool ([`WalkFirst`]). No descriptor of the mount is ever opened on this path: a copy of one in
+/// a child being spawned meanwhile (its descriptor table is copied until it `exec`s) would
+/// make the `umount2` answer EBUSY. `Ok(None)` for a path ending in `..`, a base to stay
+/// beneath, or a directory not cached: the pool decides.
+pub(crate) fn open_for_unmount_cached(
+    root: &RootFs,
+    req: &UnmountRequest,
+) -> Result<Option<UnmountTarget>, NativeMountError> {
+    let Some((dir, name)) = split_last(req.target()) else {
+        return Ok(None);
+    };
+    if matches!(req.get_lookup(), TargetLookup::Beneath(_)) || req.get_move_to().is_some() {
+        return Ok(None);
+    }
+    let Some((dir_host, parent)) =
+        root.open_mount_target_cached(&dir, &TargetLookup::FollowFinalSymlink)?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(UnmountTarget {
+        path: dir_host.join(&name),
+        parent,
+        name,
+        mnt_id: None,
+        stage: None,
+    }))
 }
 
 fn open_for_unmount_retrying(
@@ -222,10 +334,11 @@ fn open_for_unmount_retrying(
             source: None,
         });
     };
-    // The staging directory a mount is moved to instead (the caller's own path).
+    // The directory a mount is moved to instead (a staging directory, or the target it came
+    // from): a final symlink is refused.
     let stage = match req.get_move_to() {
         Some(stage) => Some(
-            root.open_mount_target(stage, &TargetLookup::FollowFinalSymlink)?
+            root.open_mount_target(stage, &TargetLookup::RefuseFinalSymlink)?
                 .1,
         ),
         None => None,
@@ -234,7 +347,7 @@ fn open_for_unmount_retrying(
         path: dir_host.join(&name),
         parent,
         name,
-        mnt_id,
+        mnt_id: Some(mnt_id),
         stage,
     })
 }
@@ -842,14 +955,23 @@ pub(crate) struct UnmountTarget {
     path: PathBuf,
     parent: OwnedFd,
     name: std::ffi::OsString,
-    mnt_id: u64,
-    /// [`UnmountRequest::move_to`]'s directory, opened by the walk.
+    /// The mount ID the walk on the pool saw at the name; `None` from the cached walk, which
+    /// does not look at the name.
+    mnt_id: Option<u64>,
+    /// [`UnmountRequest::move_to`]'s directory, opened by the walk on the pool.
     stage: Option<OwnedFd>,
 }
 
+/// The host thread found no plain mount root at the name the cached walk left it (a symlink,
+/// nothing mounted, no unique mount ID): nothing was changed, and the walk on the pool decides
+/// (with the typed error).
+#[derive(Debug)]
+pub(crate) struct WalkFirst;
+
 /// Runs on the host thread: `umount2(name, UMOUNT_NOFOLLOW)` relative to the mount point's
-/// parent directory, after `statx` there shows the same mount ID as the descriptor the walk
-/// opened. The walk's descriptor is closed by then (an open descriptor on a mount makes
+/// parent directory, after `statx` there shows the same mount ID as the walk on the pool saw
+/// (or, after the cached walk, which does not look at the name, a plain mount root with a
+/// unique ID; anything else is [`WalkFirst`]). The walk's descriptor is closed by then (an open descriptor on a mount makes
 /// `umount2` answer EBUSY). Nothing can take the name's place in between: a mount point
 /// cannot be renamed or replaced in its own namespace (EBUSY), and a symlink put there after
 /// an unmount by someone else is refused by `UMOUNT_NOFOLLOW`.
@@ -857,7 +979,7 @@ pub(crate) fn unmount(
     host: &HostSide<'_>,
     req: &UnmountRequest,
     t: &UnmountTarget,
-) -> Result<MountRoute, NativeMountError> {
+) -> Result<Result<MountRoute, NativeMountError>, WalkFirst> {
     let mut flags = UnmountFlags::NOFOLLOW;
     if req.is_lazy() {
         flags |= UnmountFlags::DETACH;
@@ -869,59 +991,71 @@ pub(crate) fn unmount(
     let not_mounted = || NativeMountError::NotMounted {
         target: req.target().to_path_buf(),
     };
-    rustix::process::fchdir(&t.parent)
-        .map_err(|e| kernel("fchdir", route, req.target(), "", vec![], e))?;
+    if let Err(e) = rustix::process::fchdir(&t.parent) {
+        return Ok(Err(kernel("fchdir", route, req.target(), "", vec![], e)));
+    }
     let r = (|| {
-        let (is_root, id, _) = peek(rustix::fs::CWD, &t.name)
-            .map_err(|e| kernel("statx", route, req.target(), "", vec![], e))?;
-        if !is_root || id != Some(t.mnt_id) {
-            return Err(not_mounted());
+        if t.mnt_id.is_none() && !on_local_fs(&t.parent) {
+            // The cached walk did not look at the name, and a lookup in a network or FUSE
+            // directory may wait for its server: that one is for the walk on the pool.
+            return Err(WalkFirst);
         }
+        let peeked = peek(rustix::fs::CWD, &t.name);
+        let mnt_id = match (t.mnt_id, peeked) {
+            (Some(want), Ok((true, Some(got), _))) if got == want => want,
+            (Some(_), Ok(_)) => return Ok(Err(not_mounted())),
+            (Some(_), Err(e)) => {
+                return Ok(Err(kernel("statx", route, req.target(), "", vec![], e)))
+            }
+            (None, Ok((true, Some(got), false))) => got,
+            (None, _) => return Err(WalkFirst),
+        };
         if let Some(stage) = &t.stage {
-            return move_out(host, req, t, stage);
+            return Ok(move_out(host, req, t, mnt_id, stage));
         }
         // A network or FUSE filesystem may block umount2 talking to its server, and this is
         // the one thread in the host's mount namespace: such mounts go to umount(8), which
         // runs under the caller's timeout; so do types the host has a `/sbin/umount.TYPE`
         // for (umount.nfs tells the server). statmount reads the type without asking the
         // filesystem; without it (Linux < 6.8) the type is unknown, and umount(8) is used.
-        match hostexec_sys::mount::statmount_sb_magic_and_type(t.mnt_id) {
+        match hostexec_sys::mount::statmount_sb_magic_and_type(mnt_id) {
             Ok((magic, _)) if REMOTE_MAGICS.contains(&magic) => {
-                return Err(NativeMountError::HelperRequired {
+                return Ok(Err(NativeMountError::HelperRequired {
                     target: t.path.clone(),
                     reason: format!("a network or FUSE filesystem (magic {magic:#x})"),
-                })
+                }))
             }
             Ok((_, fstype)) if has_umount_helper(&fstype) => {
-                return Err(NativeMountError::HelperRequired {
+                return Ok(Err(NativeMountError::HelperRequired {
                     target: t.path.clone(),
                     reason: format!(
                         "the host has an umount.{} helper",
                         String::from_utf8_lossy(&fstype)
                     ),
-                })
+                }))
             }
             Ok(_) => {}
             Err(e) => {
-                return Err(NativeMountError::Unsupported {
+                return Ok(Err(NativeMountError::Unsupported {
                     route,
                     reason: "statmount could not tell the filesystem type".into(),
                     source: Some(e),
-                })
+                }))
             }
         }
-        rustix::mount::unmount(t.name.as_os_str(), flags)
+        Ok(rustix::mount::unmount(t.name.as_os_str(), flags)
             .map(|()| route)
             .map_err(|e| match e {
                 Errno::INVAL => not_mounted(),
                 e if e == Errno::NOSYS => unsupported(route, "umount2", e),
                 e => kernel("umount2", route, req.target(), "", vec![], e),
-            })
+            }))
     })();
     let back = rustix::process::fchdir(host.root);
     match (r, back) {
-        (r, Ok(())) => r,
-        (_, Err(e)) => Err(unsupported(route, "returning to the host root", e)),
+        (Ok(r), Ok(())) => Ok(r),
+        (Err(walk), Ok(())) => Err(walk),
+        (_, Err(e)) => Ok(Err(unsupported(route, "returning to the host root", e))),
     }
 }
 
@@ -950,14 +1084,15 @@ fn has_umount_helper(fstype: &[u8]) -> bool {
 
 /// [`UnmountRequest::move_to`], on the host thread with the working directory in the mount
 /// point's parent: the name opened again (`O_PATH`, crossing into the mount without entering
-/// its filesystem), its unique mount ID compared with the checked one, then `move_mount` of
-/// exactly that mount onto the staging directory (`MS_MOVE` through the descriptors' `/proc`
-/// links where the new API is missing or filtered). The kernel refuses to move a mount whose
-/// parent mount is shared (`EINVAL`).
+/// its filesystem), its unique mount ID compared with the checked one (`mnt_id`), then
+/// `move_mount` of exactly that mount onto the staging directory (`MS_MOVE` through the
+/// descriptors' `/proc` links where the new API is missing or filtered). The kernel refuses
+/// to move a mount whose parent mount is shared (`EINVAL`).
 fn move_out(
     host: &HostSide<'_>,
     req: &UnmountRequest,
     t: &UnmountTarget,
+    mnt_id: u64,
     stage: &OwnedFd,
 ) -> Result<MountRoute, NativeMountError> {
     let route = MountRoute::NewApi;
@@ -976,7 +1111,7 @@ fn move_out(
         StatxFlags::from_bits_retain(STATX_MNT_ID_UNIQUE),
     )
     .map_err(|e| fail("statx", e))?;
-    if !st.stx_attributes.contains(StatxAttributes::MOUNT_ROOT) || st.stx_mnt_id != t.mnt_id {
+    if !st.stx_attributes.contains(StatxAttributes::MOUNT_ROOT) || st.stx_mnt_id != mnt_id {
         return Err(NativeMountError::NotMounted {
             target: req.target().to_path_buf(),
         });
@@ -1006,6 +1141,23 @@ fn move_out(
         .map(|()| MountRoute::Mount2),
         Err(e) => Err(fail("move_mount", e)),
     }
+}
+
+/// Whether `dir` is on a filesystem whose lookups do not wait for a server or daemon: its
+/// unique mount ID from the cached attributes, then the filesystem type of that one mount by
+/// `statmount` (neither asks the filesystem). Unknown counts as not local.
+fn on_local_fs(dir: &OwnedFd) -> bool {
+    let Ok(st) = rustix::fs::statx(
+        dir,
+        "",
+        AtFlags::EMPTY_PATH | AtFlags::SYMLINK_NOFOLLOW | AtFlags::STATX_DONT_SYNC,
+        StatxFlags::from_bits_retain(STATX_MNT_ID_UNIQUE),
+    ) else {
+        return false;
+    };
+    st.stx_mask & STATX_MNT_ID_UNIQUE != 0
+        && hostexec_sys::mount::statmount_sb_magic(st.stx_mnt_id)
+            .is_ok_and(|magic| !REMOTE_MAGICS.contains(&magic))
 }
 
 /// Opens this process's `/proc/PID/fd` (in the caller's view) as an `O_PATH` directory.
