@@ -393,24 +393,39 @@ fn gnu_realpath(
 }
 
 /// The kernel's `RESOLVE_IN_ROOT` answer for `q`.
-///
-/// openat2 answers EAGAIN for a `..` whenever a rename or mount raced anywhere on the system
-/// (openat2(2)); that is no verdict about `q`, so it is asked again.
 fn kernel(b: &Built, q: &[u8]) -> Answer {
-    let mut tries = 0;
-    loop {
-        match rustix::fs::openat2(
+    match open_in_root(b, OsStr::from_bytes(q), OFlags::PATH | OFlags::CLOEXEC) {
+        Ok(fd) => Answer::Path(Bytes(proc_fd_path(b, &fd))),
+        Err(e) => Answer::Errno(e.raw_os_error()),
+    }
+}
+
+/// `openat2(root, p, flags, RESOLVE_IN_ROOT)`, asked again on an answer that is no verdict
+/// about `p`:
+/// - EAGAIN: a `..` raced a rename or mount anywhere on the system (openat2(2));
+/// - ELOOP: the kernel counts a lookup's links once per open, and an RCU walk that has to
+///   restart in ref-walk mode (a concurrent mount or rename changed the sequence counts it
+///   checks) keeps the links it already followed (fs/namei.c: `total_link_count` is set in
+///   `set_nameidata`, not in `path_init`), so a chain of 21 to 40 links can answer ELOOP now
+///   and then. A real loop answers ELOOP every time.
+fn open_in_root(b: &Built, p: &OsStr, flags: OFlags) -> rustix::io::Result<OwnedFd> {
+    let open = || {
+        rustix::fs::openat2(
             b.root.as_fd(),
-            OsStr::from_bytes(q),
-            OFlags::PATH | OFlags::CLOEXEC,
+            p,
+            flags,
             Mode::empty(),
             rustix::fs::ResolveFlags::IN_ROOT,
-        ) {
-            Ok(fd) => return Answer::Path(Bytes(proc_fd_path(b, &fd))),
-            Err(rustix::io::Errno::AGAIN) if tries < 1000 => tries += 1,
-            Err(e) => return Answer::Errno(e.raw_os_error()),
+        )
+    };
+    let mut r = open();
+    for _ in 0..1000 {
+        match r {
+            Err(rustix::io::Errno::AGAIN | rustix::io::Errno::LOOP) => r = open(),
+            _ => break,
         }
     }
+    r
 }
 
 /// Where an fd really is, as a host path; panics if it is outside the root.
@@ -657,21 +672,7 @@ fn check(case: &Case, seen: &Seen) -> Result<(), TestCaseError> {
             } else {
                 flags
             };
-            // A `..` that races any rename on the system fails with EAGAIN: ask again.
-            let mut r = Err(rustix::io::Errno::AGAIN);
-            for _ in 0..1000 {
-                r = rustix::fs::openat2(
-                    b.root.as_fd(),
-                    p,
-                    flags,
-                    Mode::empty(),
-                    rustix::fs::ResolveFlags::IN_ROOT,
-                );
-                if !matches!(r, Err(rustix::io::Errno::AGAIN)) {
-                    break;
-                }
-            }
-            r
+            open_in_root(&b, p.as_ref(), flags)
         };
         if b.root.create_dir_all(p).is_ok() {
             prop_assert!(
