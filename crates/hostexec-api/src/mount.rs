@@ -63,6 +63,10 @@ const MASKED: &str = "<masked>";
 ///   thread, a kernel without the new mount API, a seccomp filter) answers
 ///   [`NativeMountError::Unsupported`] *before* changing anything, so the caller can take the
 ///   mount(8) route.
+/// - **A helper's type is the helper's.** A request made
+///   [`unless_helper`](MountRequest::unless_helper) is
+///   [`NativeMountError::HelperRequired`], before anything changes, when any of its
+///   [`helper_paths`](MountRequest::helper_paths) exists in the host's view.
 /// - The returned [`MountRoute`] says which kernel interface did the work.
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
@@ -415,7 +419,11 @@ pub struct MountRequest {
     attrs: MountAttrs,
     options: Vec<FsOption>,
     lookup: TargetLookup,
+    helper_for: Option<String>,
 }
+
+/// Where mount(8) looks for the `mount.TYPE` helper it runs for a filesystem type.
+const HELPER_DIRS: [&str; 2] = ["/sbin", "/usr/sbin"];
 
 impl MountRequest {
     fn with(kind: MountKind, target: impl Into<PathBuf>) -> Self {
@@ -425,6 +433,7 @@ impl MountRequest {
             attrs: MountAttrs::default(),
             options: Vec::new(),
             lookup: TargetLookup::default(),
+            helper_for: None,
         }
     }
 
@@ -504,6 +513,29 @@ impl MountRequest {
     pub fn lookup(mut self, lookup: TargetLookup) -> Self {
         self.lookup = lookup;
         self
+    }
+
+    /// Refuse the mount with [`NativeMountError::HelperRequired`], changing nothing, when the
+    /// host has a mount(8) helper for `fstype` (any of [`helper_paths`](Self::helper_paths)
+    /// exists, symlinks followed): mount(8) would run it, so the mount is the helper's to
+    /// make. The backend looks in the same step that opens the target, so the route choice
+    /// costs no call of its own. An empty `fstype`, or one with a `/`, has no helper.
+    pub fn unless_helper(mut self, fstype: impl Into<String>) -> Self {
+        self.helper_for = Some(fstype.into());
+        self
+    }
+
+    /// The host paths whose existence means a mount(8) helper for the type given to
+    /// [`unless_helper`](Self::unless_helper) (`/sbin/mount.TYPE`, `/usr/sbin/mount.TYPE`);
+    /// empty without one.
+    pub fn helper_paths(&self) -> Vec<PathBuf> {
+        match self.helper_for.as_deref() {
+            Some(t) if !t.is_empty() && !t.contains('/') => HELPER_DIRS
+                .iter()
+                .map(|d| PathBuf::from(format!("{d}/mount.{t}")))
+                .collect(),
+            _ => Vec::new(),
+        }
     }
 
     /// What is mounted.
@@ -625,14 +657,17 @@ pub enum NativeMountError {
         #[source]
         source: Option<io::Error>,
     },
-    /// The target was checked (resolved by the lookup rule, no refused symlink, the root of a
-    /// mount), but its filesystem is one whose unmount may wait on a server or daemon (NFS,
-    /// CIFS, FUSE, …): the caller should run the host's umount(8) on `target` (the canonical
-    /// host path found) under its own timeout, rather than block the backend's one thread in
-    /// the host's mount namespace. Nothing was changed.
-    #[error("{}: {reason}; use umount(8)", .target.display())]
+    /// The call is for the host's mount(8) or umount(8), run by the caller under its own
+    /// timeout; nothing was changed. For an unmount: the target was checked (resolved by the
+    /// lookup rule, no refused symlink, the root of a mount), but its filesystem is one whose
+    /// unmount may wait on a server or daemon (NFS, CIFS, FUSE, …), which must not block the
+    /// backend's one thread in the host's mount namespace; `target` is the canonical host path
+    /// found, for umount(8). For a mount made
+    /// [`unless_helper`](MountRequest::unless_helper): the host has mount(8)'s helper for
+    /// the type; `target` is the target as asked.
+    #[error("{}: {reason}; use the host's mount(8) or umount(8)", .target.display())]
     HelperRequired {
-        /// The canonical host path of the checked target.
+        /// The target (for an unmount, the canonical host path of the checked target).
         target: PathBuf,
         /// Why.
         reason: String,

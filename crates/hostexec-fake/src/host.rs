@@ -1063,6 +1063,14 @@ impl HostFs for FakeHost {
 impl NativeMount for FakeHost {
     async fn mount_native(&self, request: &MountRequest) -> Result<MountRoute, NativeMountError> {
         let rootfs = &self.inner.rootfs;
+        for p in request.helper_paths() {
+            if rootfs.stat(&p, true).is_ok() {
+                return Err(NativeMountError::HelperRequired {
+                    target: request.target().to_path_buf(),
+                    reason: format!("mount(8) would run {}", p.display()),
+                });
+            }
+        }
         let (target, _) = rootfs.open_mount_target(request.target(), request.get_lookup())?;
         let attrs = request.get_attrs();
         let shown: Vec<String> = request.get_options().iter().map(|o| o.shown()).collect();

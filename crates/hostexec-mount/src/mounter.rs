@@ -307,21 +307,6 @@ impl<E: Executor, F: HostFs + NativeMount> HostMounter<E, F> {
         self.exec.run(cmd).await
     }
 
-    /// Whether the host has a `/sbin/mount.TYPE` (or `/usr/sbin/…`) helper for `fstype`:
-    /// mount(8) would run it, so the mount goes through mount(8).
-    async fn helper_on_host(&self, fstype: &str) -> bool {
-        if fstype.is_empty() || fstype.contains('/') {
-            return false;
-        }
-        for dir in ["/sbin", "/usr/sbin"] {
-            let p = PathBuf::from(format!("{dir}/mount.{fstype}"));
-            if self.fs.stat(&p, true).await.is_ok() {
-                return true;
-            }
-        }
-        false
-    }
-
     /// Tries the native route. `Ok(true)`: mounted; `Ok(false)`: unavailable here (logged),
     /// use mount(8).
     async fn mount_natively(
@@ -715,8 +700,16 @@ impl<E: Executor, F: HostFs + NativeMount> Mount for HostMounter<E, F> {
                 reason: "a mount option contains a NUL byte",
             });
         }
-        if options.is_bind() || !(is_helper_fs(fstype) || self.helper_on_host(fstype).await) {
+        if options.is_bind() || !is_helper_fs(fstype) {
             if let Some(req) = options.native_request(source, target, fstype) {
+                // A host with a `/sbin/mount.TYPE` (or `/usr/sbin/…`) helper for the type:
+                // mount(8) would run it, so the mount goes through mount(8). The backend
+                // looks in the step that opens the target (`HelperRequired`, logged).
+                let req = if options.is_bind() {
+                    req
+                } else {
+                    req.unless_helper(fstype)
+                };
                 if self.mount_natively(&req, options.get_timeout()).await? {
                     return Ok(());
                 }

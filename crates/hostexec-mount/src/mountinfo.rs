@@ -43,7 +43,7 @@ use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// One line of `/proc/PID/mountinfo` (proc(5)), decoded.
 ///
@@ -89,7 +89,7 @@ pub struct MountInfo {
     /// The text of the whole table this entry was parsed from, shared by its entries: per
     /// entry, root, mount point, source, fs type, subtype (decoded), then the per-mount
     /// options, the propagation tags and the superblock options (as printed), back to back.
-    text: Arc<Vec<u8>>,
+    text: Shared,
     /// Where this entry's first part starts in `text`.
     start: usize,
     /// Where each of this entry's parts ends in `text`.
@@ -97,6 +97,11 @@ pub struct MountInfo {
     /// A subtype was printed (`fuse.` has an empty one).
     has_subtype: bool,
 }
+
+/// The text buffer of a table, shared by its entries. Each entry takes its handle while the
+/// table is parsed (the count is hot then, and the entry is written once); the text is set
+/// when the last line is done.
+type Shared = Arc<OnceLock<Vec<u8>>>;
 
 /// The parts of [`MountInfo`]'s buffer, in order.
 const ROOT: usize = 0;
@@ -213,7 +218,8 @@ impl TextBuilder {
     fn fs_type(&mut self, raw: &[u8]) {
         let start = self.text.len();
         unescape_into(raw, &mut self.text);
-        if std::str::from_utf8(&self.text[start..]).is_err() {
+        let t = &self.text[start..];
+        if !t.is_ascii() && std::str::from_utf8(t).is_err() {
             let fixed = String::from_utf8_lossy(&self.text[start..]).into_owned();
             self.text.truncate(start);
             self.text.extend_from_slice(fixed.as_bytes());
@@ -254,7 +260,7 @@ impl From<MountInfoFields> for MountInfo {
             root_deleted: f.root_deleted,
             start: b.start,
             ends: b.ends,
-            text: Arc::new(b.text),
+            text: Arc::new(OnceLock::from(b.text)),
             has_subtype: f.fs_subtype.is_some(),
         }
     }
@@ -319,13 +325,19 @@ impl MountInfo {
             None => self.start,
         };
         let end = self.ends.get(i).copied().unwrap_or(start);
-        self.text.get(start..end).unwrap_or_default()
+        self.table().get(start..end).unwrap_or_default()
+    }
+
+    /// The text of the table this entry is from (set once the parse is done, before any
+    /// entry is handed out).
+    fn table(&self) -> &[u8] {
+        self.text.get().map(Vec::as_slice).unwrap_or_default()
     }
 
     /// All of this entry's text.
     fn own_text(&self) -> &[u8] {
         let end = self.ends.last().copied().unwrap_or(self.start);
-        self.text.get(self.start..end).unwrap_or_default()
+        self.table().get(self.start..end).unwrap_or_default()
     }
 
     /// The same entry parts relative to its own start: equal for equal entries wherever
@@ -1021,24 +1033,21 @@ pub fn parse_mountinfo(table: &[u8]) -> Result<Vec<MountInfo>, ParseError> {
     // Decoding never makes a field longer, so the table's size is enough for all the text
     // (a non-UTF-8 fs type made lossy can grow it; the buffer then grows).
     let mut b = TextBuilder::with_capacity(table.len());
-    // The entries get the finished buffer once every line is parsed; until then they hold
-    // a placeholder.
-    let placeholder = Arc::new(Vec::new());
-    let mut out = parse_lines(table, |line| {
-        parse_mountinfo_into(line, &mut b, &placeholder).inspect_err(|_| b.abandon())
+    let shared = Shared::default();
+    let out = parse_lines(table, |line| {
+        parse_mountinfo_into(line, &mut b, &shared).inspect_err(|_| b.abandon())
     })?;
-    let text = Arc::new(b.text);
-    for m in &mut out {
-        m.text = Arc::clone(&text);
-    }
+    // Only this function sets it, once.
+    let _ = shared.set(b.text);
     Ok(out)
 }
 
 /// Parses one mountinfo line (without its newline).
 pub fn parse_mountinfo_line(line: &[u8]) -> Result<MountInfo, ParseErrorKind> {
     let mut b = TextBuilder::with_capacity(line.len());
-    let mut m = parse_mountinfo_into(line, &mut b, &Arc::new(Vec::new()))?;
-    m.text = Arc::new(b.text);
+    let shared = Shared::default();
+    let m = parse_mountinfo_into(line, &mut b, &shared)?;
+    let _ = shared.set(b.text);
     Ok(m)
 }
 
@@ -1047,7 +1056,7 @@ pub fn parse_mountinfo_line(line: &[u8]) -> Result<MountInfo, ParseErrorKind> {
 fn parse_mountinfo_into(
     line: &[u8],
     b: &mut TextBuilder,
-    text: &Arc<Vec<u8>>,
+    text: &Shared,
 ) -> Result<MountInfo, ParseErrorKind> {
     let mut f = Fields::new(line);
     let id = number(f.next("mount ID")?, "mount ID")?;
@@ -1258,14 +1267,15 @@ const PATH_SPECIALS: &[u8] = hostexec_api::path::MOUNTINFO_SPECIALS;
 /// Bytes escaped here in options: the path set plus the comma that separates them.
 const OPTION_SPECIALS: &[u8] = b" \t\n\\,";
 
-/// The first `needle` in `hay`: a plain loop for the short fields of a table line, where
-/// it beats the call and set-up of a vectorised search; `memchr` for longer ones.
+/// The first `needle` in `hay`: a plain loop over the first 32 bytes, where the short fields
+/// of a table line end (it beats the call and set-up of a vectorised search), then `memchr`.
 #[inline]
 fn find_byte(needle: u8, hay: &[u8]) -> Option<usize> {
-    if hay.len() < 48 {
-        hay.iter().position(|&b| b == needle)
-    } else {
-        memchr::memchr(needle, hay)
+    let (head, tail) = hay.split_at(hay.len().min(32));
+    match head.iter().position(|&b| b == needle) {
+        Some(i) => Some(i),
+        None if tail.is_empty() => None,
+        None => memchr::memchr(needle, tail).map(|i| i + head.len()),
     }
 }
 

@@ -1083,25 +1083,79 @@ impl NsEnter {
 }
 
 impl NsEnter {
-    /// A native mount or unmount in its two steps: `walk` opens `target` on the file pool
-    /// (held by descriptor from then on), `act` mounts or unmounts through it on the host
-    /// thread.
-    async fn native_call<O, W, A>(
+    /// A native mount or unmount in its two steps: `cached` opens `target` from the kernel's
+    /// lookup caches on the caller's thread, or, where they do not answer, `walk` opens it on
+    /// the file pool (held by descriptor from then on); `act` mounts or unmounts through it on
+    /// the host thread. One hop when the caches answer, two otherwise.
+    async fn native_call<O, C, W, A>(
         &self,
         target: &Path,
         new_api: bool,
+        cached: C,
         walk: W,
         act: A,
     ) -> Result<MountRoute, NativeMountError>
     where
         O: Send + 'static,
+        C: FnOnce(&RootFs) -> Result<Option<O>, NativeMountError>,
         W: FnOnce(&RootFs) -> Result<O, NativeMountError> + Send + 'static,
         A: FnOnce(&native_mount::HostSide<'_>, O) -> Result<MountRoute, NativeMountError>
             + Send
             + 'static,
     {
         let (thread, proc_fds) = self.native_parts()?;
-        let opened = self.fs_op(target, walk).await?;
+        check_host_path(target)?;
+        let opened = match cached(&self.inner.root)? {
+            Some(opened) => opened,
+            None => self.fs_op(target, walk).await?,
+        };
+        self.native_on_host(thread, proc_fds, new_api, move |host| act(host, opened))
+            .await?
+    }
+
+    /// One native unmount: the cached walk first, one hop, unless the host thread finds no
+    /// plain mount root at the name (`WalkFirst`, nothing changed); then the walk on the pool
+    /// decides.
+    async fn unmount_once(&self, request: &UnmountRequest) -> Result<MountRoute, NativeMountError> {
+        let (thread, proc_fds) = self.native_parts()?;
+        check_host_path(request.target())?;
+        if let Some(t) = native_mount::open_for_unmount_cached(&self.inner.root, request)? {
+            let act = request.clone();
+            let done = self
+                .native_on_host(thread, proc_fds, true, move |host| {
+                    native_mount::unmount(host, &act, &t)
+                })
+                .await?;
+            if let Ok(r) = done {
+                return r;
+            }
+        }
+        let (walk, act) = (request.clone(), request.clone());
+        self.native_call(
+            request.target(),
+            true,
+            |_| Ok(None),
+            move |root| native_mount::open_for_unmount(root, &walk),
+            move |host, target| {
+                // The walk on the pool read the mount ID, so the host thread only compares.
+                native_mount::unmount(host, &act, &target).unwrap_or_else(|_| {
+                    Err(NativeMountError::NotMounted {
+                        target: act.target().to_path_buf(),
+                    })
+                })
+            },
+        )
+        .await
+    }
+
+    /// Runs `f` on the host thread with the [`native_mount::HostSide`] it needs.
+    async fn native_on_host<R: Send + 'static>(
+        &self,
+        thread: &HostThread,
+        proc_fds: Arc<OwnedFd>,
+        new_api: bool,
+        f: impl FnOnce(&native_mount::HostSide<'_>) -> R + Send + 'static,
+    ) -> Result<R, NativeMountError> {
         let root = Arc::clone(&self.inner.root);
         thread
             .call(move || {
@@ -1110,10 +1164,10 @@ impl NsEnter {
                     root: root.as_fd(),
                     new_api,
                 };
-                act(&host, opened)
+                f(&host)
             })
             .await
-            .map_err(host_thread_lost)?
+            .map_err(host_thread_lost)
     }
 }
 
@@ -1133,6 +1187,7 @@ impl NativeMount for NsEnter {
         self.native_call(
             request.target(),
             self.inner.new_mount_api,
+            |root| native_mount::open_for_mount_cached(root, request),
             move |root| native_mount::open_for_mount(root, &walk),
             move |host, opened| native_mount::mount(host, &act, &opened),
         )
@@ -1153,15 +1208,7 @@ impl NativeMount for NsEnter {
         let give_up = std::time::Instant::now() + BUSY_RETRY;
         let mut pause = Duration::from_millis(1);
         loop {
-            let (walk, act) = (request.clone(), request.clone());
-            let r = self
-                .native_call(
-                    request.target(),
-                    true,
-                    move |root| native_mount::open_for_unmount(root, &walk),
-                    move |host, target| native_mount::unmount(host, &act, &target),
-                )
-                .await;
+            let r = self.unmount_once(request).await;
             match &r {
                 Err(NativeMountError::Kernel {
                     call: "umount2",

@@ -1,6 +1,30 @@
 //! [`NativeMount`](hostexec_api::NativeMount) for `NsEnter`: the mount system calls, made on
 //! the host thread (the only thread in the host's mount namespace), on descriptors the in-root
-//! walk opened on the file pool.
+//! walk opened.
+//!
+//! The walk runs on the caller's thread when the kernel's lookup caches answer it
+//! ([`open_for_mount_cached`], [`open_for_unmount_cached`]: `RESOLVE_CACHED` lookups, which
+//! never wait for a file system), else on the file pool under the file-call deadline
+//! ([`open_for_mount`], [`open_for_unmount`], which also give the typed errors: a refused
+//! symlink, a target not beneath its base, nothing mounted). A request made
+//! [`unless_helper`](hostexec_api::MountRequest::unless_helper) has its helper paths looked up
+//! in the same step. So a call costs one hop (to the host thread) when the caches hold its
+//! paths, two otherwise.
+//!
+//! System calls of a call whose paths are cached (strace, Linux 6.18): opening a target or
+//! bind source is 7 on the caller's thread (`openat2(RESOLVE_IN_ROOT | RESOLVE_CACHED)`,
+//! `statx`, `readlinkat` of the descriptor's `/proc/self/fd` link for the canonical path,
+//! `openat2(RESOLVE_NO_SYMLINKS)` + `statx` that this path leads to the same object, `close`,
+//! and the `statx` of the type for the final-symlink refusal), plus one `openat2` per helper
+//! path. On the host thread, a tmpfs is `fsopen`, one `fsconfig` per source and option,
+//! `FSCONFIG_CMD_CREATE`, `fsmount`, `move_mount` and 3 `close`; a read-only bind is
+//! `open_tree`, `mount_setattr`, `move_mount` and 3 `close`. An unmount opens the directory
+//! holding the target (6) on the caller's thread; on the host thread `fchdir` to it, `statx` +
+//! `statmount` of it (a local filesystem, so looking up the name cannot wait for a server),
+//! `statx` of the name (the mount-root flag and unique mount ID; no descriptor
+//! of the mount is ever opened), `statmount` of that mount (its type: a network or FUSE one
+//! goes to umount(8)), `umount2(UMOUNT_NOFOLLOW)`, `fchdir` back and `close`. Nothing reads
+//! the mount table.
 //!
 //! Routes, in order:
 //!
@@ -73,11 +97,18 @@ pub(crate) struct Opened {
     pub(crate) source: Option<OwnedFd>,
 }
 
-/// Opens the target (and a bind source) by the request's lookup rule.
+/// Opens the target (and a bind source) by the request's lookup rule; first, a request made
+/// `unless_helper` is refused with `HelperRequired` when one of its helper paths exists
+/// (`stat`, as mount(8) finds its helper).
 pub(crate) fn open_for_mount(
     root: &RootFs,
     req: &MountRequest,
 ) -> Result<Opened, NativeMountError> {
+    for p in req.helper_paths() {
+        if root.stat(&p, true).is_ok() {
+            return Err(helper_required(req, &p));
+        }
+    }
     let (path, target) = root.open_mount_target(req.target(), req.get_lookup())?;
     let name = path
         .file_name()
@@ -102,6 +133,53 @@ pub(crate) fn open_for_mount(
         name,
         source,
     })
+}
+
+/// The host has mount(8)'s helper `helper` for the request's type.
+fn helper_required(req: &MountRequest, helper: &Path) -> NativeMountError {
+    NativeMountError::HelperRequired {
+        target: req.target().to_path_buf(),
+        reason: format!("mount(8) would run {}", helper.display()),
+    }
+}
+
+/// [`open_for_mount`] from the kernel's lookup caches alone, on the caller's thread (no hop to
+/// the file pool): the target and a bind source by
+/// [`RootFs::open_mount_target_cached`], which never waits for a file system. `Ok(None)`
+/// whenever the caches do not answer for certain (then [`open_for_mount`] runs on the pool and
+/// gives the typed errors); a move always goes to the pool.
+pub(crate) fn open_for_mount_cached(
+    root: &RootFs,
+    req: &MountRequest,
+) -> Result<Option<Opened>, NativeMountError> {
+    for p in req.helper_paths() {
+        match root.exists_cached(&p)? {
+            Some(true) => return Err(helper_required(req, &p)),
+            Some(false) => {}
+            None => return Ok(None),
+        }
+    }
+    let lookup = req.get_lookup();
+    let source = match req.kind() {
+        MountKind::Filesystem { .. } | MountKind::Remount => None,
+        MountKind::Bind { source, .. } => match root.open_mount_target_cached(source, lookup)? {
+            Some((_, fd)) => Some(fd),
+            None => return Ok(None),
+        },
+        _ => return Ok(None),
+    };
+    let Some((path, target)) = root.open_mount_target_cached(req.target(), lookup)? else {
+        return Ok(None);
+    };
+    let name = path
+        .file_name()
+        .map(OsStr::to_os_string)
+        .unwrap_or_default();
+    Ok(Some(Opened {
+        target,
+        name,
+        source,
+    }))
 }
 
 /// `STATX_MNT_ID_UNIQUE` (Linux 6.8): the 64-bit mount ID `statmount(2)` takes.
@@ -151,6 +229,39 @@ pub(crate) fn open_for_unmount(
     req: &UnmountRequest,
 ) -> Result<UnmountTarget, NativeMountError> {
     open_for_unmount_retrying(root, req, 8)
+}
+
+/// [`open_for_unmount`] from the kernel's lookup caches alone, on the caller's thread: the
+/// directory holding the target by [`RootFs::open_mount_target_cached`], which never waits for
+/// a file system. The name is not looked at here: the host thread's own `statx` of it (which
+/// it makes in any case, right before `umount2`) finds the mount and its ID, once
+/// `statmount` has shown the directory to be on a local filesystem (a lookup there does not
+/// wait for a server); a network or FUSE directory, or anything but a plain mount root at the
+/// name, sends the call back to [`open_for_unmount`] on the pool ([`WalkFirst`]). No descriptor of the mount is ever opened on this path: a copy of one in
+/// a child being spawned meanwhile (its descriptor table is copied until it `exec`s) would
+/// make the `umount2` answer EBUSY. `Ok(None)` for a path ending in `..`, a base to stay
+/// beneath, or a directory not cached: the pool decides.
+pub(crate) fn open_for_unmount_cached(
+    root: &RootFs,
+    req: &UnmountRequest,
+) -> Result<Option<UnmountTarget>, NativeMountError> {
+    let Some((dir, name)) = split_last(req.target()) else {
+        return Ok(None);
+    };
+    if matches!(req.get_lookup(), TargetLookup::Beneath(_)) {
+        return Ok(None);
+    }
+    let Some((dir_host, parent)) =
+        root.open_mount_target_cached(&dir, &TargetLookup::FollowFinalSymlink)?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(UnmountTarget {
+        path: dir_host.join(&name),
+        parent,
+        name,
+        mnt_id: None,
+    }))
 }
 
 fn open_for_unmount_retrying(
@@ -219,7 +330,7 @@ fn open_for_unmount_retrying(
         path: dir_host.join(&name),
         parent,
         name,
-        mnt_id,
+        mnt_id: Some(mnt_id),
     })
 }
 
@@ -826,12 +937,21 @@ pub(crate) struct UnmountTarget {
     path: PathBuf,
     parent: OwnedFd,
     name: std::ffi::OsString,
-    mnt_id: u64,
+    /// The mount ID the walk on the pool saw at the name; `None` from the cached walk, which
+    /// does not look at the name.
+    mnt_id: Option<u64>,
 }
 
+/// The host thread found no plain mount root at the name the cached walk left it (a symlink,
+/// nothing mounted, no unique mount ID): nothing was changed, and the walk on the pool decides
+/// (with the typed error).
+#[derive(Debug)]
+pub(crate) struct WalkFirst;
+
 /// Runs on the host thread: `umount2(name, UMOUNT_NOFOLLOW)` relative to the mount point's
-/// parent directory, after `statx` there shows the same mount ID as the descriptor the walk
-/// opened. The walk's descriptor is closed by then (an open descriptor on a mount makes
+/// parent directory, after `statx` there shows the same mount ID as the walk on the pool saw
+/// (or, after the cached walk, which does not look at the name, a plain mount root with a
+/// unique ID; anything else is [`WalkFirst`]). The walk's descriptor is closed by then (an open descriptor on a mount makes
 /// `umount2` answer EBUSY). Nothing can take the name's place in between: a mount point
 /// cannot be renamed or replaced in its own namespace (EBUSY), and a symlink put there after
 /// an unmount by someone else is refused by `UMOUNT_NOFOLLOW`.
@@ -839,7 +959,7 @@ pub(crate) fn unmount(
     host: &HostSide<'_>,
     req: &UnmountRequest,
     t: &UnmountTarget,
-) -> Result<MountRoute, NativeMountError> {
+) -> Result<Result<MountRoute, NativeMountError>, WalkFirst> {
     let mut flags = UnmountFlags::NOFOLLOW;
     if req.is_lazy() {
         flags |= UnmountFlags::DETACH;
@@ -851,45 +971,76 @@ pub(crate) fn unmount(
     let not_mounted = || NativeMountError::NotMounted {
         target: req.target().to_path_buf(),
     };
-    rustix::process::fchdir(&t.parent)
-        .map_err(|e| kernel("fchdir", route, req.target(), "", vec![], e))?;
+    if let Err(e) = rustix::process::fchdir(&t.parent) {
+        return Ok(Err(kernel("fchdir", route, req.target(), "", vec![], e)));
+    }
     let r = (|| {
-        let (is_root, id, _) = peek(rustix::fs::CWD, &t.name)
-            .map_err(|e| kernel("statx", route, req.target(), "", vec![], e))?;
-        if !is_root || id != Some(t.mnt_id) {
-            return Err(not_mounted());
+        if t.mnt_id.is_none() && !on_local_fs(&t.parent) {
+            // The cached walk did not look at the name, and a lookup in a network or FUSE
+            // directory may wait for its server: that one is for the walk on the pool.
+            return Err(WalkFirst);
         }
+        let peeked = peek(rustix::fs::CWD, &t.name);
+        let mnt_id = match (t.mnt_id, peeked) {
+            (Some(want), Ok((true, Some(got), _))) if got == want => want,
+            (Some(_), Ok(_)) => return Ok(Err(not_mounted())),
+            (Some(_), Err(e)) => {
+                return Ok(Err(kernel("statx", route, req.target(), "", vec![], e)))
+            }
+            (None, Ok((true, Some(got), false))) => got,
+            (None, _) => return Err(WalkFirst),
+        };
         // A network or FUSE filesystem may block umount2 talking to its server, and this is
         // the one thread in the host's mount namespace: such mounts go to umount(8), which
         // runs under the caller's timeout. statmount reads the type without asking the
         // filesystem; without it (Linux < 6.8) the type is unknown, and umount(8) is used.
-        match hostexec_sys::mount::statmount_sb_magic(t.mnt_id) {
+        match hostexec_sys::mount::statmount_sb_magic(mnt_id) {
             Ok(magic) if !REMOTE_MAGICS.contains(&magic) => {}
             Ok(magic) => {
-                return Err(NativeMountError::HelperRequired {
+                return Ok(Err(NativeMountError::HelperRequired {
                     target: t.path.clone(),
                     reason: format!("a network or FUSE filesystem (magic {magic:#x})"),
-                })
+                }))
             }
             Err(e) => {
-                return Err(NativeMountError::Unsupported {
+                return Ok(Err(NativeMountError::Unsupported {
                     route,
                     reason: "statmount could not tell the filesystem type".into(),
                     source: Some(e),
-                })
+                }))
             }
         }
-        rustix::mount::unmount(t.name.as_os_str(), flags).map_err(|e| match e {
-            Errno::INVAL => not_mounted(),
-            e if e == Errno::NOSYS => unsupported(route, "umount2", e),
-            e => kernel("umount2", route, req.target(), "", vec![], e),
-        })
+        Ok(
+            rustix::mount::unmount(t.name.as_os_str(), flags).map_err(|e| match e {
+                Errno::INVAL => not_mounted(),
+                e if e == Errno::NOSYS => unsupported(route, "umount2", e),
+                e => kernel("umount2", route, req.target(), "", vec![], e),
+            }),
+        )
     })();
     let back = rustix::process::fchdir(host.root);
     match (r, back) {
-        (r, Ok(())) => r.map(|()| route),
-        (_, Err(e)) => Err(unsupported(route, "returning to the host root", e)),
+        (Ok(r), Ok(())) => Ok(r.map(|()| route)),
+        (Err(walk), Ok(())) => Err(walk),
+        (_, Err(e)) => Ok(Err(unsupported(route, "returning to the host root", e))),
     }
+}
+
+/// Whether `dir` is on a filesystem whose lookups do not wait for a server or daemon: its
+/// unique mount ID from the cached attributes, then the filesystem type of that one mount by
+/// `statmount` (neither asks the filesystem). Unknown counts as not local.
+fn on_local_fs(dir: &OwnedFd) -> bool {
+    let Ok(st) = rustix::fs::statx(
+        dir,
+        "",
+        AtFlags::EMPTY_PATH | AtFlags::SYMLINK_NOFOLLOW | AtFlags::STATX_DONT_SYNC,
+        StatxFlags::from_bits_retain(STATX_MNT_ID_UNIQUE),
+    ) else {
+        return false;
+    };
+    st.stx_mask & STATX_MNT_ID_UNIQUE != 0
+        && hostexec_sys::mount::statmount_sb_magic(st.stx_mnt_id)
+            .is_ok_and(|magic| !REMOTE_MAGICS.contains(&magic))
 }
 
 /// Opens this process's `/proc/PID/fd` (in the caller's view) as an `O_PATH` directory.

@@ -486,6 +486,40 @@ fn check(case: &Case, seen: &Seen) -> Result<(), TestCaseError> {
             prop_assert_eq!(Some(&k), walk.as_ref().ok(), "{:?}", q);
             seen.fast_path.fetch_add(1, Relaxed);
         }
+        // The cached mount-target open (the native mount's walk on the caller's thread)
+        // opens the object the walk opens, by both symlink rules, or leaves it to the walk;
+        // the cached existence check answers as a stat by the walk would.
+        for lookup in [
+            TargetLookup::RefuseFinalSymlink,
+            TargetLookup::FollowFinalSymlink,
+        ] {
+            if let Ok(Some((c, cfd))) = b.root.open_mount_target_cached(os(&q.0), &lookup) {
+                let walked = b.root.open_mount_target(os(&q.0), &lookup);
+                let Ok((w, wfd)) = walked else {
+                    return Err(TestCaseError::fail(format!(
+                        "cached open of {q:?} ({lookup:?}) where the walk fails"
+                    )));
+                };
+                prop_assert_eq!(&c, &w, "cached open: {:?} {:?}", q, lookup);
+                let (cs, ws) = (rustix::fs::fstat(&cfd), rustix::fs::fstat(&wfd));
+                let same = |a: &rustix::fs::Stat, b: &rustix::fs::Stat| {
+                    (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+                };
+                prop_assert!(
+                    matches!((&cs, &ws), (Ok(a), Ok(b)) if same(a, b)),
+                    "cached open of {:?}: another object",
+                    q
+                );
+            }
+        }
+        if let Ok(Some(exists)) = b.root.exists_cached(os(&q.0)) {
+            prop_assert_eq!(
+                exists,
+                b.root.stat(os(&q.0), true).is_ok(),
+                "exists_cached: {:?}",
+                q
+            );
+        }
     }
     let gnu = (!case.tree.absolute).then(|| {
         // All modes at once: a diverging query costs a timeout, which is waiting, not work.

@@ -666,20 +666,33 @@ impl RootFs {
         extra: ResolveFlags,
         local: Option<&dyn LocalMounts>,
     ) -> Result<Option<PathBuf>, PathError> {
+        Ok(self
+            .kernel_open(path, extra, local, true)?
+            .map(|(canonical, _)| canonical))
+    }
+
+    /// The kernel's answer as [`kernel_path`](Self::kernel_path) gives it, with the
+    /// descriptor of the object it found; a final symlink is followed only with
+    /// `follow_final` (else the descriptor is of the link).
+    fn kernel_open(
+        &self,
+        path: &Path,
+        extra: ResolveFlags,
+        local: Option<&dyn LocalMounts>,
+        follow_final: bool,
+    ) -> Result<Option<(PathBuf, OwnedFd)>, PathError> {
         let Some(prefix) = self.shown().as_deref() else {
             return Ok(None);
         };
         let in_root = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS | extra;
+        let mut oflags = OFlags::PATH | OFlags::CLOEXEC;
+        if !follow_final {
+            oflags |= OFlags::NOFOLLOW;
+        }
         let first = if extra.contains(ResolveFlags::CACHED) {
-            cached_openat2(&self.fd, path, OFlags::PATH | OFlags::CLOEXEC, in_root)
+            cached_openat2(&self.fd, path, oflags, in_root)
         } else {
-            rustix::fs::openat2(
-                &self.fd,
-                path,
-                OFlags::PATH | OFlags::CLOEXEC,
-                Mode::empty(),
-                in_root,
-            )
+            rustix::fs::openat2(&self.fd, path, oflags, Mode::empty(), in_root)
         };
         let Ok(fd) = first else {
             return Ok(None);
@@ -723,15 +736,16 @@ impl RootFs {
             return Ok(None);
         }
         let canonical = Path::new(OsStr::from_bytes(canonical));
+        // With O_NOFOLLOW, RESOLVE_NO_SYMLINKS still opens a final symlink itself.
         let again = rustix::fs::openat2(
             &self.fd,
             canonical,
-            OFlags::PATH | OFlags::CLOEXEC,
+            oflags,
             Mode::empty(),
             in_root | ResolveFlags::NO_SYMLINKS,
         );
         match again.ok().as_ref().and_then(|fd| identity(fd, unique)) {
-            Some((d, i, _)) if (d, i) == (dev, ino) => Ok(Some(canonical.to_path_buf())),
+            Some((d, i, _)) if (d, i) == (dev, ino) => Ok(Some((canonical.to_path_buf(), fd))),
             _ => Ok(None),
         }
     }
@@ -809,6 +823,67 @@ impl RootFs {
                 }
                 Ok((host, fd))
             }
+        }
+    }
+
+    /// [`open_mount_target`](Self::open_mount_target) from the kernel's lookup caches alone,
+    /// for a caller that must not block: the kernel's answer with `RESOLVE_CACHED` (see
+    /// [`resolve_cached`](Self::resolve_cached); an RCU path walk that never asks a file
+    /// system), the same object the walk would open, since a lookup the caches can answer
+    /// needs no file system to answer it. `Ok(None)` whenever that does not answer for
+    /// certain (a name not cached, any error, a final symlink under
+    /// [`TargetLookup::RefuseFinalSymlink`], and [`TargetLookup::Beneath`] always): the
+    /// caller then takes [`open_mount_target`](Self::open_mount_target) where a block is
+    /// allowed, which also gives the typed errors. An `Err` is an input error or the guard's
+    /// refusal of the object's mount.
+    pub fn open_mount_target_cached(
+        &self,
+        path: &Path,
+        lookup: &TargetLookup,
+    ) -> Result<Option<(PathBuf, OwnedFd)>, NativeMountError> {
+        check_host_path(path)?;
+        let follow = match lookup {
+            TargetLookup::FollowFinalSymlink => true,
+            TargetLookup::RefuseFinalSymlink => false,
+            _ => return Ok(None),
+        };
+        let Some((host, fd)) = self.kernel_open(path, ResolveFlags::CACHED, None, follow)? else {
+            return Ok(None);
+        };
+        if !follow {
+            let Ok(st) = rustix::fs::statx(
+                &fd,
+                "",
+                AtFlags::EMPTY_PATH | AtFlags::SYMLINK_NOFOLLOW | AtFlags::STATX_DONT_SYNC,
+                StatxFlags::TYPE,
+            ) else {
+                return Ok(None);
+            };
+            if FileType::from_raw_mode(u32::from(st.stx_mode)) == FileType::Symlink {
+                return Ok(None);
+            }
+        }
+        Ok(Some((host, fd)))
+    }
+
+    /// Whether `path` (a final symlink followed) exists in the root's view, from the kernel's
+    /// lookup caches alone (`openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS |
+    /// RESOLVE_CACHED)`, which never asks a file system): `Some(true)` it does, `Some(false)` a
+    /// cached lookup found no such name (`ENOENT`, `ENOTDIR`: a negative entry the kernel
+    /// trusts without asking, as the walk's lookup would), `None` the caches cannot tell (a
+    /// name not cached, any other error): the caller then asks [`stat`](Self::stat) where a
+    /// block is allowed.
+    pub fn exists_cached(&self, path: &Path) -> Result<Option<bool>, PathError> {
+        check_host_path(path)?;
+        match cached_openat2(
+            &self.fd,
+            path,
+            OFlags::PATH | OFlags::CLOEXEC,
+            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+        ) {
+            Ok(_) => Ok(Some(true)),
+            Err(Errno::NOENT) | Err(Errno::NOTDIR) => Ok(Some(false)),
+            Err(_) => Ok(None),
         }
     }
 

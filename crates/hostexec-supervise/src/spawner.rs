@@ -38,6 +38,24 @@ const DONE: u8 = 2;
 const ABANDONED: u8 = 3;
 const ABANDONED_RUNNING: u8 = 4;
 
+/// A job's result on its way to the caller. Dropped before the caller took it — the caller's
+/// future was dropped after the job sent it, while it sat in the channel, or the send found
+/// the caller gone — it hands the result to the job's `abandoned`, exactly as a result that
+/// comes after the deadline: a started command is never left running because its caller
+/// left at the wrong instant.
+struct Delivery<R, A: FnOnce(R)> {
+    value: Option<R>,
+    abandoned: Option<A>,
+}
+
+impl<R, A: FnOnce(R)> Drop for Delivery<R, A> {
+    fn drop(&mut self) {
+        if let (Some(v), Some(a)) = (self.value.take(), self.abandoned.take()) {
+            a(v);
+        }
+    }
+}
+
 /// A job's body: given the outcome of its thread's `init`.
 type JobFn = Box<dyn FnOnce(Result<(), &io::Error>) + Send>;
 
@@ -134,18 +152,20 @@ impl Spawners {
         F: FnOnce() -> R + Send + 'static,
         A: FnOnce(R) + Send + 'static,
     {
-        let (tx, rx) = tokio::sync::oneshot::channel::<Result<R, io::Error>>();
+        let (tx, rx) = tokio::sync::oneshot::channel::<Result<Delivery<R, A>, io::Error>>();
         let state = Arc::new(AtomicU8::new(QUEUED));
         let job = Job {
             state: Arc::clone(&state),
             run: Box::new(move |init: Result<(), &io::Error>| {
                 let r = match init {
-                    Ok(()) => Ok(f()),
+                    Ok(()) => Ok(Delivery {
+                        value: Some(f()),
+                        abandoned: Some(abandoned),
+                    }),
                     Err(e) => Err(io::Error::new(e.kind(), e.to_string())),
                 };
-                if let Err(Ok(r)) = tx.send(r) {
-                    abandoned(r);
-                }
+                // A caller already gone: the result goes to `abandoned` as it is dropped.
+                let _ = tx.send(r);
             }),
         };
         self.submit(job)?;
@@ -160,7 +180,12 @@ impl Spawners {
             None => rx.await,
         };
         match answer {
-            Ok(Ok(r)) => Ok(r),
+            Ok(Ok(mut d)) => {
+                d.abandoned = None;
+                d.value.take().ok_or_else(|| {
+                    SpawnWait::Unavailable(io::Error::other("the job's result was taken"))
+                })
+            }
             Ok(Err(e)) => Err(SpawnWait::Unavailable(e)),
             Err(_) => Err(SpawnWait::Unavailable(io::Error::other(
                 "the spawner thread dropped the job (it panicked)",
@@ -280,6 +305,50 @@ mod tests {
     use super::*;
     use std::sync::mpsc;
     use std::time::Instant;
+
+    /// The caller's future dropped after the job sent its result but before the future was
+    /// polled again: the result still goes to `abandoned` (a spawned command would otherwise
+    /// run on with nobody to stop it).
+    #[test]
+    fn a_result_left_in_the_channel_goes_to_abandoned() {
+        use std::future::Future;
+        use std::sync::atomic::AtomicBool;
+        let pool = Spawners::new("test-spawner", None);
+        let ran = Arc::new(AtomicBool::new(false));
+        let (abandoned_tx, abandoned_rx) = mpsc::channel::<u32>();
+        let r2 = Arc::clone(&ran);
+        let mut fut = Box::pin(pool.run(
+            None,
+            move || {
+                r2.store(true, Ordering::SeqCst);
+                9u32
+            },
+            move |r| {
+                let _ = abandoned_tx.send(r);
+            },
+        ));
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        // The first poll submits the job; it is not done yet, or done and not yet seen.
+        if let std::task::Poll::Ready(r) = fut.as_mut().poll(&mut cx) {
+            panic!("answered before the job could run: {r:?}");
+        }
+        let start = Instant::now();
+        while !ran.load(Ordering::SeqCst) {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "the job never ran"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // The send follows the job at once; give it time, then drop without polling.
+        std::thread::sleep(Duration::from_millis(100));
+        drop(fut);
+        assert_eq!(
+            abandoned_rx.recv_timeout(Duration::from_secs(5)),
+            Ok(9),
+            "the result sat in the channel and was dropped with it"
+        );
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_stuck_job_is_given_up_on_and_does_not_block_others() {
