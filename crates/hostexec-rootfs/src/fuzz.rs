@@ -397,18 +397,43 @@ fn gnu_realpath(
 /// openat2 answers EAGAIN for a `..` whenever a rename or mount raced anywhere on the system
 /// (openat2(2)); that is no verdict about `q`, so it is asked again.
 fn kernel(b: &Built, q: &[u8]) -> Answer {
-    let mut tries = 0;
-    loop {
-        match rustix::fs::openat2(
+    let r = asked_again(|| {
+        rustix::fs::openat2(
             b.root.as_fd(),
             OsStr::from_bytes(q),
             OFlags::PATH | OFlags::CLOEXEC,
             Mode::empty(),
             rustix::fs::ResolveFlags::IN_ROOT,
-        ) {
-            Ok(fd) => return Answer::Path(Bytes(proc_fd_path(b, &fd))),
-            Err(rustix::io::Errno::AGAIN) if tries < 1000 => tries += 1,
-            Err(e) => return Answer::Errno(e.raw_os_error()),
+        )
+    });
+    match r {
+        Ok(fd) => Answer::Path(Bytes(proc_fd_path(b, &fd))),
+        Err(e) => Answer::Errno(e.raw_os_error()),
+    }
+}
+
+/// `open` (an `openat2(RESOLVE_IN_ROOT)`) until it answers something but `EAGAIN`, for up to
+/// 10 s. A scoped lookup through `..` fails with `EAGAIN` when a rename or a mount or
+/// unmount anywhere on the machine moved the sequence counts it checks (`handle_dots` in
+/// the kernel's `fs/namei.c`); another test or a benchmark mounting in a loop keeps that up
+/// for milliseconds, longer than a thousand immediate retries, so after the first hundred
+/// each retry waits a millisecond.
+fn asked_again(
+    mut open: impl FnMut() -> Result<OwnedFd, rustix::io::Errno>,
+) -> Result<OwnedFd, rustix::io::Errno> {
+    let start = std::time::Instant::now();
+    let mut tries = 0;
+    loop {
+        match open() {
+            Err(rustix::io::Errno::AGAIN)
+                if start.elapsed() < std::time::Duration::from_secs(10) =>
+            {
+                tries += 1;
+                if tries > 100 {
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+            }
+            r => return r,
         }
     }
 }
@@ -657,21 +682,16 @@ fn check(case: &Case, seen: &Seen) -> Result<(), TestCaseError> {
             } else {
                 flags
             };
-            // A `..` that races any rename on the system fails with EAGAIN: ask again.
-            let mut r = Err(rustix::io::Errno::AGAIN);
-            for _ in 0..1000 {
-                r = rustix::fs::openat2(
+            // A `..` that races any rename or mount on the system fails with EAGAIN.
+            asked_again(|| {
+                rustix::fs::openat2(
                     b.root.as_fd(),
                     p,
                     flags,
                     Mode::empty(),
                     rustix::fs::ResolveFlags::IN_ROOT,
-                );
-                if !matches!(r, Err(rustix::io::Errno::AGAIN)) {
-                    break;
-                }
-            }
-            r
+                )
+            })
         };
         if b.root.create_dir_all(p).is_ok() {
             prop_assert!(
