@@ -292,6 +292,26 @@ fn rows() -> Vec<Row> {
         ));
     }
     v.push(row(
+        "tmpfs mount + unmount, native, against the host-thread floor",
+        "mount_tmpfs/hostexec_native",
+        "mount_tmpfs/host_thread_floor",
+        "one hop to the host thread, `fsopen` … `move_mount` + `umount2` by absolute path",
+        Target::None,
+        "—",
+    ));
+    for (n, shown) in [("100", "100"), ("10000", "10,000")] {
+        v.push(row(
+            &format!(
+                "read-only bind mount + unmount at {shown} mounts, native, against the host-thread floor"
+            ),
+            &format!("bind_ro/hostexec_native/{n}"),
+            &format!("bind_ro/host_thread_floor/{n}"),
+            "one hop to the host thread, `mount(2)` bind + read-only remount + `umount2` by absolute path",
+            Target::None,
+            "—",
+        ));
+    }
+    v.push(row(
         "read-only bind mount + unmount, native, at 10,000 mounts",
         "bind_ro/hostexec_native/10000",
         "bind_ro/hostexec_native/100",

@@ -10,7 +10,9 @@
 //!   native route (the kernel's mount calls on the host thread, targets held by descriptor)
 //!   against the mount(8) route (`helper_only`: mount(8) and umount(8) as host processes; a
 //!   read-only bind is two mount(8) runs, bind then remount) in the same run; the tmpfs also
-//!   through mount(2) (the fallback with the new mount API switched off), for context.
+//!   through mount(2) (the fallback with the new mount API switched off), for context; and the
+//!   floor of any route on the host thread: one hop to it and the bare system calls by
+//!   absolute path (`host_thread_floor`).
 //! - mount_of(): one mount's entry through `statmount(2)` (the path's unique mount ID, then
 //!   that mount alone) against the whole table read, parsed and searched by the path's
 //!   mount ID.
@@ -83,6 +85,34 @@ fn benches(c: &mut Criterion) {
         });
         let tmpfs8 = tmpfs.clone().helper_only();
         g.bench_function("mount8_route", |b| b.iter(|| round(&m, &tmpfs8, &helper)));
+        // The floor of a mount made on the host thread: one hop to it and the bare system
+        // calls by absolute path (no walk, no descriptor, no check).
+        g.bench_function("host_thread_floor", |b| {
+            b.iter(|| {
+                let p = t.clone();
+                rt.block_on(nsr.on_host_thread(move || {
+                    use rustix::mount::*;
+                    let fs = fsopen("tmpfs", FsOpenFlags::FSOPEN_CLOEXEC).unwrap();
+                    fsconfig_set_string(&fs, "source", "bench").unwrap();
+                    fsconfig_set_string(&fs, "size", "1m").unwrap();
+                    fsconfig_create(&fs).unwrap();
+                    let mnt = fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, MountAttrFlags::empty())
+                        .unwrap();
+                    move_mount(
+                        &mnt,
+                        "",
+                        rustix::fs::CWD,
+                        &p,
+                        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
+                    )
+                    .unwrap();
+                    // An open descriptor of the mount would make umount2 EBUSY.
+                    drop((mnt, fs));
+                    unmount(&p, UnmountFlags::empty()).unwrap();
+                }))
+                .unwrap()
+            })
+        });
         g.finish();
     }
     let bind_ro = |m: &HostMounter<NsEnter>, o: &MountOptions, u: &UnmountOptions| {
@@ -155,6 +185,20 @@ fn benches(c: &mut Criterion) {
             });
             g.bench_with_input(BenchmarkId::new("mount8_route", n), &n, |b, _| {
                 b.iter(|| bind_ro(&m, &ro8, &helper))
+            });
+            // The floor on the host thread: one hop, `mount(2)` bind + read-only remount by
+            // absolute path, `umount2`.
+            g.bench_with_input(BenchmarkId::new("host_thread_floor", n), &n, |b, _| {
+                b.iter(|| {
+                    let (s, p) = (bind_src.clone(), t.clone());
+                    rt.block_on(nsr.on_host_thread(move || {
+                        use rustix::mount::*;
+                        mount_bind(&s, &p).unwrap();
+                        mount_remount(&p, MountFlags::BIND | MountFlags::RDONLY, "").unwrap();
+                        unmount(&p, UnmountFlags::empty()).unwrap();
+                    }))
+                    .unwrap()
+                })
             });
             g.finish();
         }

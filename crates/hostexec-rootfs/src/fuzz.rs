@@ -393,48 +393,50 @@ fn gnu_realpath(
 }
 
 /// The kernel's `RESOLVE_IN_ROOT` answer for `q`.
-///
-/// openat2 answers EAGAIN for a `..` whenever a rename or mount raced anywhere on the system
-/// (openat2(2)); that is no verdict about `q`, so it is asked again.
 fn kernel(b: &Built, q: &[u8]) -> Answer {
-    let r = asked_again(|| {
-        rustix::fs::openat2(
-            b.root.as_fd(),
-            OsStr::from_bytes(q),
-            OFlags::PATH | OFlags::CLOEXEC,
-            Mode::empty(),
-            rustix::fs::ResolveFlags::IN_ROOT,
-        )
-    });
-    match r {
+    match open_in_root(b, OsStr::from_bytes(q), OFlags::PATH | OFlags::CLOEXEC) {
         Ok(fd) => Answer::Path(Bytes(proc_fd_path(b, &fd))),
         Err(e) => Answer::Errno(e.raw_os_error()),
     }
 }
 
-/// `open` (an `openat2(RESOLVE_IN_ROOT)`) until it answers something but `EAGAIN`, for up to
-/// 10 s. A scoped lookup through `..` fails with `EAGAIN` when a rename or a mount or
-/// unmount anywhere on the machine moved the sequence counts it checks (`handle_dots` in
-/// the kernel's `fs/namei.c`); another test or a benchmark mounting in a loop keeps that up
-/// for milliseconds, longer than a thousand immediate retries, so after the first hundred
-/// each retry waits a millisecond.
-fn asked_again(
-    mut open: impl FnMut() -> Result<OwnedFd, rustix::io::Errno>,
-) -> Result<OwnedFd, rustix::io::Errno> {
+/// `openat2(root, p, flags, RESOLVE_IN_ROOT)`, asked again on an answer that is no verdict
+/// about `p`:
+/// - EAGAIN: a `..` raced a rename or mount anywhere on the system (openat2(2));
+/// - ELOOP: the kernel counts a lookup's links once per open, and an RCU walk that has to
+///   restart in ref-walk mode (a concurrent mount or rename changed the sequence counts it
+///   checks) keeps the links it already followed (fs/namei.c: `total_link_count` is set in
+///   `set_nameidata`, not in `path_init`), so a chain of 21 to 40 links can answer ELOOP now
+///   and then. A real loop answers ELOOP every time.
+fn open_in_root(b: &Built, p: &OsStr, flags: OFlags) -> rustix::io::Result<OwnedFd> {
+    let open = || {
+        rustix::fs::openat2(
+            b.root.as_fd(),
+            p,
+            flags,
+            Mode::empty(),
+            rustix::fs::ResolveFlags::IN_ROOT,
+        )
+    };
     let start = std::time::Instant::now();
-    let mut tries = 0;
+    let (mut r, mut tries) = (open(), 0u32);
     loop {
-        match open() {
+        match r {
+            Err(rustix::io::Errno::LOOP) if tries < 1000 => {}
+            // A burst of mounts elsewhere (another test, a benchmark mounting in a loop) keeps
+            // EAGAIN up for milliseconds, longer than a thousand immediate tries: up to 10 s,
+            // pausing a millisecond after the first hundred.
             Err(rustix::io::Errno::AGAIN)
                 if start.elapsed() < std::time::Duration::from_secs(10) =>
             {
-                tries += 1;
                 if tries > 100 {
                     std::thread::sleep(std::time::Duration::from_millis(1));
                 }
             }
-            r => return r,
+            _ => return r,
         }
+        tries += 1;
+        r = open();
     }
 }
 
@@ -682,16 +684,7 @@ fn check(case: &Case, seen: &Seen) -> Result<(), TestCaseError> {
             } else {
                 flags
             };
-            // A `..` that races any rename or mount on the system fails with EAGAIN.
-            asked_again(|| {
-                rustix::fs::openat2(
-                    b.root.as_fd(),
-                    p,
-                    flags,
-                    Mode::empty(),
-                    rustix::fs::ResolveFlags::IN_ROOT,
-                )
-            })
+            open_in_root(&b, p.as_ref(), flags)
         };
         if b.root.create_dir_all(p).is_ok() {
             prop_assert!(
