@@ -319,6 +319,14 @@ fn rows() -> Vec<Row> {
         Target::AtMost(1.5),
         "flat: within 1.5×",
     ));
+    v.push(row(
+        "read-only bind mount + unmount at 10,000 mounts, native, the source on the mount that holds the 10,000",
+        "bind_ro_siblings/hostexec_native/10000",
+        "bind_ro_siblings/host_thread_floor/10000",
+        "the host-thread floor in the same layout (the kernel looks at every mount below the source's mount)",
+        Target::None,
+        "—",
+    ));
     v
 }
 

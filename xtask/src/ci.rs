@@ -7,6 +7,7 @@
 //! 2. clippy on every target with the workspace's lints, then once more on library and binary
 //!    targets with the lints that hold for library code only ([`LIBRARY_ONLY_LINTS`]);
 //! 3. the lint policy: `unsafe_code` is allowed only where [`UNSAFE_ALLOWED_IN`] says, and docs/ARCHITECTURE.md's dependency block is the real graph;
+//!    no tracked file holds a merge conflict marker;
 //! 4. `cargo doc` with warnings denied;
 //! 5. the MSRV: no package in the resolved dependency graph declares a `rust-version` above
 //!    the workspace's (only one toolchain is installed, so this is what can be checked);
@@ -67,6 +68,9 @@ pub(crate) fn ci() -> Result<(), String> {
         "lint policy: unsafe_code allowed only in UNSAFE_ALLOWED_IN",
         || check_unsafe_allows(&root),
     )?;
+    step("no merge conflict markers in tracked files", || {
+        check_conflict_markers(&root)
+    })?;
     let metadata = metadata(&root)?;
     step("docs/ARCHITECTURE.md's dependency block", || {
         let doc = std::fs::read_to_string(root.join("docs/ARCHITECTURE.md"))
@@ -236,6 +240,46 @@ fn check_unsafe_allows(root: &Path) -> Result<(), String> {
              unsafe_code; a new exception belongs in docs/ARCHITECTURE.md and here)"
         ))
     }
+}
+
+/// Fails if a tracked text file holds a line a merge conflict leaves (`<<<<<<< ` or
+/// `>>>>>>> ` at its start): the compiler catches them in code, nothing in docs.
+fn check_conflict_markers(root: &Path) -> Result<(), String> {
+    let out = std::process::Command::new("git")
+        .args(["ls-files", "-z"])
+        .current_dir(root)
+        .output()
+        .map_err(|e| format!("git ls-files: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("git ls-files: {}", out.status));
+    }
+    let mut found = Vec::new();
+    for name in out.stdout.split(|&b| b == 0).filter(|n| !n.is_empty()) {
+        let path = root.join(String::from_utf8_lossy(name).as_ref());
+        // Binary or unreadable files are not text a merge marks.
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        found.extend(
+            conflict_marker_lines(&text)
+                .into_iter()
+                .map(|n| format!("{}:{n}", path.display())),
+        );
+    }
+    if found.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("merge conflict markers at {}", found.join(", ")))
+    }
+}
+
+/// The 1-based numbers of the lines that start a conflict's first or last marker.
+fn conflict_marker_lines(text: &str) -> Vec<usize> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| l.starts_with("<<<<<<< ") || l.starts_with(">>>>>>> "))
+        .map(|(i, _)| i + 1)
+        .collect()
 }
 
 fn scan_rs(dir: &Path, f: &mut dyn FnMut(&Path, &str)) -> Result<(), String> {
@@ -439,6 +483,14 @@ fn library_features(metadata: &Value) -> Vec<(String, Vec<String>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn conflict_markers_are_found_and_headings_are_not() {
+        let merged = "a\n<<<<<<< HEAD\nours\n=======\ntheirs\n>>>>>>> main\nb\n";
+        assert_eq!(conflict_marker_lines(merged), vec![2, 6]);
+        assert!(conflict_marker_lines("Title\n=======\n<<<<<<<<\n").is_empty());
+        assert!(check_conflict_markers(&workspace_root().unwrap()).is_ok());
+    }
 
     #[test]
     fn versions_compare_numerically() {

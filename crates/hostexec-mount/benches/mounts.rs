@@ -57,9 +57,21 @@ fn benches(c: &mut Criterion) {
 
     // Mount + unmount, native against mount(8), before the table grows.
     let t = sb.scratch().join("bench-target");
-    let bind_src = sb.scratch().join("bench-source");
+    // The bind rows' source and target sit on a tmpfs of their own: the table grows to
+    // 10,000 mounts elsewhere (under `base`), so the rows measure what a larger table costs.
+    // Cloning a bind makes the kernel look at every mount directly below the source's mount
+    // (`has_locked_children` in `__do_loopback`), a cost of where the source is, not of the
+    // table: `bind_ro_siblings` measures that layout apart.
+    let bind_fs = sb.scratch().join("bench-bind");
+    sb.mkdir_all(&bind_fs).unwrap();
+    sb.mount_tmpfs(&bind_fs, "").unwrap();
+    let bind_src = bind_fs.join("source");
+    let bt = bind_fs.join("t");
+    let sibling_src = sb.scratch().join("bench-source");
     sb.mkdir_all(&t).unwrap();
     sb.mkdir_all(&bind_src).unwrap();
+    sb.mkdir_all(&bt).unwrap();
+    sb.mkdir_all(&sibling_src).unwrap();
     let mount2 = HostMounter::new(
         NsEnter::builder(sb.target())
             .new_mount_api(false)
@@ -115,11 +127,22 @@ fn benches(c: &mut Criterion) {
         });
         g.finish();
     }
-    let bind_ro = |m: &HostMounter<NsEnter>, o: &MountOptions, u: &UnmountOptions| {
-        rt.block_on(async {
-            m.mount(bind_src.as_os_str(), &t, "", o).await.unwrap();
-            m.unmount(&t, u).await.unwrap();
-        })
+    let bind_ro =
+        |m: &HostMounter<NsEnter>, src: &Path, to: &Path, o: &MountOptions, u: &UnmountOptions| {
+            rt.block_on(async {
+                m.mount(src.as_os_str(), to, "", o).await.unwrap();
+                m.unmount(to, u).await.unwrap();
+            })
+        };
+    let bind_floor = |src: &Path, to: &Path| {
+        let (s, p) = (src.to_path_buf(), to.to_path_buf());
+        rt.block_on(nsr.on_host_thread(move || {
+            use rustix::mount::*;
+            mount_bind(&s, &p).unwrap();
+            mount_remount(&p, MountFlags::BIND | MountFlags::RDONLY, "").unwrap();
+            unmount(&p, UnmountFlags::empty()).unwrap();
+        }))
+        .unwrap()
     };
 
     let mut have = 0;
@@ -172,33 +195,42 @@ fn benches(c: &mut Criterion) {
             // Both routes make the same mount: a read-only bind, then nothing.
             for (o, u) in [(&ro, &native), (&ro8, &helper)] {
                 rt.block_on(async {
-                    m.mount(bind_src.as_os_str(), &t, "", o).await.unwrap();
+                    m.mount(bind_src.as_os_str(), &bt, "", o).await.unwrap();
                     let table = m.list().await.unwrap();
-                    let top = table.iter().rev().find(|x| x.mount_point() == t);
+                    let top = table.iter().rev().find(|x| x.mount_point() == bt);
                     assert!(top.unwrap().is_read_only(), "{o:?}");
-                    m.unmount(&t, u).await.unwrap();
-                    assert!(!m.is_mount_point(&t).await.unwrap());
+                    m.unmount(&bt, u).await.unwrap();
+                    assert!(!m.is_mount_point(&bt).await.unwrap());
                 });
             }
             g.bench_with_input(BenchmarkId::new("hostexec_native", n), &n, |b, _| {
-                b.iter(|| bind_ro(&m, &ro, &native))
+                b.iter(|| bind_ro(&m, &bind_src, &bt, &ro, &native))
             });
             g.bench_with_input(BenchmarkId::new("mount8_route", n), &n, |b, _| {
-                b.iter(|| bind_ro(&m, &ro8, &helper))
+                b.iter(|| bind_ro(&m, &bind_src, &bt, &ro8, &helper))
             });
             // The floor on the host thread: one hop, `mount(2)` bind + read-only remount by
             // absolute path, `umount2`.
             g.bench_with_input(BenchmarkId::new("host_thread_floor", n), &n, |b, _| {
-                b.iter(|| {
-                    let (s, p) = (bind_src.clone(), t.clone());
-                    rt.block_on(nsr.on_host_thread(move || {
-                        use rustix::mount::*;
-                        mount_bind(&s, &p).unwrap();
-                        mount_remount(&p, MountFlags::BIND | MountFlags::RDONLY, "").unwrap();
-                        unmount(&p, UnmountFlags::empty()).unwrap();
-                    }))
-                    .unwrap()
-                })
+                b.iter(|| bind_floor(&bind_src, &bt))
+            });
+            g.finish();
+        }
+        if n == 10_000 {
+            // The source on the mount that holds the 10,000 (see `bind_fs`).
+            let mut g = c.benchmark_group("bind_ro_siblings");
+            g.sample_size(10)
+                .warm_up_time(Duration::from_millis(500))
+                .measurement_time(Duration::from_secs(2));
+            let (ro, native) = (
+                MountOptions::new().options(["bind", "ro"]),
+                UnmountOptions::new(),
+            );
+            g.bench_with_input(BenchmarkId::new("hostexec_native", n), &n, |b, _| {
+                b.iter(|| bind_ro(&m, &sibling_src, &t, &ro, &native))
+            });
+            g.bench_with_input(BenchmarkId::new("host_thread_floor", n), &n, |b, _| {
+                b.iter(|| bind_floor(&sibling_src, &t))
             });
             g.finish();
         }
