@@ -232,8 +232,15 @@ pub(crate) fn open_for_unmount(
     root: &RootFs,
     req: &UnmountRequest,
 ) -> Result<UnmountTarget, NativeMountError> {
-    open_for_unmount_retrying(root, req, 8)
+    open_for_unmount_retrying(root, req, SWAP_RETRIES)
 }
+
+/// How many times [`open_for_unmount`] looks again when the name it saw as a symlink is none
+/// by the time its text is read (`readlinkat` answers EINVAL: swapped back meanwhile). A host
+/// process swapping a directory and a symlink in a tight `RENAME_EXCHANGE` loop makes each
+/// look close to a coin toss; with 8, EINVAL escaped as the answer in 1 of 30 runs of
+/// tests/mount_race.rs at load ~7. Each look is a few system calls.
+const SWAP_RETRIES: usize = 64;
 
 /// [`open_for_unmount`] from the kernel's lookup caches alone, on the caller's thread: the
 /// directory holding the target by [`RootFs::open_mount_target_cached`], which never waits for
