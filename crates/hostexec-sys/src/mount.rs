@@ -232,13 +232,10 @@ pub fn statmount_sb_magic_and_type(mnt_id: u64) -> std::io::Result<(u64, Vec<u8>
     if head.mask & need != need {
         return Err(std::io::Error::from_raw_os_error(libc::ENODATA));
     }
-    let bytes: Vec<u8> = buf.iter().flat_map(|w| w.to_ne_bytes()).collect();
-    let total = (head.size as usize).min(bytes.len());
-    let name = bytes
-        .get(STRINGS_AT + head.fs_type as usize..total)
-        .unwrap_or(&[]);
-    let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
-    Ok((head.sb_magic, name[..end].to_vec()))
+    Ok((
+        head.sb_magic,
+        string_at(&buf, &head, head.fs_type).unwrap_or_default(),
+    ))
 }
 
 /// What [`statmount_type`] tells about one mount.
@@ -273,18 +270,9 @@ pub fn statmount_type(mnt_id: u64, mnt_ns_id: u64) -> std::io::Result<MountType>
     if f.mask & need != need || f.mnt_id != mnt_id {
         return Err(std::io::Error::from_raw_os_error(libc::ENODATA));
     }
-    let total = (f.size as usize).min(std::mem::size_of_val(&buf));
-    let at = STRINGS_AT + f.fs_type as usize;
-    let bytes: Vec<u8> = buf
-        .iter()
-        .flat_map(|w| w.to_ne_bytes())
-        .take(total)
-        .skip(at)
-        .take_while(|&b| b != 0)
-        .collect();
     Ok(MountType {
         mnt_id_old: f.mnt_id_old,
-        fs_type: bytes,
+        fs_type: string_at(&buf, &f, f.fs_type).unwrap_or_default(),
     })
 }
 
@@ -355,6 +343,22 @@ struct Fixed {
 
 /// Where the strings start: `sizeof(struct statmount)`, the same since Linux 6.8.
 const STRINGS_AT: usize = 512;
+
+/// The NUL-terminated string at offset `off` of a `statmount(2)` answer's string area, within
+/// the bytes the kernel wrote (`size`, which includes the strings); `None` when `off` lies
+/// beyond them.
+fn string_at(buf: &[u64], f: &Fixed, off: u32) -> Option<Vec<u8>> {
+    let total = (f.size as usize).min(std::mem::size_of_val(buf));
+    let start = STRINGS_AT + off as usize;
+    (start <= total).then(|| {
+        buf.iter()
+            .flat_map(|w| w.to_ne_bytes())
+            .take(total)
+            .skip(start)
+            .take_while(|&b| b != 0)
+            .collect()
+    })
+}
 
 impl Fixed {
     fn read(buf: &[u64]) -> Fixed {
@@ -462,21 +466,11 @@ pub fn statmount(mnt_id: u64) -> std::io::Result<StatMount> {
     if f.mask & need != need {
         return Err(std::io::Error::from_raw_os_error(libc::ENODATA));
     }
-    // The bytes the kernel wrote (`size` includes the strings), as bytes.
-    let total = (f.size as usize).min(std::mem::size_of_val(buf.as_slice()));
-    let bytes: Vec<u8> = buf
-        .iter()
-        .flat_map(|w| w.to_ne_bytes())
-        .take(total)
-        .collect();
-    let strings = bytes.get(STRINGS_AT..).unwrap_or(&[]);
-    let string = |bit: u64, off: u32| -> Option<Vec<u8>> {
+    let string = |bit: u64, off: u32| {
         if f.mask & bit == 0 {
             return None;
         }
-        let rest = strings.get(off as usize..)?;
-        let end = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
-        Some(rest[..end].to_vec())
+        string_at(&buf, &f, off)
     };
     Ok(StatMount {
         mnt_id: f.mnt_id,
