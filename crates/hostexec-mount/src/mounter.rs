@@ -398,20 +398,17 @@ impl<E: Executor, F: HostFs + NativeMount> HostMounter<E, F> {
             target: target.to_path_buf(),
             timeout: overall,
         };
-        match self.umount_once(on, options.is_lazy(), false, first).await {
-            Ok(out) => unmount_result(target, out),
-            Err(CommandError::TimedOut { .. }) if options.get_force_after().is_some() => {
-                let left = overall.saturating_sub(start.elapsed());
-                if left.is_zero() {
-                    return Err(timed_out());
-                }
-                tracing::warn!(target = %target.display(), "unmount hung; forcing");
-                match self.umount_once(on, options.is_lazy(), true, left).await {
-                    Ok(out) => unmount_result(target, out),
-                    Err(CommandError::TimedOut { .. }) => Err(timed_out()),
-                    Err(e) => Err(MountError::command("umount", target, e)),
-                }
+        let mut r = self.umount_once(on, options.is_lazy(), false, first).await;
+        if matches!(r, Err(CommandError::TimedOut { .. })) && options.get_force_after().is_some() {
+            let left = overall.saturating_sub(start.elapsed());
+            if left.is_zero() {
+                return Err(timed_out());
             }
+            tracing::warn!(target = %target.display(), "unmount hung; forcing");
+            r = self.umount_once(on, options.is_lazy(), true, left).await;
+        }
+        match r {
+            Ok(out) => unmount_result(target, out),
             Err(CommandError::TimedOut { .. }) => Err(timed_out()),
             Err(e) => Err(MountError::command("umount", target, e)),
         }
