@@ -561,7 +561,10 @@ impl NsEnter {
     /// `umount2(2)` and other calls that act on the calling thread's mount namespace).
     ///
     /// `f` must be short (it delays every other request to the host thread) and must not
-    /// change the thread's namespaces, root or working directory.
+    /// change the thread's namespaces, root or working directory. The calling thread looks for
+    /// the answer for up to 50 µs before it awaits it (a wake-up costs more than a short job;
+    /// see the host thread in docs/ARCHITECTURE.md): an executor thread is held that long at
+    /// most, and not at all behind another caller's job.
     /// [`NsEnterError::NeedsHostThread`] with [`Launcher::NsenterBinary`].
     pub async fn on_host_thread<R, F>(&self, f: F) -> Result<R, NsEnterError>
     where
