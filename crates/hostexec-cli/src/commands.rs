@@ -547,8 +547,20 @@ fn parse_piece(piece: &[u8], lines: &mut usize) -> Result<Vec<MountInfo>, ParseE
         e.line_no += *lines;
         e
     })?;
-    *lines += piece.iter().filter(|&&b| b == b'\n').count();
+    *lines += newlines(piece);
     Ok(parsed)
+}
+
+/// How many newlines `bytes` holds: 64 bytes at a time summed as bytes (which the compiler
+/// vectorises; a plain filter and count is about ten times slower).
+fn newlines(bytes: &[u8]) -> usize {
+    let mut chunks = bytes.chunks_exact(64);
+    let mut n: usize = chunks
+        .by_ref()
+        .map(|c| usize::from(c.iter().map(|&b| u8::from(b == b'\n')).sum::<u8>()))
+        .sum();
+    n += chunks.remainder().iter().filter(|&&b| b == b'\n').count();
+    n
 }
 
 async fn is_mountpoint(host: &NsEnter, g: &Global, a: IsMountpointArgs) -> Result<u8, CliError> {
@@ -806,6 +818,19 @@ mod tests {
             );
         }
         assert_eq!(json_of_pieces(&[], None), b"[]\n");
+    }
+
+    #[test]
+    fn newlines_are_counted_at_every_length_and_position() {
+        for len in [0, 1, 63, 64, 65, 127, 128, 1_000] {
+            for every in [1, 2, 7, 64] {
+                let bytes: Vec<u8> = (0..len)
+                    .map(|i| if i % every == 0 { b'\n' } else { b'x' })
+                    .collect();
+                let want = bytes.iter().filter(|&&b| b == b'\n').count();
+                assert_eq!(newlines(&bytes), want, "{len} bytes, every {every}");
+            }
+        }
     }
 
     #[test]
