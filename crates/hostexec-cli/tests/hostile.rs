@@ -368,7 +368,7 @@ fn mount_tricky(sb: &SandboxHost, base: &Path, names: &[&[u8]]) {
         let p = under(base, name);
         sb.mkdir_all(&p).unwrap();
         let out = run(
-            &sb,
+            sb,
             &[
                 os("mount"),
                 os("-t"),
