@@ -1119,7 +1119,9 @@ impl NsEnter {
     async fn unmount_once(&self, request: &UnmountRequest) -> Result<MountRoute, NativeMountError> {
         let (thread, proc_fds) = self.native_parts()?;
         check_host_path(request.target())?;
-        if let Some(t) = native_mount::open_for_unmount_cached(&self.inner.root, request)? {
+        if let Some(t) =
+            native_mount::open_for_unmount_cached(&self.inner.root, request, &self.inner.fstypes)?
+        {
             let act = request.clone();
             let done = self
                 .native_on_host(thread, proc_fds, true, move |host| {
