@@ -1072,7 +1072,12 @@ impl NsEnter {
         let Some(proc_fds) = &self.inner.proc_fds else {
             return Err(unsupported("the target's mount namespace is not joined"));
         };
-        self.check_alive()
+        // The watcher's flag, not a `poll` of the pidfd: a native call reaches the target only
+        // through descriptors this process holds (the host root, the walk's descriptors, this
+        // process's own `/proc/PID/fd`) and the host thread, which stays in the target's mount
+        // namespace; no `/proc/PID` path of the target is used, so a call in the moment
+        // between the exit and the flag is ordered before the exit (see the `alive` module).
+        self.check_alive_inline()
             .map_err(|e| NativeMountError::Unsupported {
                 route: MountRoute::NewApi,
                 reason: e.to_string(),
