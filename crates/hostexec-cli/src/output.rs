@@ -141,114 +141,76 @@ fn json_str(out: &mut Vec<u8>, bytes: &[u8]) {
     let _ = serde_json::to_writer(&mut *out, text.as_ref());
 }
 
-/// How much JSON [`mounts_json`] gathers before it writes: large writes, few system calls.
-const JSON_CHUNK: usize = 1 << 16;
+/// The `mounts --json` array, built a mount at a time in one buffer (no intermediate
+/// values: this is the path scripts call in loops) and written whole by
+/// [`finish`](Self::finish). `mounts` feeds it each piece of the table as the kernel hands
+/// it over, so the rows are formatted while the rest of the table is still being read;
+/// nothing is written before the whole table was read, so a failed read prints no partial
+/// array.
+pub(crate) struct JsonMounts {
+    buf: Vec<u8>,
+    scratch: Vec<u8>,
+    num: Num,
+    cols: Vec<Column>,
+    /// Whether `optional_fields` is written (all columns, no `-o`).
+    tags: bool,
+    rows: usize,
+}
 
-/// From how many mounts on [`mounts_json`] formats the second half of the rows on a second
-/// thread while this one formats and writes the first (a thread costs tens of microseconds;
-/// a thousand rows take about half a millisecond to format).
-const JSON_PARALLEL_ROWS: usize = 2_000;
+impl JsonMounts {
+    /// An empty array of rows with `columns` (all of them and the propagation tags when
+    /// `None`).
+    pub(crate) fn new(columns: Option<&[Column]>) -> JsonMounts {
+        JsonMounts {
+            buf: b"[".to_vec(),
+            scratch: Vec::with_capacity(256),
+            num: itoa_buf(),
+            cols: columns.map_or_else(
+                || Column::ALL.iter().map(|(c, _)| *c).collect(),
+                <[Column]>::to_vec,
+            ),
+            tags: columns.is_none(),
+            rows: 0,
+        }
+    }
 
-/// The mounts as a JSON array in the schema above, written straight from the parsed table
-/// (no intermediate values: this is the path scripts call in loops). The text is built in
-/// one buffer, reused for every row, and written in chunks of [`JSON_CHUNK`] bytes; a large
-/// table is formatted in two halves at once (the output is the same).
+    /// Appends one mount's object.
+    pub(crate) fn push(&mut self, m: &MountInfo) {
+        self.buf
+            .extend_from_slice(if self.rows == 0 { b"\n  {" } else { b",\n  {" });
+        json_row(
+            &mut self.buf,
+            &mut self.scratch,
+            &mut self.num,
+            m,
+            &self.cols,
+            self.tags,
+        );
+        self.buf.extend_from_slice(b"\n  }");
+        self.rows += 1;
+    }
+
+    /// Closes the array and writes it to `out`.
+    pub(crate) fn finish(mut self, out: &mut impl Write) -> io::Result<()> {
+        self.buf
+            .extend_from_slice(if self.rows == 0 { b"]\n" } else { b"\n]\n" });
+        out.write_all(&self.buf)
+    }
+}
+
+/// The mounts as a JSON array in the schema above, all at once ([`JsonMounts`] fed the
+/// whole table).
+#[cfg(test)]
 pub(crate) fn mounts_json(
     out: &mut impl Write,
     mounts: &[&MountInfo],
     columns: Option<&[Column]>,
 ) -> io::Result<()> {
-    let all: Vec<Column> = Column::ALL.iter().map(|(c, _)| *c).collect();
-    let cols = columns.unwrap_or(&all);
-    let tags = columns.is_none();
-    out.write_all(b"[")?;
-    if mounts.len() >= JSON_PARALLEL_ROWS {
-        let (first, second) = mounts.split_at(mounts.len() / 2);
-        let done = std::thread::scope(|s| {
-            let later = std::thread::Builder::new()
-                .name("hostexec-json".into())
-                .spawn_scoped(s, || {
-                    let mut buf = Vec::with_capacity(second.len() * 384);
-                    json_rows(
-                        &mut buf,
-                        second,
-                        false,
-                        cols,
-                        tags,
-                        &mut |_: &mut Vec<u8>| Ok(()),
-                    )
-                    .map(|()| buf)
-                });
-            let Ok(later) = later else {
-                return Ok(false);
-            };
-            json_rows_to(out, first, true, cols, tags)?;
-            match later.join() {
-                Ok(Ok(buf)) => out.write_all(&buf).map(|()| true),
-                Ok(Err(e)) => Err(e),
-                // Formatting into a Vec does not panic; should it, the rows are done here.
-                Err(_) => json_rows_to(out, second, false, cols, tags).map(|()| true),
-            }
-        })?;
-        if !done {
-            json_rows_to(out, mounts, true, cols, tags)?;
-        }
-    } else {
-        json_rows_to(out, mounts, true, cols, tags)?;
+    let mut json = JsonMounts::new(columns);
+    for m in mounts {
+        json.push(m);
     }
-    out.write_all(if mounts.is_empty() { b"]\n" } else { b"\n]\n" })
-}
-
-/// [`json_rows`] written to `out` in chunks of [`JSON_CHUNK`] bytes.
-fn json_rows_to(
-    out: &mut impl Write,
-    mounts: &[&MountInfo],
-    leading: bool,
-    cols: &[Column],
-    tags: bool,
-) -> io::Result<()> {
-    let mut buf = Vec::with_capacity(JSON_CHUNK + 4096);
-    json_rows(
-        &mut buf,
-        mounts,
-        leading,
-        cols,
-        tags,
-        &mut |buf: &mut Vec<u8>| {
-            out.write_all(buf)?;
-            buf.clear();
-            Ok(())
-        },
-    )?;
-    out.write_all(&buf)
-}
-
-/// The rows' JSON objects appended to `buf`, each after its separator (the first one's
-/// without a comma when `leading`); `flush` is called whenever `buf` holds
-/// [`JSON_CHUNK`] bytes or more.
-fn json_rows(
-    buf: &mut Vec<u8>,
-    mounts: &[&MountInfo],
-    leading: bool,
-    cols: &[Column],
-    tags: bool,
-    flush: &mut dyn FnMut(&mut Vec<u8>) -> io::Result<()>,
-) -> io::Result<()> {
-    let mut scratch = Vec::with_capacity(256);
-    let mut num = itoa_buf();
-    for (i, m) in mounts.iter().enumerate() {
-        buf.extend_from_slice(if leading && i == 0 {
-            b"\n  {"
-        } else {
-            b",\n  {"
-        });
-        json_row(buf, &mut scratch, &mut num, m, cols, tags);
-        buf.extend_from_slice(b"\n  }");
-        if buf.len() >= JSON_CHUNK {
-            flush(buf)?;
-        }
-    }
-    Ok(())
+    json.finish(out)
 }
 
 /// The keys and values of one mount's JSON object, appended to `buf` (`scratch` is reused
@@ -577,46 +539,6 @@ mod tests {
                     }
                 }
             }
-        }
-    }
-
-    #[test]
-    fn a_large_table_formatted_in_two_halves_is_the_table_formatted_in_one() {
-        let mut table = Vec::new();
-        for i in 0..JSON_PARALLEL_ROWS + 7 {
-            // Some rows with escapes, tags and quoted options, so both halves take every path.
-            let extra = match i % 4 {
-                0 => " shared:3",
-                1 => " master:9 unbindable",
-                _ => "",
-            };
-            let line = format!(
-                "{} 22 0:{} / /mnt/d\\040{i} rw,relatime{extra} - tmpfs src{i} rw,size={i}k,context=\"a,b\"\n",
-                i + 100,
-                i % 256
-            );
-            table.extend_from_slice(line.as_bytes());
-        }
-        let mounts = parse_mountinfo(&table).unwrap();
-        let refs: Vec<&MountInfo> = mounts.iter().collect();
-        let all: Vec<Column> = Column::ALL.iter().map(|(c, _)| *c).collect();
-        for columns in [None, Some(&[Column::Target, Column::Options][..])] {
-            let mut two = Vec::new();
-            mounts_json(&mut two, &refs, columns).unwrap();
-            let mut one = b"[".to_vec();
-            json_rows_to(
-                &mut one,
-                &refs,
-                true,
-                columns.unwrap_or(&all),
-                columns.is_none(),
-            )
-            .unwrap();
-            one.extend_from_slice(b"\n]\n");
-            assert_eq!(two, one);
-            let v: serde_json::Value = serde_json::from_slice(&two).unwrap();
-            assert_eq!(v.as_array().unwrap().len(), refs.len());
-            assert_eq!(v[5]["target"], "/mnt/d 5");
         }
     }
 

@@ -360,3 +360,111 @@ fn sensitive_options_reach_neither_stdout_nor_stderr_at_trace() {
         }
     }
 }
+
+/// Mounts a tmpfs at each of `names` under `base` (raw bytes: newline, tab, backslash,
+/// space, non-UTF-8).
+fn mount_tricky(sb: &SandboxHost, base: &Path, names: &[&[u8]]) {
+    for name in names {
+        let p = under(base, name);
+        sb.mkdir_all(&p).unwrap();
+        let out = run(
+            sb,
+            &[
+                os("mount"),
+                os("-t"),
+                os("tmpfs"),
+                os("hx\tsrc"),
+                p.as_os_str(),
+            ],
+        );
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+    }
+}
+
+#[test]
+fn a_large_table_read_in_pieces_lists_every_mount_once_in_order() {
+    let Some(sb) = sandbox("a_large_table_read_in_pieces_lists_every_mount_once_in_order") else {
+        return;
+    };
+    let s = sb.scratch().to_path_buf();
+    let names: [&[u8]; 5] = [
+        b"new\nline",
+        b"tab\there",
+        b"back\\slash \"q\"",
+        b"sp ace\\040",
+        b"\xff\xfe bytes",
+    ];
+    // Tricky names before, amid and after 1,500 mounts: a table of well over 100 KiB, read
+    // in several pieces, with the tricky rows in different ones.
+    let (first, mid, last) = (s.join("a"), s.join("b"), s.join("c"));
+    mount_tricky(&sb, &first, &names);
+    sb.mkdir_all(&s.join("many")).unwrap();
+    sb.mount_many_tmpfs(&s.join("many"), 0, 750).unwrap();
+    mount_tricky(&sb, &mid, &names);
+    sb.mount_many_tmpfs(&s.join("many"), 750, 750).unwrap();
+    mount_tricky(&sb, &last, &names);
+
+    // The reference: the library's one-shot read and parse of the same table.
+    let table = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            use hostexec_api::HostFs;
+            let host = hostexec_nsenter::NsEnter::new(sb.target()).unwrap();
+            host.read_mountinfo().await.unwrap()
+        });
+    assert!(table.len() > 100 << 10, "{} bytes", table.len());
+    let want = hostexec_mount::mountinfo::parse_mountinfo(&table).unwrap();
+    assert!(want.len() > 1_515);
+
+    let json = run(&sb, &[os("--json"), os("mounts")]);
+    assert_eq!(json.status.code(), Some(0), "{json:?}");
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("valid JSON");
+    let rows = v.as_array().unwrap();
+    assert_eq!(rows.len(), want.len());
+    let lossy = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    for (row, m) in rows.iter().zip(&want) {
+        assert_eq!(row["id"], m.id, "{row}");
+        assert_eq!(row["parent_id"], m.parent_id, "{row}");
+        assert_eq!(
+            row["target"],
+            lossy(m.mount_point().as_os_str().as_bytes()),
+            "{row}"
+        );
+        assert_eq!(row["source"], lossy(m.source().as_bytes()), "{row}");
+    }
+    for base in [&first, &mid, &last] {
+        for name in names {
+            let t = lossy(under(base, name).as_os_str().as_bytes());
+            let found: Vec<_> = rows.iter().filter(|r| r["target"] == t.as_str()).collect();
+            assert_eq!(found.len(), 1, "{t:?}");
+            assert_eq!(found[0]["source"], "hx\tsrc");
+        }
+    }
+    // The table: a header and one line per mount (control characters escaped), in order.
+    let table_out = run(&sb, &[os("mounts"), os("-o"), os("ID,TARGET")]);
+    assert_eq!(table_out.status.code(), Some(0), "{table_out:?}");
+    let ids: Vec<u64> = table_out
+        .stdout
+        .split(|&b| b == b'\n')
+        .skip(1)
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let id = l.split(|&b| b == b' ').next().unwrap();
+            std::str::from_utf8(id).unwrap().parse().unwrap()
+        })
+        .collect();
+    assert_eq!(ids, want.iter().map(|m| m.id).collect::<Vec<_>>());
+    // A type filter and a TARGET keep working on the pieces.
+    let filtered = run(&sb, &[os("--json"), os("mounts"), os("-t"), os("tmpfs")]);
+    let v: serde_json::Value = serde_json::from_slice(&filtered.stdout).unwrap();
+    let tmpfs = want.iter().filter(|m| m.fs_type() == "tmpfs").count();
+    assert_eq!(v.as_array().unwrap().len(), tmpfs);
+    let one = under(&last, names[0]);
+    let target = run(&sb, &[os("--json"), os("mounts"), one.as_os_str()]);
+    assert_eq!(target.status.code(), Some(0), "{target:?}");
+    let v: serde_json::Value = serde_json::from_slice(&target.stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(v[0]["target"], lossy(one.as_os_str().as_bytes()));
+}

@@ -564,7 +564,7 @@ impl<E: Executor, F: HostFs + NativeMount> HostMounter<E, F> {
         fstype: &str,
         options: &MountOptions,
     ) -> Result<Option<(MountOptions, SecretFile<'_, F>)>, MountError> {
-        if !matches!(fstype, "cifs" | "smb3") || options.is_bind() {
+        if !takes_cifs_credentials(fstype, options) {
             return Ok(None);
         }
         let mut path = stage.as_os_str().to_os_string();
@@ -635,6 +635,12 @@ fn is_helper_fs(fstype: &str) -> bool {
 /// True for a mount(8) run that makes a new mount (staged, then moved onto the target), false
 /// for one that changes the mount at the target (`remount`, `bind,remount`, `--make-*`,
 /// `--move`), which acts on the target itself in one run.
+/// A cifs or smb3 mount (not a bind) with sensitive options, which may be credentials
+/// ([`MountOptions::with_cifs_credentials_file`] tells).
+fn takes_cifs_credentials(fstype: &str, options: &MountOptions) -> bool {
+    matches!(fstype, "cifs" | "smb3") && !options.is_bind() && options.sensitive_count() > 0
+}
+
 fn makes_new_mount(source: &OsStr, options: &MountOptions) -> bool {
     !source.is_empty()
         && !options.has("remount")
@@ -762,6 +768,25 @@ impl<E: Executor, F: HostFs + NativeMount> Mount for HostMounter<E, F> {
         }
         let systemd = options.allows_systemd() && self.exec.supports_systemd().await;
         if !new_mount {
+            // A cifs remount with credentials: the file goes next to a staging directory
+            // made for the call (the remount itself runs on the target), as for a new mount.
+            if takes_cifs_credentials(fstype, options) {
+                if let Some(stage) = self.staging_dir().await? {
+                    let remounted = async {
+                        let creds = self
+                            .cifs_credentials(&stage, target, fstype, options)
+                            .await?;
+                        let options = creds.as_ref().map_or(options, |(o, _)| o);
+                        self.mount_step(source, target, fstype, options, systemd)
+                            .await
+                    }
+                    .await;
+                    if let Err(e) = self.fs.remove_dir(&stage).await {
+                        tracing::debug!(stage = %stage.display(), error = %e, "staging directory left behind");
+                    }
+                    return remounted;
+                }
+            }
             return self
                 .mount_step(source, target, fstype, options, systemd)
                 .await;

@@ -29,8 +29,8 @@ const PASSWORD: &str = "Hx7-cifs-s3cret";
 
 /// The recording helper. It logs `opts: OPTIONS` (the `-o` it got), `file: MODE:OWNER` of the
 /// credentials file, each line of it as `line: …`, and `cred: PATH`; then, by source:
-/// `//srv/fail` exits 32, `//srv/hang` sleeps, anything else mounts a tmpfs on the target
-/// after 300 ms (so the scanner sees mount(8) and the helper alive).
+/// a remount exits 0, `//srv/fail` exits 32, `//srv/hang` sleeps, anything else mounts a
+/// tmpfs on the target after 300 ms (so the scanner sees mount(8) and the helper alive).
 fn helper_script(log: &Path) -> String {
     format!(
         r#"#!/bin/sh
@@ -49,6 +49,9 @@ cred=$(printf '%s\n' "$opts" | tr ',' '\n' | sed -n 's/^credentials=//p')
   sed 's/^/line: /' "$cred"
   printf 'cred: %s\n' "$cred"
 }} >> '{log}'
+case ",$opts," in
+  *,remount,*) exit 0 ;;
+esac
 case "$src" in
   //srv/fail) echo 'mount error(13): Permission denied' >&2; exit 32 ;;
   //srv/hang) exec sleep 60 ;;
@@ -105,7 +108,8 @@ async fn gone<M: Mount>(m: &M, file: &Path) -> String {
     format!("gone: {}", st.is_err_and(|e| e.is_not_found()))
 }
 
-/// The steps, on any `Mount`: a mount that works, one whose helper fails, one that times out.
+/// The steps, on any `Mount`: a mount that works, a remount of it, one whose helper fails,
+/// one that times out.
 /// `log` reads what the helper recorded; each step adds whether the file is gone afterwards.
 async fn transcript<M: Mount>(m: &M, base: &Path, log: &dyn Fn() -> String) -> Vec<String> {
     let t = base.join("share");
@@ -116,6 +120,16 @@ async fn transcript<M: Mount>(m: &M, base: &Path, log: &dyn Fn() -> String) -> V
         .await
         .unwrap();
     assert!(m.is_mount_point(&t).await.unwrap());
+    out.push(gone(m, &cred_path(&log())).await);
+    // A remount with credentials: a file too, never the argv.
+    m.mount(
+        "//srv/share".as_ref(),
+        &t,
+        "cifs",
+        &options().option("remount"),
+    )
+    .await
+    .unwrap();
     out.push(gone(m, &cred_path(&log())).await);
     m.unmount(&t, &Default::default()).await.unwrap();
 
@@ -151,6 +165,7 @@ async fn transcript<M: Mount>(m: &M, base: &Path, log: &dyn Fn() -> String) -> V
 fn expected() -> Vec<String> {
     let mut want: Vec<String> = [
         "gone: true",
+        "gone: true",
         "error: true",
         "gone: true",
         "timed out: true",
@@ -158,9 +173,9 @@ fn expected() -> Vec<String> {
     ]
     .map(String::from)
     .to_vec();
-    for _ in 0..3 {
+    for opts in ["", "remount,", "", ""] {
         want.extend([
-            "opts: vers=3.0,credentials=STAGE.cred".to_owned(),
+            format!("opts: {opts}vers=3.0,credentials=STAGE.cred"),
             "file: 600:root".to_owned(),
             "line: username=alice".to_owned(),
             format!("line: password={PASSWORD}"),
@@ -232,7 +247,7 @@ fn fake_mount(host: &FakeHost, log: Arc<Mutex<String>>) -> FakeExecutor {
     let handler = host.mount_handler();
     let h = host.clone();
     exec.expect("mount")
-        .times(3)
+        .times(4)
         .answer_with(move |cmd: &HostCommand| {
             let args: Vec<String> = cmd
                 .get_args()
@@ -243,6 +258,14 @@ fn fake_mount(host: &FakeHost, log: Arc<Mutex<String>>) -> FakeExecutor {
                 .position(|a| a == "-o")
                 .map(|i| args[i + 1].clone())
                 .unwrap_or_default();
+            // mount(8) hands its helper the VFS flags first (libmount), `remount` among them.
+            let remount = opts.split(',').any(|o| o == "remount");
+            let opts = if remount {
+                let rest: Vec<&str> = opts.split(',').filter(|o| *o != "remount").collect();
+                format!("remount,{}", rest.join(","))
+            } else {
+                opts
+            };
             let cred = opts
                 .split(',')
                 .find_map(|o| o.strip_prefix("credentials="))
@@ -260,6 +283,10 @@ fn fake_mount(host: &FakeHost, log: Arc<Mutex<String>>) -> FakeExecutor {
             l.push_str(&format!("cred: {cred}\n"));
             drop(l);
             let source = args.iter().rev().nth(1).map(String::as_str);
+            if remount {
+                // The recording helper changes nothing on a remount.
+                return Ok(Output::new("mount", ExitStatus::Code(0)));
+            }
             match source {
                 Some("//srv/fail") => Ok(Output::new("mount", ExitStatus::Code(32))
                     .with_stderr("mount error(13): Permission denied\n")),

@@ -121,6 +121,7 @@ mod fstypes;
 mod host_thread;
 mod native_mount;
 mod one_mount;
+mod pieces;
 mod target;
 mod watch;
 
@@ -985,26 +986,8 @@ impl HostFs for NsEnter {
     }
 
     async fn read_mountinfo(&self) -> Result<Vec<u8>, PathError> {
-        self.check_alive()?;
-        let path = self.inner.target.mountinfo_path();
-        let p = path.clone();
-        match self
-            .inner
-            .fs
-            .run(Some(self.fs_timeout), None, move || {
-                std::fs::read(&p).map_err(|e| PathError::from_io(&p, e))
-            })
+        self.on_mountinfo(|p| std::fs::read(p).map_err(|e| PathError::from_io(p, e)))
             .await
-        {
-            Ok(r) => r,
-            Err(RunError::Overran) => Err(PathError::TimedOut {
-                path,
-                timeout: self.fs_timeout,
-            }),
-            Err(RunError::Lost) => Err(PathError::host_unavailable(
-                "reading the mount table did not complete",
-            )),
-        }
     }
 
     /// `statmount(2)` of the mount holding `path`: the walk opens `path` on the file pool
@@ -1057,6 +1040,51 @@ impl HostFs for NsEnter {
 }
 
 impl NsEnter {
+    /// The target's mount table as [`HostFs::read_mountinfo`] reads it (the same checks, the
+    /// same file, the same file-call deadline), handed to `piece` in pieces of whole lines
+    /// (each ends with a newline; the pieces joined are the table) as soon as each is read,
+    /// on the thread that reads. The kernel generates the table as it is read, at about a
+    /// microsecond per mount: a caller that parses the pieces elsewhere while the rest is
+    /// read has little work left when the read ends. `piece` is dropped when the read ends,
+    /// or, if the read overruns the deadline, when the stuck read does.
+    pub async fn read_mountinfo_pieces(
+        &self,
+        mut piece: impl FnMut(Vec<u8>) + Send + 'static,
+    ) -> Result<(), PathError> {
+        self.on_mountinfo(move |p| {
+            std::fs::File::open(p)
+                .and_then(|mut f| pieces::read_pieces(&mut f, pieces::PIECE, &mut piece))
+                .map_err(|e| PathError::from_io(p, e))
+        })
+        .await
+    }
+
+    /// Runs `read` with the target's mountinfo path on the file pool, under the file-call
+    /// deadline, once the target is known to be alive.
+    async fn on_mountinfo<R: Send + 'static>(
+        &self,
+        read: impl FnOnce(&Path) -> Result<R, PathError> + Send + 'static,
+    ) -> Result<R, PathError> {
+        self.check_alive()?;
+        let path = self.inner.target.mountinfo_path();
+        let p = path.clone();
+        match self
+            .inner
+            .fs
+            .run(Some(self.fs_timeout), None, move || read(&p))
+            .await
+        {
+            Ok(r) => r,
+            Err(RunError::Overran) => Err(PathError::TimedOut {
+                path,
+                timeout: self.fs_timeout,
+            }),
+            Err(RunError::Lost) => Err(PathError::host_unavailable(
+                "reading the mount table did not complete",
+            )),
+        }
+    }
+
     /// The host thread and the descriptors native mounts need, or why there are none.
     fn native_parts(&self) -> Result<(&HostThread, Arc<OwnedFd>), NativeMountError> {
         let unsupported = |reason: &str| NativeMountError::Unsupported {

@@ -370,6 +370,19 @@ async fn a_target_pid_that_exited_and_was_reused_is_refused() {
             matches!(r, Err(PathError::HostUnavailable { .. })),
             "{l:?}: {r:?}"
         );
+        // Nor a piece of it (no piece of the impostor's table either).
+        let pieces = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = std::sync::Arc::clone(&pieces);
+        let r = h
+            .read_mountinfo_pieces(move |_| {
+                seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            })
+            .await;
+        assert!(
+            matches!(r, Err(PathError::HostUnavailable { .. })),
+            "{l:?}: {r:?}"
+        );
+        assert_eq!(pieces.load(std::sync::atomic::Ordering::Relaxed), 0);
         if let Some(mut c) = impostor {
             let _ = c.kill();
             let _ = c.wait();
