@@ -10,9 +10,10 @@
 //!
 //! **The window.** Between the exit and the watcher setting the flag (the watcher's wake-up,
 //! microseconds on an idle machine), a call that reads only the flag goes ahead. That is
-//! harmless for the calls that use it: they reach the target through the host root
-//! descriptor this process holds, which names the target's root directory itself (a mount
-//! and a dentry the descriptor pins), not the PID. An exit does not change what it names
+//! harmless for the calls that use it (the inline file calls, and the native mount calls,
+//! which also act on the host thread that stays in the target's mount namespace): they reach
+//! the target through the host root descriptor this process holds, which names the target's
+//! root directory itself (a mount and a dentry the descriptor pins), not the PID. An exit does not change what it names
 //! and a reused PID cannot redirect it, so such a call sees exactly the tree a call made an
 //! instant before the exit would have seen: it is ordered before the exit. No `/proc/PID`
 //! path is ever used on that route.

@@ -45,7 +45,10 @@ pub(crate) const MAX_MOUNTS: usize = 4096;
 /// statx `STATX_MNT_ID_UNIQUE` (Linux 6.8).
 const STATX_MNT_ID_UNIQUE: u32 = 0x4000;
 
-/// Whether a file system type may block on a remote server or a user-space daemon.
+/// Whether a file system type may block on a remote server or a user-space daemon: every
+/// type whose superblock magic `native_mount`'s unmount sends to umount(8) (NFS, SMB, CIFS,
+/// FUSE and virtiofs, Ceph, AFS, 9P, Coda, GFS2, OrangeFS as `pvfs2`, Lustre) and a few more,
+/// so that an unmount's directory this map calls local is never one of those.
 pub(crate) fn is_remote(fstype: &[u8]) -> bool {
     matches!(
         fstype,
@@ -65,6 +68,8 @@ pub(crate) fn is_remote(fstype: &[u8]) -> bool {
             | b"ocfs2"
             | b"virtiofs"
             | b"sshfs"
+            | b"coda"
+            | b"pvfs2"
     ) || fstype.starts_with(b"fuse.")
 }
 
@@ -295,6 +300,9 @@ mod tests {
             "fuse",
             "ceph",
             "9p",
+            "coda",
+            "pvfs2",
+            "virtiofs",
         ] {
             assert!(is_remote(t.as_bytes()), "{t}");
         }

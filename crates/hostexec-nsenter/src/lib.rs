@@ -1100,7 +1100,12 @@ impl NsEnter {
         let Some(proc_fds) = &self.inner.proc_fds else {
             return Err(unsupported("the target's mount namespace is not joined"));
         };
-        self.check_alive()
+        // The watcher's flag, not a `poll` of the pidfd: a native call reaches the target only
+        // through descriptors this process holds (the host root, the walk's descriptors, this
+        // process's own `/proc/PID/fd`) and the host thread, which stays in the target's mount
+        // namespace; no `/proc/PID` path of the target is used, so a call in the moment
+        // between the exit and the flag is ordered before the exit (see the `alive` module).
+        self.check_alive_inline()
             .map_err(|e| NativeMountError::Unsupported {
                 route: MountRoute::NewApi,
                 reason: e.to_string(),
@@ -1147,7 +1152,9 @@ impl NsEnter {
     async fn unmount_once(&self, request: &UnmountRequest) -> Result<MountRoute, NativeMountError> {
         let (thread, proc_fds) = self.native_parts()?;
         check_host_path(request.target())?;
-        if let Some(t) = native_mount::open_for_unmount_cached(&self.inner.root, request)? {
+        if let Some(t) =
+            native_mount::open_for_unmount_cached(&self.inner.root, request, &self.inner.fstypes)?
+        {
             let act = request.clone();
             let done = self
                 .native_on_host(thread, proc_fds, true, move |host| {

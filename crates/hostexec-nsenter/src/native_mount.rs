@@ -12,19 +12,20 @@
 //! paths, two otherwise.
 //!
 //! System calls of a call whose paths are cached (strace, Linux 6.18): opening a target or
-//! bind source is 7 on the caller's thread (`openat2(RESOLVE_IN_ROOT | RESOLVE_CACHED)`,
-//! `statx`, `readlinkat` of the descriptor's `/proc/self/fd` link for the canonical path,
-//! `openat2(RESOLVE_NO_SYMLINKS)` + `statx` that this path leads to the same object, `close`,
-//! and the `statx` of the type for the final-symlink refusal), plus one `openat2` per helper
-//! path. On the host thread, a tmpfs is `fsopen`, one `fsconfig` per source and option,
-//! `FSCONFIG_CMD_CREATE`, `fsmount`, `move_mount` and 3 `close`; a read-only bind is
-//! `open_tree`, `mount_setattr`, `move_mount` and 3 `close`. An unmount opens the directory
-//! holding the target (6) on the caller's thread; on the host thread `fchdir` to it, `statx` +
-//! `statmount` of it (a local filesystem, so looking up the name cannot wait for a server),
-//! `statx` of the name (the mount-root flag and unique mount ID; no descriptor
-//! of the mount is ever opened), `statmount` of that mount (its type: a network or FUSE one
-//! goes to umount(8)), `umount2(UMOUNT_NOFOLLOW)`, `fchdir` back and `close`. Nothing reads
-//! the mount table.
+//! bind source is 2 on the caller's thread (`openat2(RESOLVE_IN_ROOT | RESOLVE_CACHED)` and
+//! one `statx` of the descriptor: its type for the final-symlink refusal and its mount ID for
+//! the guard), plus one `openat2` per helper path. No canonical path is computed: the call
+//! acts on the descriptor, and messages name the path asked. On the host thread, a tmpfs is
+//! `fsopen`, one `fsconfig` per source and option, `FSCONFIG_CMD_CREATE`, `fsmount`,
+//! `move_mount` and 3 `close`; a read-only bind is `open_tree`, `mount_setattr`,
+//! `move_mount` and 3 `close`. An unmount opens the directory holding the target the same
+//! way (2; the `statx` reads the unique mount ID, and the backend's mount-type map says
+//! whether that mount is local, so that looking up the name cannot wait for a server); on
+//! the host thread `fchdir` to it, `statx` of the name (the mount-root flag and unique mount
+//! ID; no descriptor of the mount is ever opened), `statmount` of that mount (its type: a
+//! network or FUSE one goes to umount(8)), 2 `statx` for `/sbin/umount.TYPE` and
+//! `/usr/sbin/umount.TYPE`, `umount2(UMOUNT_NOFOLLOW)`, `fchdir` back and `close`. Nothing
+//! reads the mount table.
 //!
 //! Routes, in order:
 //!
@@ -65,7 +66,7 @@ use hostexec_api::{
     Atime, MountAttrs, MountKind, MountRequest, MountRoute, NativeMountError, PathError,
     Propagation, TargetLookup, UnmountRequest,
 };
-use hostexec_rootfs::RootFs;
+use hostexec_rootfs::{LocalMounts, RootFs};
 use hostexec_sys::mount::{attr, propagation, MountAttr};
 use rustix::fs::{AtFlags, StatxAttributes, StatxFlags};
 use rustix::io::Errno;
@@ -92,12 +93,10 @@ const REMOTE_MAGICS: &[u64] = &[
     0x0bd0_0bd0,
 ];
 
-/// Descriptors a mount call needs, opened on the file pool by the walk.
+/// Descriptors a mount call needs, opened by the walk. No path: the call acts on these.
 #[derive(Debug)]
 pub(crate) struct Opened {
     pub(crate) target: OwnedFd,
-    /// The target's final name (for reaching a mount put on it by `mount(2)`).
-    pub(crate) name: std::ffi::OsString,
     pub(crate) source: Option<OwnedFd>,
 }
 
@@ -113,11 +112,7 @@ pub(crate) fn open_for_mount(
             return Err(helper_required(req, &p));
         }
     }
-    let (path, target) = root.open_mount_target(req.target(), req.get_lookup())?;
-    let name = path
-        .file_name()
-        .map(OsStr::to_os_string)
-        .unwrap_or_default();
+    let (_, target) = root.open_mount_target(req.target(), req.get_lookup())?;
     let source = match req.kind() {
         MountKind::Bind { source, .. } => Some(root.open_mount_target(source, req.get_lookup())?.1),
         MountKind::Move { source } => {
@@ -132,11 +127,7 @@ pub(crate) fn open_for_mount(
         }
         _ => None,
     };
-    Ok(Opened {
-        target,
-        name,
-        source,
-    })
+    Ok(Opened { target, source })
 }
 
 /// The host has mount(8)'s helper `helper` for the request's type.
@@ -166,24 +157,18 @@ pub(crate) fn open_for_mount_cached(
     let lookup = req.get_lookup();
     let source = match req.kind() {
         MountKind::Filesystem { .. } | MountKind::Remount => None,
-        MountKind::Bind { source, .. } => match root.open_mount_target_cached(source, lookup)? {
-            Some((_, fd)) => Some(fd),
-            None => return Ok(None),
-        },
+        MountKind::Bind { source, .. } => {
+            match root.open_mount_target_cached(source, lookup, None)? {
+                Some(fd) => Some(fd),
+                None => return Ok(None),
+            }
+        }
         _ => return Ok(None),
     };
-    let Some((path, target)) = root.open_mount_target_cached(req.target(), lookup)? else {
+    let Some(target) = root.open_mount_target_cached(req.target(), lookup, None)? else {
         return Ok(None);
     };
-    let name = path
-        .file_name()
-        .map(OsStr::to_os_string)
-        .unwrap_or_default();
-    Ok(Some(Opened {
-        target,
-        name,
-        source,
-    }))
+    Ok(Some(Opened { target, source }))
 }
 
 /// `STATX_MNT_ID_UNIQUE` (Linux 6.8): the 64-bit mount ID `statmount(2)` takes.
@@ -244,17 +229,21 @@ const SWAP_RETRIES: usize = 64;
 
 /// [`open_for_unmount`] from the kernel's lookup caches alone, on the caller's thread: the
 /// directory holding the target by [`RootFs::open_mount_target_cached`], which never waits for
-/// a file system. The name is not looked at here: the host thread's own `statx` of it (which
-/// it makes in any case, right before `umount2`) finds the mount and its ID, once
-/// `statmount` has shown the directory to be on a local filesystem (a lookup there does not
-/// wait for a server); a network or FUSE directory, or anything but a plain mount root at the
-/// name, sends the call back to [`open_for_unmount`] on the pool ([`WalkFirst`]). No descriptor of the mount is ever opened on this path: a copy of one in
-/// a child being spawned meanwhile (its descriptor table is copied until it `exec`s) would
-/// make the `umount2` answer EBUSY. `Ok(None)` for a path ending in `..`, a base to stay
-/// beneath, or a directory not cached: the pool decides.
+/// a file system, kept only if `local` (the backend's mount-type map, keyed by the unique
+/// mount ID the same `statx` reads) says the directory's mount is not a network or FUSE one:
+/// a lookup of the name there does not wait for a server. The name is not looked at here: the
+/// host thread's own `statx` of it (which it makes in any case, right before `umount2`) finds
+/// the mount and its ID; anything but a plain mount root at the name, or a mount umount(8)
+/// must handle (its canonical path is the pool walk's), sends the call back to
+/// [`open_for_unmount`] on the pool ([`WalkFirst`]). No descriptor of the mount is ever
+/// opened on this path: a copy of one in a child being spawned meanwhile (its descriptor
+/// table is copied until it `exec`s) would make the `umount2` answer EBUSY. `Ok(None)` for a
+/// path ending in `..`, a base to stay beneath, a directory not cached or not on a local
+/// mount: the pool decides.
 pub(crate) fn open_for_unmount_cached(
     root: &RootFs,
     req: &UnmountRequest,
+    local: &dyn LocalMounts,
 ) -> Result<Option<UnmountTarget>, NativeMountError> {
     let Some((dir, name)) = split_last(req.target()) else {
         return Ok(None);
@@ -262,13 +251,13 @@ pub(crate) fn open_for_unmount_cached(
     if matches!(req.get_lookup(), TargetLookup::Beneath(_)) || req.get_move_to().is_some() {
         return Ok(None);
     }
-    let Some((dir_host, parent)) =
-        root.open_mount_target_cached(&dir, &TargetLookup::FollowFinalSymlink)?
+    let Some(parent) =
+        root.open_mount_target_cached(&dir, &TargetLookup::FollowFinalSymlink, Some(local))?
     else {
         return Ok(None);
     };
     Ok(Some(UnmountTarget {
-        path: dir_host.join(&name),
+        path: None,
         parent,
         name,
         mnt_id: None,
@@ -351,7 +340,7 @@ fn open_for_unmount_retrying(
         None => None,
     };
     Ok(UnmountTarget {
-        path: dir_host.join(&name),
+        path: Some(dir_host.join(&name)),
         parent,
         name,
         mnt_id: Some(mnt_id),
@@ -786,6 +775,26 @@ fn remount_flags(fd: &OwnedFd, a: &MountAttrs) -> Result<MountFlags, Errno> {
     Ok(f)
 }
 
+/// The last component of the path `fd`'s link in the `/proc/PID/fd` directory the thread is
+/// in shows (the kernel's path of the object, in the host's view); `ENOENT` when it shows no
+/// named object (a root, or not a path).
+fn final_name(fd: &OwnedFd) -> Result<std::ffi::OsString, Errno> {
+    let shown = rustix::fs::readlinkat(rustix::fs::CWD, link_name(fd).as_str(), Vec::new())?;
+    let shown = shown.as_bytes();
+    match shown.iter().rposition(|&b| b == b'/') {
+        Some(cut) if shown.first() == Some(&b'/') && cut + 1 < shown.len() => {
+            Ok(std::ffi::OsString::from_vec(shown[cut + 1..].to_vec()))
+        }
+        _ => Err(Errno::NOENT),
+    }
+}
+
+/// Whether `a` and `b` name the same file (device and inode).
+fn same_object(a: &OwnedFd, b: &OwnedFd) -> Result<bool, Errno> {
+    let (x, y) = (rustix::fs::fstat(a)?, rustix::fs::fstat(b)?);
+    Ok((x.st_dev, x.st_ino) == (y.st_dev, y.st_ino))
+}
+
 /// The name of `fd`'s link in the `/proc/PID/fd` directory the thread is in.
 fn link_name(fd: &OwnedFd) -> String {
     fd.as_raw_fd().to_string()
@@ -863,8 +872,12 @@ fn mount2(req: &MountRequest, opened: &Opened) -> Result<(), NativeMountError> {
             if !ms_flags(attrs).is_empty() {
                 // The target's link names the directory under the new mount (the kernel does
                 // not cross mounts after a link jump): reach the mount through the target's
-                // parent and name, a lookup that does cross it. A mount point cannot be
-                // renamed or replaced meanwhile (EBUSY).
+                // parent and name, a lookup that does cross it. The name is the target's
+                // last component as its link shows it now (this rare route reads it; the
+                // walks do not compute it). A mount point cannot be renamed or replaced
+                // meanwhile (EBUSY); what the lookup finds must be a mount root of the
+                // source's own directory, the bind just made.
+                let name = final_name(&opened.target).map_err(fail)?;
                 let parent = rustix::fs::openat(
                     &opened.target,
                     "..",
@@ -876,14 +889,14 @@ fn mount2(req: &MountRequest, opened: &Opened) -> Result<(), NativeMountError> {
                 .map_err(fail)?;
                 let top = rustix::fs::openat(
                     &parent,
-                    opened.name.as_os_str(),
+                    name.as_os_str(),
                     rustix::fs::OFlags::PATH
                         | rustix::fs::OFlags::NOFOLLOW
                         | rustix::fs::OFlags::CLOEXEC,
                     rustix::fs::Mode::empty(),
                 )
                 .map_err(fail)?;
-                if !is_mount_root(&top).map_err(fail)? {
+                if !is_mount_root(&top).map_err(fail)? || !same_object(&top, src).map_err(fail)? {
                     return Err(fail(Errno::STALE));
                 }
                 let flags = remount_flags(&top, attrs).map_err(fail)?;
@@ -958,8 +971,10 @@ fn mount2(req: &MountRequest, opened: &Opened) -> Result<(), NativeMountError> {
 /// in it, and the mount's ID.
 #[derive(Debug)]
 pub(crate) struct UnmountTarget {
-    /// The canonical host path (for umount(8), when the filesystem needs it).
-    path: PathBuf,
+    /// The canonical host path (for umount(8), when the filesystem needs it), from the walk
+    /// on the pool; `None` from the cached walk, which computes none: a mount that needs
+    /// umount(8) is then left to the walk on the pool ([`WalkFirst`]).
+    path: Option<PathBuf>,
     parent: OwnedFd,
     name: std::ffi::OsString,
     /// The mount ID the walk on the pool saw at the name; `None` from the cached walk, which
@@ -1002,11 +1017,8 @@ pub(crate) fn unmount(
         return Ok(Err(kernel("fchdir", route, req.target(), "", vec![], e)));
     }
     let r = (|| {
-        if t.mnt_id.is_none() && !on_local_fs(&t.parent) {
-            // The cached walk did not look at the name, and a lookup in a network or FUSE
-            // directory may wait for its server: that one is for the walk on the pool.
-            return Err(WalkFirst);
-        }
+        // After the cached walk (no mount ID yet), the directory is on a local mount (the
+        // caller's thread checked its type), so this lookup does not wait for a server.
         let peeked = peek(rustix::fs::CWD, &t.name);
         let mnt_id = match (t.mnt_id, peeked) {
             (Some(want), Ok((true, Some(got), _))) if got == want => want,
@@ -1025,21 +1037,22 @@ pub(crate) fn unmount(
         // runs under the caller's timeout; so do types the host has a `/sbin/umount.TYPE`
         // for (umount.nfs tells the server). statmount reads the type without asking the
         // filesystem; without it (Linux < 6.8) the type is unknown, and umount(8) is used.
+        let helper = |reason: String| match &t.path {
+            Some(path) => Ok(Err(NativeMountError::HelperRequired {
+                target: path.clone(),
+                reason,
+            })),
+            None => Err(WalkFirst),
+        };
         match hostexec_sys::mount::statmount_sb_magic_and_type(mnt_id) {
             Ok((magic, _)) if REMOTE_MAGICS.contains(&magic) => {
-                return Ok(Err(NativeMountError::HelperRequired {
-                    target: t.path.clone(),
-                    reason: format!("a network or FUSE filesystem (magic {magic:#x})"),
-                }))
+                return helper(format!("a network or FUSE filesystem (magic {magic:#x})"));
             }
             Ok((_, fstype)) if has_umount_helper(&fstype) => {
-                return Ok(Err(NativeMountError::HelperRequired {
-                    target: t.path.clone(),
-                    reason: format!(
-                        "the host has an umount.{} helper",
-                        String::from_utf8_lossy(&fstype)
-                    ),
-                }))
+                return helper(format!(
+                    "the host has an umount.{} helper",
+                    String::from_utf8_lossy(&fstype)
+                ));
             }
             Ok(_) => {}
             Err(e) => {
@@ -1148,23 +1161,6 @@ fn move_out(
         .map(|()| MountRoute::Mount2),
         Err(e) => Err(fail("move_mount", e)),
     }
-}
-
-/// Whether `dir` is on a filesystem whose lookups do not wait for a server or daemon: its
-/// unique mount ID from the cached attributes, then the filesystem type of that one mount by
-/// `statmount` (neither asks the filesystem). Unknown counts as not local.
-fn on_local_fs(dir: &OwnedFd) -> bool {
-    let Ok(st) = rustix::fs::statx(
-        dir,
-        "",
-        AtFlags::EMPTY_PATH | AtFlags::SYMLINK_NOFOLLOW | AtFlags::STATX_DONT_SYNC,
-        StatxFlags::from_bits_retain(STATX_MNT_ID_UNIQUE),
-    ) else {
-        return false;
-    };
-    st.stx_mask & STATX_MNT_ID_UNIQUE != 0
-        && hostexec_sys::mount::statmount_sb_magic(st.stx_mnt_id)
-            .is_ok_and(|magic| !REMOTE_MAGICS.contains(&magic))
 }
 
 /// Opens this process's `/proc/PID/fd` (in the caller's view) as an `O_PATH` directory.

@@ -418,6 +418,16 @@ async fn inline_calls_refuse_a_target_that_exited_once_the_watcher_saw_it() {
             );
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
+        if l == Launcher::HostThread {
+            // Native mounts read the same flag: refused, nothing reaches the host thread.
+            let req = hostexec_api::MountRequest::filesystem("tmpfs", scratch.join("x"));
+            let r = hostexec_api::NativeMount::mount_native(&h, &req).await;
+            assert!(
+                matches!(&r, Err(e @ hostexec_api::NativeMountError::Unsupported { .. })
+                    if e.to_string().contains(&format!("target process {pid} has exited"))),
+                "{r:?}"
+            );
+        }
         assert_resolve_refused(&h, l).await;
     }
 }

@@ -666,29 +666,11 @@ impl RootFs {
         extra: ResolveFlags,
         local: Option<&dyn LocalMounts>,
     ) -> Result<Option<PathBuf>, PathError> {
-        Ok(self
-            .kernel_open(path, extra, local, true)?
-            .map(|(canonical, _)| canonical))
-    }
-
-    /// The kernel's answer as [`kernel_path`](Self::kernel_path) gives it, with the
-    /// descriptor of the object it found; a final symlink is followed only with
-    /// `follow_final` (else the descriptor is of the link).
-    fn kernel_open(
-        &self,
-        path: &Path,
-        extra: ResolveFlags,
-        local: Option<&dyn LocalMounts>,
-        follow_final: bool,
-    ) -> Result<Option<(PathBuf, OwnedFd)>, PathError> {
         let Some(prefix) = self.shown().as_deref() else {
             return Ok(None);
         };
         let in_root = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS | extra;
-        let mut oflags = OFlags::PATH | OFlags::CLOEXEC;
-        if !follow_final {
-            oflags |= OFlags::NOFOLLOW;
-        }
+        let oflags = OFlags::PATH | OFlags::CLOEXEC;
         let first = if extra.contains(ResolveFlags::CACHED) {
             cached_openat2(&self.fd, path, oflags, in_root)
         } else {
@@ -701,16 +683,8 @@ impl RootFs {
         let Some((dev, ino, mnt)) = identity(&fd, unique) else {
             return Ok(None);
         };
-        // The mountinfo ID of the object's mount (what the guard judges).
-        let mnt = match local {
-            Some(local) => match mnt.and_then(|m| local.local(m)) {
-                Some(m) => Some(m),
-                None => return Ok(None),
-            },
-            None => mnt,
-        };
-        if let (Some(guard), Some(mnt)) = (&self.guard, mnt) {
-            guard.entering(mnt, path)?;
+        if self.judge_mount(mnt, local, path)?.is_none() {
+            return Ok(None);
         }
         let Some(shown) = proc_fd_path(&fd) else {
             return Ok(None);
@@ -736,7 +710,6 @@ impl RootFs {
             return Ok(None);
         }
         let canonical = Path::new(OsStr::from_bytes(canonical));
-        // With O_NOFOLLOW, RESOLVE_NO_SYMLINKS still opens a final symlink itself.
         let again = rustix::fs::openat2(
             &self.fd,
             canonical,
@@ -745,9 +718,32 @@ impl RootFs {
             in_root | ResolveFlags::NO_SYMLINKS,
         );
         match again.ok().as_ref().and_then(|fd| identity(fd, unique)) {
-            Some((d, i, _)) if (d, i) == (dev, ino) => Ok(Some((canonical.to_path_buf(), fd))),
+            Some((d, i, _)) if (d, i) == (dev, ino) => Ok(Some(canonical.to_path_buf())),
             _ => Ok(None),
         }
+    }
+
+    /// The mountinfo ID of the mount an object found from the kernel's caches is on, put to
+    /// the guard: `mnt` is statx's mount ID, of the kind `local` takes when given (then a
+    /// mount it does not accept, or no ID at all, is `Ok(None)`: the caller answers nothing),
+    /// else mountinfo's (`Ok(Some(None))` when the kernel gave none: nothing to judge).
+    fn judge_mount(
+        &self,
+        mnt: Option<u64>,
+        local: Option<&dyn LocalMounts>,
+        path: &Path,
+    ) -> Result<Option<Option<u64>>, PathError> {
+        let mnt = match local {
+            Some(local) => match mnt.and_then(|m| local.local(m)) {
+                Some(m) => Some(m),
+                None => return Ok(None),
+            },
+            None => mnt,
+        };
+        if let (Some(guard), Some(mnt)) = (&self.guard, mnt) {
+            guard.entering(mnt, path)?;
+        }
+        Ok(Some(mnt))
     }
 
     /// The root's path as `/proc/self/fd/N` shows it, read once.
@@ -827,43 +823,71 @@ impl RootFs {
     }
 
     /// [`open_mount_target`](Self::open_mount_target) from the kernel's lookup caches alone,
-    /// for a caller that must not block: the kernel's answer with `RESOLVE_CACHED` (see
-    /// [`resolve_cached`](Self::resolve_cached); an RCU path walk that never asks a file
-    /// system), the same object the walk would open, since a lookup the caches can answer
-    /// needs no file system to answer it. `Ok(None)` whenever that does not answer for
-    /// certain (a name not cached, any error, a final symlink under
-    /// [`TargetLookup::RefuseFinalSymlink`], and [`TargetLookup::Beneath`] always): the
-    /// caller then takes [`open_mount_target`](Self::open_mount_target) where a block is
-    /// allowed, which also gives the typed errors. An `Err` is an input error or the guard's
-    /// refusal of the object's mount.
+    /// for a caller that must not block: one `openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS
+    /// | RESOLVE_CACHED)` (an RCU path walk that never asks a file system; `O_NOFOLLOW` under
+    /// [`TargetLookup::RefuseFinalSymlink`]) and one `statx(AT_STATX_DONT_SYNC)` of the
+    /// descriptor for its type and mount ID. It opens the object the walk would open (a lookup
+    /// the caches can answer needs no file system to answer it), and returns only the
+    /// descriptor: a mount or unmount acts on that, never on a path again, so no canonical
+    /// path is computed (that is [`resolve_cached`](Self::resolve_cached)'s `readlinkat` and
+    /// check `openat2`, not needed to hold the object).
+    ///
+    /// What still holds without them: `RESOLVE_IN_ROOT` keeps the lookup inside the root
+    /// (absolute links and `..` are clamped to it, and a rename or mount racing a `..` makes
+    /// it fail with `EAGAIN`); a final symlink is refused by the type of what was opened; the
+    /// guard judges the object's mount, as [`stat_cached`](Self::stat_cached) does; with
+    /// `local`, the object must be on a mount it calls local (the unmount's directory, where
+    /// the host thread then looks up a name).
+    ///
+    /// `Ok(None)` whenever that does not answer for certain (a name not cached, any error, a
+    /// final symlink under [`TargetLookup::RefuseFinalSymlink`], a mount `local` does not
+    /// accept, and [`TargetLookup::Beneath`] always): the caller then takes
+    /// [`open_mount_target`](Self::open_mount_target) where a block is allowed, which also
+    /// gives the typed errors. An `Err` is an input error or the guard's refusal of the
+    /// object's mount.
     pub fn open_mount_target_cached(
         &self,
         path: &Path,
         lookup: &TargetLookup,
-    ) -> Result<Option<(PathBuf, OwnedFd)>, NativeMountError> {
+        local: Option<&dyn LocalMounts>,
+    ) -> Result<Option<OwnedFd>, NativeMountError> {
         check_host_path(path)?;
-        let follow = match lookup {
-            TargetLookup::FollowFinalSymlink => true,
-            TargetLookup::RefuseFinalSymlink => false,
+        let mut oflags = OFlags::PATH | OFlags::CLOEXEC;
+        match lookup {
+            TargetLookup::FollowFinalSymlink => {}
+            TargetLookup::RefuseFinalSymlink => oflags |= OFlags::NOFOLLOW,
             _ => return Ok(None),
-        };
-        let Some((host, fd)) = self.kernel_open(path, ResolveFlags::CACHED, None, follow)? else {
+        }
+        let Ok(fd) = cached_openat2(
+            &self.fd,
+            path,
+            oflags,
+            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+        ) else {
             return Ok(None);
         };
-        if !follow {
-            let Ok(st) = rustix::fs::statx(
-                &fd,
-                "",
-                AtFlags::EMPTY_PATH | AtFlags::SYMLINK_NOFOLLOW | AtFlags::STATX_DONT_SYNC,
-                StatxFlags::TYPE,
-            ) else {
-                return Ok(None);
-            };
-            if FileType::from_raw_mode(u32::from(st.stx_mode)) == FileType::Symlink {
-                return Ok(None);
-            }
+        // One statx for both checks, from the kernel's caches (a hung file system is not
+        // asked): the type (a symlink is there only under O_NOFOLLOW) and the mount ID the
+        // guard and `local` judge.
+        let asked = mnt_id_flag(local.is_some_and(|l| l.unique_ids()));
+        let Ok(st) = rustix::fs::statx(
+            &fd,
+            c"",
+            AtFlags::EMPTY_PATH | AtFlags::SYMLINK_NOFOLLOW | AtFlags::STATX_DONT_SYNC,
+            StatxFlags::TYPE | asked,
+        ) else {
+            return Ok(None);
+        };
+        if self
+            .judge_mount(mnt_id_of(&st, asked), local, path)?
+            .is_none()
+        {
+            return Ok(None);
         }
-        Ok(Some((host, fd)))
+        if FileType::from_raw_mode(u32::from(st.stx_mode)) == FileType::Symlink {
+            return Ok(None);
+        }
+        Ok(Some(fd))
     }
 
     /// Whether `path` (a final symlink followed) exists in the root's view, from the kernel's
@@ -977,14 +1001,11 @@ impl RootFs {
             return Ok(None);
         };
         drop(fd);
-        let Some(mnt) = mnt_id_of(&st, asked).and_then(|m| local.local(m)) else {
+        let Some(mnt) = self.judge_mount(mnt_id_of(&st, asked), Some(local), path)? else {
             return Ok(None);
         };
-        if let Some(guard) = &self.guard {
-            guard.entering(mnt, path)?;
-        }
         let mut stat = file_stat(&st);
-        stat.mount_id = Some(mnt);
+        stat.mount_id = mnt;
         Ok(Some(stat))
     }
 

@@ -317,9 +317,14 @@ mod tests {
         let ran = Arc::new(AtomicBool::new(false));
         let (abandoned_tx, abandoned_rx) = mpsc::channel::<u32>();
         let r2 = Arc::clone(&ran);
+        // The job waits for `go`, sent after the first poll: on a loaded machine the spawner
+        // thread could otherwise run it and send its result between the submit and that
+        // poll, which then answers Ready (seen once in a full test run).
+        let (go_tx, go_rx) = mpsc::channel::<()>();
         let mut fut = Box::pin(pool.run(
             None,
             move || {
+                let _ = go_rx.recv();
                 r2.store(true, Ordering::SeqCst);
                 9u32
             },
@@ -328,10 +333,11 @@ mod tests {
             },
         ));
         let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-        // The first poll submits the job; it is not done yet, or done and not yet seen.
+        // The first poll submits the job; it waits for `go`, so nothing has been sent yet.
         if let std::task::Poll::Ready(r) = fut.as_mut().poll(&mut cx) {
             panic!("answered before the job could run: {r:?}");
         }
+        go_tx.send(()).unwrap();
         let start = Instant::now();
         while !ran.load(Ordering::SeqCst) {
             assert!(
