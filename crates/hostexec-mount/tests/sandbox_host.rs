@@ -785,3 +785,75 @@ async fn a_mount_helper_never_receives_a_source_that_looks_like_an_option() {
     );
     assert_eq!(read_log(), "", "the helper ran");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_umount_helper_installed_after_a_native_mount_is_used_for_its_unmount() {
+    let Some((sb, _ns, m)) = start("umount_helper_after_native_mount") else {
+        return;
+    };
+    // A native tmpfs mount: the host thread made it and knows its type without asking
+    // statmount at the unmount. The host's umount helpers must still be looked up then.
+    let t = sb.scratch().join("t");
+    sb.mkdir_all(&t).unwrap();
+    m.mount("hx-native".as_ref(), &t, "tmpfs", &MountOptions::new())
+        .await
+        .unwrap();
+    assert_eq!(findmnt_at(&sb, &t).expect("mounted")["source"], "hx-native");
+
+    // Then the host gets a /sbin/umount.tmpfs that records its argv and unmounts with
+    // umount(8) itself (`-i`: no helper again): an overlay on /usr/sbin (where /sbin points
+    // here), inside the sandbox only.
+    let layer = sb.scratch().join("layer");
+    let (upper, work) = (layer.join("upper"), layer.join("work"));
+    sb.mkdir_all(&upper).unwrap();
+    sb.mkdir_all(&work).unwrap();
+    let sbin = std::fs::canonicalize("/sbin").unwrap();
+    let mut lower = OsString::from("lowerdir=");
+    lower.push(&sbin);
+    lower.push(",upperdir=");
+    lower.push(&upper);
+    lower.push(",workdir=");
+    lower.push(&work);
+    let out = oracle(
+        &sb,
+        &[
+            "mount".as_ref(),
+            "-t".as_ref(),
+            "overlay".as_ref(),
+            "-o".as_ref(),
+            lower.as_os_str(),
+            "hx-sbin".as_ref(),
+            sbin.as_os_str(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = sb.scratch().join("umount-helper.log");
+    let helper = sbin.join("umount.tmpfs");
+    let script = format!(
+        "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done >> '{}'\n\
+         exec umount -i \"$1\"\n",
+        log.display()
+    );
+    sb.write_file(&helper, script.as_bytes()).unwrap();
+    let chmod = oracle(&sb, &["chmod".as_ref(), "755".as_ref(), helper.as_os_str()]);
+    assert!(chmod.status.success());
+
+    m.unmount(&t, &UnmountOptions::new()).await.unwrap();
+    let lines: Vec<String> = std::fs::read_to_string(sb.local(&log))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    // umount(8) ran the helper, on the staging directory the mount was moved to.
+    assert!(
+        lines
+            .first()
+            .is_some_and(|p| Path::new(p).starts_with(hostexec_mount::STAGING_DIR)),
+        "{lines:?}"
+    );
+    assert!(findmnt_at(&sb, &t).is_none(), "still mounted");
+}

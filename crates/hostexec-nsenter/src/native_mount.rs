@@ -17,13 +17,14 @@
 //! the guard), plus one `openat2` per helper path. No canonical path is computed: the call
 //! acts on the descriptor, and messages name the path asked. On the host thread, a tmpfs is
 //! `fsopen`, one `fsconfig` per source and option, `FSCONFIG_CMD_CREATE`, `fsmount`,
-//! `move_mount` and 3 `close`; a read-only bind is `open_tree`, `mount_setattr`,
-//! `move_mount` and 3 `close`. An unmount opens the directory holding the target the same
-//! way (2; the `statx` reads the unique mount ID, and the backend's mount-type map says
-//! whether that mount is local, so that looking up the name cannot wait for a server); on
-//! the host thread `fchdir` to it, `statx` of the name (the mount-root flag and unique mount
-//! ID; no descriptor of the mount is ever opened), `statmount` of that mount (its type: a
-//! network or FUSE one goes to umount(8)), 2 `statx` for `/sbin/umount.TYPE` and
+//! `move_mount`, one `statx` of the new mount (its unique ID, see [`made`]) and 3 `close`; a
+//! read-only bind is `open_tree`, `mount_setattr`, `move_mount` and 3 `close`. An unmount
+//! opens the directory holding the target the same way (2; the `statx` reads the unique
+//! mount ID, and the backend's mount-type map says whether that mount is local, so that
+//! looking up the name cannot wait for a server); on the host thread `fchdir` to it, `statx`
+//! of the name (the mount-root flag and unique mount ID; no descriptor of the mount is ever
+//! opened), `statmount` of that mount unless this thread made it (its type: a network or
+//! FUSE one goes to umount(8)), 2 `statx` for `/sbin/umount.TYPE` and
 //! `/usr/sbin/umount.TYPE`, `umount2(UMOUNT_NOFOLLOW)`, `fchdir` back and `close`. Nothing
 //! reads the mount table.
 //!
@@ -553,6 +554,9 @@ fn mount_new_api(
     ) {
         return Ok(Err(kernel("move_mount", route, target, fstype, vec![], e)));
     }
+    if let MountKind::Filesystem { fstype, .. } = req.kind() {
+        made::remember(&mnt, fstype);
+    }
     if attrs.propagation.is_some() {
         // Propagation is changed once attached (an anonymous namespace's mounts have none).
         let a = MountAttr {
@@ -1044,27 +1048,34 @@ pub(crate) fn unmount(
             })),
             None => Err(WalkFirst),
         };
-        match hostexec_sys::mount::statmount_sb_magic_and_type(mnt_id) {
-            Ok((magic, _)) if REMOTE_MAGICS.contains(&magic) => {
-                return helper(format!("a network or FUSE filesystem (magic {magic:#x})"));
-            }
-            Ok((_, fstype)) if has_umount_helper(&fstype) => {
-                return helper(format!(
-                    "the host has an umount.{} helper",
-                    String::from_utf8_lossy(&fstype)
-                ));
-            }
-            Ok(_) => {}
-            Err(e) => {
-                return Ok(Err(NativeMountError::Unsupported {
-                    route,
-                    reason: "statmount could not tell the filesystem type".into(),
-                    source: Some(e),
-                }))
-            }
+        // A mount this thread made knows its type (see `made`); any other is asked.
+        let fstype = match made::type_of(mnt_id) {
+            Some(fstype) => fstype,
+            None => match hostexec_sys::mount::statmount_sb_magic_and_type(mnt_id) {
+                Ok((magic, _)) if REMOTE_MAGICS.contains(&magic) => {
+                    return helper(format!("a network or FUSE filesystem (magic {magic:#x})"));
+                }
+                Ok((_, fstype)) => fstype,
+                Err(e) => {
+                    return Ok(Err(NativeMountError::Unsupported {
+                        route,
+                        reason: "statmount could not tell the filesystem type".into(),
+                        source: Some(e),
+                    }))
+                }
+            },
+        };
+        if has_umount_helper(&fstype) {
+            return helper(format!(
+                "the host has an umount.{} helper",
+                String::from_utf8_lossy(&fstype)
+            ));
         }
         Ok(rustix::mount::unmount(t.name.as_os_str(), flags)
-            .map(|()| route)
+            .map(|()| {
+                made::forget(mnt_id);
+                route
+            })
             .map_err(|e| match e {
                 Errno::INVAL => not_mounted(),
                 e if e == Errno::NOSYS => unsupported(route, "umount2", e),
@@ -1171,4 +1182,71 @@ pub(crate) fn open_proc_fds() -> io::Result<OwnedFd> {
         rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
         rustix::fs::Mode::empty(),
     )?)
+}
+
+/// The types of the mounts this thread made with `fsopen(TYPE)`, by unique mount ID, so that
+/// their unmount need not ask `statmount` for it: ~2.3 µs off each such unmount here, for one
+/// `statx` of the new mount's descriptor when it is made (~0.4 µs).
+///
+/// Why an entry is always true: a unique mount ID (`STATX_MNT_ID_UNIQUE`, Linux 6.8) is
+/// never reused while the system runs (statx(2)), and a mount's filesystem type never
+/// changes, so the ID names that one mount and that type for as long as it exists. The name
+/// kept is what `statmount` reports for it, the file system type the kernel looked up
+/// (`get_fs_type` drops a `.subtype`). Remote and FUSE types ([`is_remote`](crate::fstypes::is_remote),
+/// which covers every superblock magic the unmount sends to umount(8)) are never kept, so
+/// they are asked as before; the host's `/sbin/umount.TYPE` helpers are still looked up on
+/// every unmount. The map is the host thread's own (no lock), forgets a mount once it is
+/// unmounted, and is emptied when it holds [`MAX`] entries (mounts made and unmounted by
+/// others are then asked again).
+mod made {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    use std::os::fd::OwnedFd;
+
+    use rustix::fs::{AtFlags, StatxFlags};
+
+    use super::STATX_MNT_ID_UNIQUE;
+
+    /// Entries kept before the map is emptied.
+    pub(super) const MAX: usize = 1024;
+
+    thread_local! {
+        static MADE: RefCell<HashMap<u64, Box<[u8]>>> = RefCell::new(HashMap::new());
+    }
+
+    /// Records the type of the mount `mnt` (a descriptor from `fsmount`) made by
+    /// `fsopen(fstype)`. Without the unique ID (before Linux 6.8) nothing is kept.
+    pub(super) fn remember(mnt: &OwnedFd, fstype: &str) {
+        let name = fstype.split('.').next().unwrap_or(fstype).as_bytes();
+        if name.is_empty() || crate::fstypes::is_remote(name) {
+            return;
+        }
+        let Ok(st) = rustix::fs::statx(
+            mnt,
+            c"",
+            AtFlags::EMPTY_PATH | AtFlags::STATX_DONT_SYNC,
+            StatxFlags::from_bits_retain(STATX_MNT_ID_UNIQUE),
+        ) else {
+            return;
+        };
+        if st.stx_mask & STATX_MNT_ID_UNIQUE == 0 {
+            return;
+        }
+        MADE.with_borrow_mut(|m| {
+            if m.len() >= MAX {
+                m.clear();
+            }
+            m.insert(st.stx_mnt_id, name.into());
+        });
+    }
+
+    /// The type of the mount with unique ID `mnt_id`, if this thread made it.
+    pub(super) fn type_of(mnt_id: u64) -> Option<Vec<u8>> {
+        MADE.with_borrow(|m| m.get(&mnt_id).map(|t| t.to_vec()))
+    }
+
+    /// Forgets an unmounted mount.
+    pub(super) fn forget(mnt_id: u64) {
+        MADE.with_borrow_mut(|m| m.remove(&mnt_id));
+    }
 }
