@@ -697,14 +697,10 @@ async fn sources_that_look_like_options_are_mounted_literally() {
         .any(|o| o == "ro"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_mount_helper_never_receives_a_source_that_looks_like_an_option() {
-    let Some((sb, _ns, m)) = start("option_like_source_helper") else {
-        return;
-    };
-    // A host with a /sbin/mount.hxtest helper that records its argv and mounts a tmpfs at
-    // its target, as a real helper mounts there: an overlay on
-    // /usr/sbin (where /sbin points here), inside the sandbox only.
+/// Makes the sandbox host's `/sbin` writable for installing helpers: an overlay on the
+/// directory `/sbin` resolves to (`/usr/sbin` where it is a link), inside the sandbox only.
+/// Returns that directory.
+fn writable_sbin(sb: &SandboxHost) -> PathBuf {
     let layer = sb.scratch().join("layer");
     let (upper, work) = (layer.join("upper"), layer.join("work"));
     sb.mkdir_all(&upper).unwrap();
@@ -717,7 +713,7 @@ async fn a_mount_helper_never_receives_a_source_that_looks_like_an_option() {
     lower.push(",workdir=");
     lower.push(&work);
     let out = oracle(
-        &sb,
+        sb,
         &[
             "mount".as_ref(),
             "-t".as_ref(),
@@ -733,6 +729,17 @@ async fn a_mount_helper_never_receives_a_source_that_looks_like_an_option() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    sbin
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mount_helper_never_receives_a_source_that_looks_like_an_option() {
+    let Some((sb, _ns, m)) = start("option_like_source_helper") else {
+        return;
+    };
+    // A host with a /sbin/mount.hxtest helper that records its argv and mounts a tmpfs at
+    // its target, as a real helper mounts there.
+    let sbin = writable_sbin(&sb);
     let log = sb.scratch().join("helper.log");
     let helper = sbin.join("mount.hxtest");
     let script = format!(
@@ -801,36 +808,8 @@ async fn an_umount_helper_installed_after_a_native_mount_is_used_for_its_unmount
     assert_eq!(findmnt_at(&sb, &t).expect("mounted")["source"], "hx-native");
 
     // Then the host gets a /sbin/umount.tmpfs that records its argv and unmounts with
-    // umount(8) itself (`-i`: no helper again): an overlay on /usr/sbin (where /sbin points
-    // here), inside the sandbox only.
-    let layer = sb.scratch().join("layer");
-    let (upper, work) = (layer.join("upper"), layer.join("work"));
-    sb.mkdir_all(&upper).unwrap();
-    sb.mkdir_all(&work).unwrap();
-    let sbin = std::fs::canonicalize("/sbin").unwrap();
-    let mut lower = OsString::from("lowerdir=");
-    lower.push(&sbin);
-    lower.push(",upperdir=");
-    lower.push(&upper);
-    lower.push(",workdir=");
-    lower.push(&work);
-    let out = oracle(
-        &sb,
-        &[
-            "mount".as_ref(),
-            "-t".as_ref(),
-            "overlay".as_ref(),
-            "-o".as_ref(),
-            lower.as_os_str(),
-            "hx-sbin".as_ref(),
-            sbin.as_os_str(),
-        ],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    // umount(8) itself (`-i`: no helper again).
+    let sbin = writable_sbin(&sb);
     let log = sb.scratch().join("umount-helper.log");
     let helper = sbin.join("umount.tmpfs");
     let script = format!(
