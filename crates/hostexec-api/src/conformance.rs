@@ -1123,6 +1123,47 @@ pub async fn host_fs_contract<F: HostFs + ?Sized>(fs: &F, base: &Path) {
         text.lines().any(|l| l.split(' ').nth(4) == Some("/")),
         "contract: the mount table has the root mount: {text}"
     );
+    mountinfo_pieces_join_to_the_table(fs).await;
+}
+
+/// [`HostFs::read_mountinfo_pieces`] hands over whole lines, in order, that joined are
+/// exactly the bytes of [`HostFs::read_mountinfo`]. The two are compared when a whole read
+/// before and one after the pieces agree (a table that other work changes meanwhile is read
+/// again, a few times).
+pub async fn mountinfo_pieces_join_to_the_table<F: HostFs + ?Sized>(fs: &F) {
+    for _ in 0..5 {
+        let before = fs.read_mountinfo().await.expect("read_mountinfo");
+        let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Vec<u8>>::new()));
+        let sink = std::sync::Arc::clone(&got);
+        fs.read_mountinfo_pieces(Box::new(move |p| {
+            sink.lock().unwrap_or_else(|e| e.into_inner()).push(p)
+        }))
+        .await
+        .expect("read_mountinfo_pieces");
+        let after = fs.read_mountinfo().await.expect("read_mountinfo");
+        if before != after {
+            continue;
+        }
+        let pieces = std::mem::take(&mut *got.lock().unwrap_or_else(|e| e.into_inner()));
+        let n = pieces.len();
+        for (i, p) in pieces.iter().enumerate() {
+            assert!(!p.is_empty(), "contract: piece {i} of {n} is not empty");
+            assert!(
+                i + 1 == n || p.ends_with(b"\n"),
+                "contract: mountinfo pieces are whole lines: piece {i} of {n} ends with {:?}",
+                String::from_utf8_lossy(&p[p.len().saturating_sub(40)..])
+            );
+        }
+        assert!(
+            pieces.concat() == before,
+            "contract: the mountinfo pieces joined are read_mountinfo's bytes \
+             ({n} pieces, {} bytes joined, {} read whole)",
+            pieces.iter().map(Vec::len).sum::<usize>(),
+            before.len()
+        );
+        return;
+    }
+    panic!("contract: the mount table changed between every two reads of five");
 }
 
 /// The secret-file promises of [`NativeMount::create_secret_file`] and
@@ -1431,6 +1472,102 @@ mod tests {
             })
         });
         masked_environment_values_never_shown(&m).await;
+    }
+
+    /// A mount table backend whose pieces are cut by `cut` from a fixed table.
+    struct Pieces {
+        table: &'static [u8],
+        cut: fn(&'static [u8]) -> Vec<Vec<u8>>,
+    }
+
+    #[async_trait::async_trait]
+    impl PathResolver for Pieces {
+        async fn resolve(&self, path: &Path, _: Resolve) -> Result<PathBuf, PathError> {
+            Ok(path.to_path_buf())
+        }
+        fn local_path(&self, host_path: &Path) -> Result<PathBuf, PathError> {
+            Ok(host_path.to_path_buf())
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl HostFs for Pieces {
+        async fn stat(&self, path: &Path, _: bool) -> Result<crate::FileStat, PathError> {
+            Err(PathError::NotFound { path: path.into() })
+        }
+        async fn read_file(&self, path: &Path, _: usize) -> Result<Vec<u8>, PathError> {
+            Err(PathError::NotFound { path: path.into() })
+        }
+        async fn create_dir_all(&self, path: &Path) -> Result<(), PathError> {
+            Err(PathError::NotFound { path: path.into() })
+        }
+        async fn create_file(&self, path: &Path) -> Result<(), PathError> {
+            Err(PathError::NotFound { path: path.into() })
+        }
+        async fn remove_dir(&self, path: &Path) -> Result<(), PathError> {
+            Err(PathError::NotFound { path: path.into() })
+        }
+        async fn read_mountinfo(&self) -> Result<Vec<u8>, PathError> {
+            Ok(self.table.to_vec())
+        }
+        async fn read_mountinfo_pieces(
+            &self,
+            mut piece: Box<dyn FnMut(Vec<u8>) + Send>,
+        ) -> Result<(), PathError> {
+            for p in (self.cut)(self.table) {
+                piece(p);
+            }
+            Ok(())
+        }
+    }
+
+    const TABLE: &[u8] = b"1 0 8:1 / / rw - ext4 /dev/sda1 rw\n\
+        2 1 0:5 / /proc rw - proc proc rw\n\
+        3 1 0:6 / /tmp rw - tmpfs tmpfs rw\n";
+
+    #[tokio::test]
+    async fn pieces_check_passes_whole_lines() {
+        // Line by line, and the default's one piece: both keep the contract.
+        let lines = Pieces {
+            table: TABLE,
+            cut: |t| {
+                t.split_inclusive(|&b| b == b'\n')
+                    .map(<[u8]>::to_vec)
+                    .collect()
+            },
+        };
+        mountinfo_pieces_join_to_the_table(&lines).await;
+        let mut m = crate::MockHostFs::new();
+        m.expect_read_mountinfo().returning(|| Ok(TABLE.to_vec()));
+        mountinfo_pieces_join_to_the_table(&m).await;
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "pieces joined are read_mountinfo's bytes")]
+    async fn pieces_check_catches_a_lost_last_line() {
+        // A reader that hands on a piece only when its buffer fills, forgetting the rest.
+        let broken = Pieces {
+            table: TABLE,
+            cut: |t| {
+                t.split_inclusive(|&b| b == b'\n')
+                    .take(2)
+                    .map(<[u8]>::to_vec)
+                    .collect()
+            },
+        };
+        mountinfo_pieces_join_to_the_table(&broken).await;
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "pieces are whole lines")]
+    async fn pieces_check_catches_pieces_cut_mid_line() {
+        // Fixed-size chunks: joined they are the table, but a parser of each piece sees
+        // half lines.
+        let broken = Pieces {
+            table: TABLE,
+            cut: |t| t.chunks(16).map(<[u8]>::to_vec).collect(),
+        };
+        mountinfo_pieces_join_to_the_table(&broken).await;
     }
 
     #[tokio::test]

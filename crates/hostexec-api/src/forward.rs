@@ -58,6 +58,12 @@ macro_rules! forward {
             async fn read_mountinfo(&self) -> Result<Vec<u8>, PathError> {
                 (**self).read_mountinfo().await
             }
+            async fn read_mountinfo_pieces(
+                &self,
+                piece: Box<dyn FnMut(Vec<u8>) + Send>,
+            ) -> Result<(), PathError> {
+                (**self).read_mountinfo_pieces(piece).await
+            }
             async fn read_mount_entry(&self, path: &Path) -> Result<Vec<u8>, PathError> {
                 (**self).read_mount_entry(path).await
             }

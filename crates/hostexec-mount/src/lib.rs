@@ -75,6 +75,7 @@ mod mocks;
 mod mounter;
 pub mod mountinfo;
 mod options;
+mod table;
 
 pub use consistent::{consistent_read, ConsistentReadError};
 pub use error::{is_corrupted_mount, MountError, MountFailure};
@@ -87,3 +88,4 @@ pub use mountinfo::{MountInfo, MountInfoFields, OptionalField, OptionalFields, O
 pub use options::{
     MountOptions, UnmountOptions, DEFAULT_MOUNT_TIMEOUT, DEFAULT_UNMOUNT_TIMEOUT, MASKED,
 };
+pub use table::read_mount_table;

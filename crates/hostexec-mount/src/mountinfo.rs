@@ -36,7 +36,9 @@
 //! parse in malloc and free. Fields are found with a plain byte loop (they are short: the call
 //! and set-up of a vectorised search cost more), lines and long fields with `memchr`, and a
 //! field without a backslash is copied as it is. [`MountEntry`] (`/proc/mounts`, fstab) is
-//! not on that path and keeps plain owned fields.
+//! not on that path and keeps plain owned fields. [`parse_mountinfo_piece`] does the same for
+//! one piece of a table (one buffer per piece): [`Mount::list`](crate::Mount::list) parses
+//! the pieces while the backend reads the next, so that little of the parse follows the read.
 
 use std::borrow::Cow;
 use std::ffi::{OsStr, OsString};
@@ -1042,6 +1044,42 @@ pub fn parse_mountinfo(table: &[u8]) -> Result<Vec<MountInfo>, ParseError> {
     Ok(out)
 }
 
+/// Parses one piece of a `/proc/PID/mountinfo` file (whole lines, as
+/// [`HostFs::read_mountinfo_pieces`](hostexec_api::HostFs::read_mountinfo_pieces) hands them
+/// over), appending its entries to `out`. `lines` is the number of lines of the table before
+/// this piece, and is advanced past it: a line that does not parse is reported with its
+/// number in the whole table, as [`parse_mountinfo`] of the whole table would report it, and
+/// `out` is left as it was.
+///
+/// The piece's entries share one buffer holding its decoded text (one allocation per piece,
+/// none per entry). The pieces of a table parsed in order give the entries
+/// [`parse_mountinfo`] gives for the table.
+///
+/// ```
+/// use hostexec_mount::mountinfo::parse_mountinfo_piece;
+/// let (mut lines, mut out) = (0, Vec::new());
+/// parse_mountinfo_piece(b"1 0 8:1 / / rw - ext4 /dev/sda1 rw\n", &mut lines, &mut out).unwrap();
+/// let e = parse_mountinfo_piece(b"2 1 0:5 / /proc rw - proc\n", &mut lines, &mut out).unwrap_err();
+/// assert_eq!((e.line_no, out.len()), (2, 1));
+/// ```
+pub fn parse_mountinfo_piece(
+    piece: &[u8],
+    lines: &mut usize,
+    out: &mut Vec<MountInfo>,
+) -> Result<(), ParseError> {
+    let mut b = TextBuilder::with_capacity(piece.len());
+    let shared = Shared::default();
+    let kept = out.len();
+    let newlines = parse_lines_into(piece, *lines, out, |line| {
+        parse_mountinfo_into(line, &mut b, &shared)
+    })
+    .inspect_err(|_| out.truncate(kept))?;
+    *lines += newlines;
+    // Only this function sets it, once.
+    let _ = shared.set(b.text);
+    Ok(())
+}
+
 /// Parses one mountinfo line (without its newline).
 pub fn parse_mountinfo_line(line: &[u8]) -> Result<MountInfo, ParseErrorKind> {
     let mut b = TextBuilder::with_capacity(line.len());
@@ -1281,14 +1319,27 @@ fn find_byte(needle: u8, hay: &[u8]) -> Option<usize> {
 
 fn parse_lines<T>(
     table: &[u8],
-    mut parse: impl FnMut(&[u8]) -> Result<T, ParseErrorKind>,
+    parse: impl FnMut(&[u8]) -> Result<T, ParseErrorKind>,
 ) -> Result<Vec<T>, ParseError> {
+    let mut out = Vec::new();
+    parse_lines_into(table, 0, &mut out, parse)?;
+    Ok(out)
+}
+
+/// Appends what `parse` makes of each non-empty line of `table` to `out`, the lines numbered
+/// from `before + 1`; the number of newlines in `table`.
+fn parse_lines_into<T>(
+    table: &[u8],
+    before: usize,
+    out: &mut Vec<T>,
+    mut parse: impl FnMut(&[u8]) -> Result<T, ParseErrorKind>,
+) -> Result<usize, ParseError> {
     // Counting lines first sizes the result exactly: one allocation, no multi-megabyte copy
     // when a guess falls short.
-    let lines = memchr::memchr_iter(b'\n', table).count() + 1;
-    let mut out = Vec::with_capacity(lines);
+    let newlines = memchr::memchr_iter(b'\n', table).count();
+    out.reserve_exact(newlines + 1);
     let mut rest = table;
-    let mut i = 0;
+    let mut i = before;
     loop {
         let (line, after) = match memchr::memchr(b'\n', rest) {
             Some(n) => (&rest[..n], Some(&rest[n + 1..])),
@@ -1305,7 +1356,7 @@ fn parse_lines<T>(
         }
         match after {
             Some(a) => rest = a,
-            None => return Ok(out),
+            None => return Ok(newlines),
         }
     }
 }

@@ -600,6 +600,40 @@ proptest! {
         prop_assert_eq!(back, entries);
     }
 
+    /// A table parsed in pieces of whole lines (as `read_mount_table` and `Mount::list` parse
+    /// it) gives what the whole table gives: the same entries, or the same error with the
+    /// same line number; valid tables and broken ones alike.
+    #[test]
+    fn pieces_parse_as_the_whole_table(
+        entries in prop::collection::vec(mount_info(), 0..8),
+        junk in prop::collection::vec(prop_oneof![Just(b'1'), Just(b' '), Just(b'-'), Just(b'\n'), any::<u8>()], 0..40),
+        junk_at in any::<prop::sample::Index>(),
+        cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..6),
+    ) {
+        let mut lines: Vec<Vec<u8>> = entries.iter().map(|e| { let mut l = Vec::new(); e.write_line(&mut l); l }).collect();
+        let at = junk_at.index(lines.len() + 1);
+        lines.insert(at, junk);
+        let text = lines.concat();
+        let ends: Vec<usize> = text.iter().enumerate().filter(|(_, &b)| b == b'\n').map(|(i, _)| i + 1).collect();
+        let mut at: Vec<usize> = if ends.is_empty() { Vec::new() } else { cuts.iter().map(|c| ends[c.index(ends.len())]).collect() };
+        at.push(text.len());
+        at.sort_unstable();
+        at.dedup();
+        let (mut start, mut lines, mut got) = (0, 0, Vec::new());
+        let mut result = Ok(());
+        for end in at {
+            if end == start { continue; }
+            result = parse_mountinfo_piece(&text[start..end], &mut lines, &mut got);
+            if result.is_err() { break; }
+            start = end;
+        }
+        match (parse_mountinfo(&text), result) {
+            (Ok(whole), Ok(())) => prop_assert_eq!(got, whole),
+            (Err(whole), Err(piece)) => prop_assert_eq!(piece, whole),
+            (whole, piece) => prop_assert!(false, "whole {:?}, pieces {:?}", whole.map(|v| v.len()), piece),
+        }
+    }
+
     #[test]
     fn proc_mounts_round_trips(entries in prop::collection::vec(mount_entry(), 0..6)) {
         let mut text = Vec::new();

@@ -993,6 +993,23 @@ impl HostFs for NsEnter {
             .await
     }
 
+    /// The table as [`read_mountinfo`](HostFs::read_mountinfo) reads it (the same checks,
+    /// the same file, the same file-call deadline), in pieces of about 32 KiB of whole lines,
+    /// each handed to `piece` as soon as it is read, on the file-pool thread that reads.
+    /// `piece` is dropped when the read ends, or, if the read overruns the deadline, when
+    /// the stuck read does.
+    async fn read_mountinfo_pieces(
+        &self,
+        mut piece: Box<dyn FnMut(Vec<u8>) + Send>,
+    ) -> Result<(), PathError> {
+        self.on_mountinfo(move |p| {
+            std::fs::File::open(p)
+                .and_then(|mut f| pieces::read_pieces(&mut f, pieces::PIECE, &mut *piece))
+                .map_err(|e| PathError::from_io(p, e))
+        })
+        .await
+    }
+
     /// `statmount(2)` of the mount holding `path`: the walk opens `path` on the file pool
     /// (under the file-call deadline) and reads its unique mount ID (`statx`
     /// `STATX_MNT_ID_UNIQUE`, from the kernel's cached attributes: a hung mount is not
@@ -1043,25 +1060,6 @@ impl HostFs for NsEnter {
 }
 
 impl NsEnter {
-    /// The target's mount table as [`HostFs::read_mountinfo`] reads it (the same checks, the
-    /// same file, the same file-call deadline), handed to `piece` in pieces of whole lines
-    /// (each ends with a newline; the pieces joined are the table) as soon as each is read,
-    /// on the thread that reads. The kernel generates the table as it is read, at about a
-    /// microsecond per mount: a caller that parses the pieces elsewhere while the rest is
-    /// read has little work left when the read ends. `piece` is dropped when the read ends,
-    /// or, if the read overruns the deadline, when the stuck read does.
-    pub async fn read_mountinfo_pieces(
-        &self,
-        mut piece: impl FnMut(Vec<u8>) + Send + 'static,
-    ) -> Result<(), PathError> {
-        self.on_mountinfo(move |p| {
-            std::fs::File::open(p)
-                .and_then(|mut f| pieces::read_pieces(&mut f, pieces::PIECE, &mut piece))
-                .map_err(|e| PathError::from_io(p, e))
-        })
-        .await
-    }
-
     /// Runs `read` with the target's mountinfo path on the file pool, under the file-call
     /// deadline, once the target is known to be alive.
     async fn on_mountinfo<R: Send + 'static>(

@@ -1,5 +1,5 @@
 //! A line-oriented file read in pieces of whole lines, each handed on as soon as it is read:
-//! the reader of [`NsEnter::read_mountinfo_pieces`](crate::NsEnter::read_mountinfo_pieces).
+//! the reader of `NsEnter`'s [`HostFs::read_mountinfo_pieces`](hostexec_api::HostFs::read_mountinfo_pieces).
 //!
 //! The kernel generates `/proc/PID/mountinfo` as it is read, a page at a time (seq_file's
 //! buffer starts at one page and is only grown for a single record that does not fit; see

@@ -374,9 +374,9 @@ async fn a_target_pid_that_exited_and_was_reused_is_refused() {
         let pieces = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let seen = std::sync::Arc::clone(&pieces);
         let r = h
-            .read_mountinfo_pieces(move |_| {
+            .read_mountinfo_pieces(Box::new(move |_| {
                 seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            })
+            }))
             .await;
         assert!(
             matches!(r, Err(PathError::HostUnavailable { .. })),

@@ -1,4 +1,4 @@
-//! `NsEnter::read_mountinfo_pieces` against a sandbox host with a large table: the pieces
+//! `NsEnter`'s `HostFs::read_mountinfo_pieces` against a sandbox host with a large table: the pieces
 //! are whole lines and, joined, are exactly what `read_mountinfo` reads.
 //!
 //! Skipped, with a printed reason, only without CAP_SYS_ADMIN, and never with CI=true.
@@ -22,7 +22,7 @@ async fn pieces_are_whole_lines_that_join_to_the_table() {
     let whole = host.read_mountinfo().await.unwrap();
     let got = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&got);
-    host.read_mountinfo_pieces(move |p| sink.lock().unwrap().push(p))
+    host.read_mountinfo_pieces(Box::new(move |p| sink.lock().unwrap().push(p)))
         .await
         .unwrap();
     let pieces = got.lock().unwrap();
