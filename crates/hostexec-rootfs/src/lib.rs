@@ -852,42 +852,64 @@ impl RootFs {
         local: Option<&dyn LocalMounts>,
     ) -> Result<Option<OwnedFd>, NativeMountError> {
         check_host_path(path)?;
-        let mut oflags = OFlags::PATH | OFlags::CLOEXEC;
-        match lookup {
-            TargetLookup::FollowFinalSymlink => {}
-            TargetLookup::RefuseFinalSymlink => oflags |= OFlags::NOFOLLOW,
+        let follow = match lookup {
+            TargetLookup::FollowFinalSymlink => true,
+            TargetLookup::RefuseFinalSymlink => false,
             _ => return Ok(None),
-        }
-        let Ok(fd) = cached_openat2(
-            &self.fd,
-            path,
-            oflags,
-            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
-        ) else {
+        };
+        // One statx for both checks: the type (a symlink is there only under O_NOFOLLOW) and
+        // the mount ID the guard and `local` judge.
+        let Some((fd, st, _)) = self.cached_open_statx(path, follow, StatxFlags::TYPE, local)?
+        else {
             return Ok(None);
         };
-        // One statx for both checks, from the kernel's caches (a hung file system is not
-        // asked): the type (a symlink is there only under O_NOFOLLOW) and the mount ID the
-        // guard and `local` judge.
-        let asked = mnt_id_flag(local.is_some_and(|l| l.unique_ids()));
-        let Ok(st) = rustix::fs::statx(
-            &fd,
-            c"",
-            AtFlags::EMPTY_PATH | AtFlags::SYMLINK_NOFOLLOW | AtFlags::STATX_DONT_SYNC,
-            StatxFlags::TYPE | asked,
-        ) else {
-            return Ok(None);
-        };
-        if self
-            .judge_mount(mnt_id_of(&st, asked), local, path)?
-            .is_none()
-        {
-            return Ok(None);
-        }
         if FileType::from_raw_mode(u32::from(st.stx_mode)) == FileType::Symlink {
             return Ok(None);
         }
         Ok(Some(fd))
+    }
+
+    /// The object `path` names, from the kernel's lookup caches alone, and what the caches
+    /// say of it: `openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_CACHED)` (an RCU
+    /// path walk that never asks a file system; `O_NOFOLLOW` unless `follow`), then one
+    /// `statx(AT_STATX_DONT_SYNC)` of the descriptor (a remote or FUSE file system is not
+    /// asked) for `mask` and the mount ID, which [`judge_mount`](Self::judge_mount) puts to
+    /// the guard and to `local`. `Ok(None)` when any of that does not answer; an `Err` is the
+    /// guard's refusal. Returns the descriptor, the answer and the judged mount ID.
+    fn cached_open_statx(
+        &self,
+        path: &Path,
+        follow: bool,
+        mask: StatxFlags,
+        local: Option<&dyn LocalMounts>,
+    ) -> Result<Option<(OwnedFd, rustix::fs::Statx, Option<u64>)>, PathError> {
+        let mut flags = OFlags::PATH | OFlags::CLOEXEC;
+        if !follow {
+            flags |= OFlags::NOFOLLOW;
+        }
+        let Ok(fd) = cached_openat2(
+            &self.fd,
+            path,
+            flags,
+            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+        ) else {
+            return Ok(None);
+        };
+        let asked = mnt_id_flag(local.is_some_and(|l| l.unique_ids()));
+        // An empty path with AT_EMPTY_PATH takes the kernel's descriptor fast path (Linux
+        // 6.11: one read of the path's first byte, no name lookup); a NULL path would save
+        // that read, measured at ~20 ns of ~350 here, and fails with EFAULT before 6.11.
+        let Ok(st) = rustix::fs::statx(
+            &fd,
+            c"",
+            AtFlags::EMPTY_PATH | AtFlags::SYMLINK_NOFOLLOW | AtFlags::STATX_DONT_SYNC,
+            mask | asked,
+        ) else {
+            return Ok(None);
+        };
+        Ok(self
+            .judge_mount(mnt_id_of(&st, asked), local, path)?
+            .map(|mnt| (fd, st, mnt)))
     }
 
     /// Whether `path` (a final symlink followed) exists in the root's view, from the kernel's
@@ -971,37 +993,12 @@ impl RootFs {
     ) -> Result<Option<FileStat>, PathError> {
         check_host_path(path)?;
         // As in `resolve_cached`: no blocking lookup, so no `fast_path_allowed`; the guard
-        // still judges the object's mount.
-        let mut flags = OFlags::PATH | OFlags::CLOEXEC;
-        if !follow {
-            flags |= OFlags::NOFOLLOW;
-        }
-        let Ok(fd) = cached_openat2(
-            &self.fd,
-            path,
-            flags,
-            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
-        ) else {
-            return Ok(None);
-        };
-        // One statx from the kernel's caches (`AT_STATX_DONT_SYNC`: a remote or FUSE file
-        // system is not asked). On a local file system the caches are the truth, so the same
-        // answer is the stat; on any other, it is dropped and the caller asks where it may
-        // block.
-        let asked = mnt_id_flag(local.unique_ids());
-        // An empty path with AT_EMPTY_PATH takes the kernel's descriptor fast path (Linux
-        // 6.11: one read of the path's first byte, no name lookup); a NULL path would save
-        // that read, measured at ~20 ns of ~350 here, and fails with EFAULT before 6.11.
-        let Ok(st) = rustix::fs::statx(
-            &fd,
-            c"",
-            AtFlags::EMPTY_PATH | AtFlags::SYMLINK_NOFOLLOW | AtFlags::STATX_DONT_SYNC,
-            StatxFlags::BASIC_STATS | asked,
-        ) else {
-            return Ok(None);
-        };
-        drop(fd);
-        let Some(mnt) = self.judge_mount(mnt_id_of(&st, asked), Some(local), path)? else {
+        // still judges the object's mount. On a local file system the caches are the truth,
+        // so the cached answer is the stat; on any other, `local` drops it and the caller
+        // asks where it may block.
+        let Some((_, st, mnt)) =
+            self.cached_open_statx(path, follow, StatxFlags::BASIC_STATS, Some(local))?
+        else {
             return Ok(None);
         };
         let mut stat = file_stat(&st);
