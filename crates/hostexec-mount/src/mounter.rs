@@ -450,10 +450,16 @@ impl<E: Executor, F: HostFs + NativeMount> HostMounter<E, F> {
                 tracing::warn!(target = %target.display(), stage = %stage.display(), error = %e, "umount(8) failed and the mount could not be moved back: it is on the staging directory");
             }
         }
-        if let Err(e) = self.fs.remove_dir(&stage).await {
+        self.remove_stage(&stage).await;
+        r
+    }
+
+    /// Removes a call's staging directory (empty once its mount moved away or failed); one
+    /// left behind (a mount stuck on it) is only logged: it is on the private staging tmpfs.
+    async fn remove_stage(&self, stage: &Path) {
+        if let Err(e) = self.fs.remove_dir(stage).await {
             tracing::debug!(stage = %stage.display(), error = %e, "staging directory left behind");
         }
-        r
     }
 
     /// A fresh directory for one mount(8) run, on the private staging tmpfs ([`STAGING_DIR`],
@@ -546,9 +552,7 @@ impl<E: Executor, F: HostFs + NativeMount> HostMounter<E, F> {
             }
             Err(e) => Err(e),
         };
-        if let Err(e) = self.fs.remove_dir(stage).await {
-            tracing::debug!(stage = %stage.display(), error = %e, "staging directory left behind");
-        }
+        self.remove_stage(stage).await;
         moved
     }
 
@@ -788,9 +792,7 @@ impl<E: Executor, F: HostFs + NativeMount> Mount for HostMounter<E, F> {
                             .await
                     }
                     .await;
-                    if let Err(e) = self.fs.remove_dir(&stage).await {
-                        tracing::debug!(stage = %stage.display(), error = %e, "staging directory left behind");
-                    }
+                    self.remove_stage(&stage).await;
                     return remounted;
                 }
             }
