@@ -131,7 +131,7 @@ pub use hostexec_supervise::Containment;
 pub use target::{Namespace, Target, UnknownNamespace};
 
 use fs_pool::{FsPool, RunError};
-use host_thread::{Handles, HostThread, ProcessRoot};
+use host_thread::{Answer, Handles, HostThread, ProcessRoot};
 use target::Source;
 use watch::MountWatch;
 
@@ -1125,6 +1125,7 @@ impl NsEnter {
         &self,
         target: &Path,
         new_api: bool,
+        answer: Answer,
         cached: C,
         walk: W,
         act: A,
@@ -1143,8 +1144,10 @@ impl NsEnter {
             Some(opened) => opened,
             None => self.fs_op(target, walk).await?,
         };
-        self.native_on_host(thread, proc_fds, new_api, move |host| act(host, opened))
-            .await?
+        self.native_on_host(thread, proc_fds, new_api, answer, move |host| {
+            act(host, opened)
+        })
+        .await?
     }
 
     /// One native unmount: the cached walk first, one hop, unless the host thread finds no
@@ -1158,7 +1161,7 @@ impl NsEnter {
         {
             let act = request.clone();
             let done = self
-                .native_on_host(thread, proc_fds, true, move |host| {
+                .native_on_host(thread, proc_fds, true, Answer::Sleep, move |host| {
                     native_mount::unmount(host, &act, &t)
                 })
                 .await?;
@@ -1170,6 +1173,7 @@ impl NsEnter {
         self.native_call(
             request.target(),
             true,
+            Answer::Sleep,
             |_| Ok(None),
             move |root| native_mount::open_for_unmount(root, &walk),
             move |host, target| {
@@ -1190,11 +1194,12 @@ impl NsEnter {
         thread: &HostThread,
         proc_fds: Arc<OwnedFd>,
         new_api: bool,
+        answer: Answer,
         f: impl FnOnce(&native_mount::HostSide<'_>) -> R + Send + 'static,
     ) -> Result<R, NativeMountError> {
         let root = Arc::clone(&self.inner.root);
         thread
-            .call(move || {
+            .call_with(answer, move || {
                 let host = native_mount::HostSide {
                     proc_fds: proc_fds.as_fd(),
                     root: root.as_fd(),
@@ -1223,6 +1228,7 @@ impl NativeMount for NsEnter {
         self.native_call(
             request.target(),
             self.inner.new_mount_api,
+            Answer::Look,
             |root| native_mount::open_for_mount_cached(root, request),
             move |root| native_mount::open_for_mount(root, &walk),
             move |host, opened| native_mount::mount(host, &act, &opened),
