@@ -836,3 +836,61 @@ async fn an_umount_helper_installed_after_a_native_mount_is_used_for_its_unmount
     );
     assert!(findmnt_at(&sb, &t).is_none(), "still mounted");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tmpfs_helper_on_the_host_makes_the_mount_and_the_native_one_made_early_is_dropped() {
+    let Some((sb, _ns, m)) = start("tmpfs_helper_takes_the_mount") else {
+        return;
+    };
+    // The host thread makes a new tmpfs while the caller opens the target and looks for
+    // helpers; a /sbin/mount.tmpfs found then must get the mount, and the tmpfs made early
+    // must never be attached anywhere.
+    let sbin = writable_sbin(&sb);
+    let log = sb.scratch().join("tmpfs-helper.log");
+    let helper = sbin.join("mount.tmpfs");
+    let script = format!(
+        "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done >> '{}'\n\
+         exec mount -i -t tmpfs -o size=1m hx-by-helper \"$2\"\n",
+        log.display()
+    );
+    sb.write_file(&helper, script.as_bytes()).unwrap();
+    let chmod = oracle(&sb, &["chmod".as_ref(), "755".as_ref(), helper.as_os_str()]);
+    assert!(chmod.status.success());
+    let t = sb.scratch().join("t");
+    sb.mkdir_all(&t).unwrap();
+    let before = findmnt_stack(&sb, &t).len();
+
+    m.mount("hx-native".as_ref(), &t, "tmpfs", &MountOptions::new())
+        .await
+        .unwrap();
+    let lines: Vec<String> = std::fs::read_to_string(sb.local(&log))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        lines.first().map(String::as_str),
+        Some("hx-native"),
+        "{lines:?}"
+    );
+    let stack = findmnt_stack(&sb, &t);
+    assert_eq!(stack.len(), before + 1, "{stack:?}");
+    assert_eq!(stack.last().unwrap()["source"], "hx-by-helper");
+    let table = oracle(
+        &sb,
+        &[
+            "findmnt".as_ref(),
+            "-rn".as_ref(),
+            "-o".as_ref(),
+            "SOURCE".as_ref(),
+        ],
+    );
+    assert!(
+        !String::from_utf8_lossy(&table.stdout)
+            .lines()
+            .any(|l| l == "hx-native"),
+        "the tmpfs made before the helper was found is mounted somewhere"
+    );
+    m.unmount(&t, &UnmountOptions::new()).await.unwrap();
+    assert_eq!(findmnt_stack(&sb, &t).len(), before);
+}

@@ -230,8 +230,19 @@ impl HostThread {
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
     {
-        let (tx, mut rx) = tokio::sync::oneshot::channel();
-        let sent = Instant::now();
+        let sent = self.send(f)?;
+        self.answer(sent, answer).await
+    }
+
+    /// Sends `f` to the host thread; [`answer`](Self::answer) waits for its result. Between
+    /// the two the caller can work alongside the job (see `NsEnter`'s prepared mount).
+    pub(crate) fn send<R, F>(&self, f: F) -> Result<Sent<R>, NsEnterError>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let at = Instant::now();
         let ahead = self.pending.fetch_add(1, Ordering::Relaxed);
         let reply = Reply {
             tx: Some(tx),
@@ -242,6 +253,12 @@ impl HostThread {
         self.jobs
             .send(job)
             .map_err(|_| NsEnterError::HostThread("has stopped".into()))?;
+        Ok(Sent { rx, at, ahead })
+    }
+
+    /// The answer to a job [`send`](Self::send) sent, waited for as `answer` says.
+    pub(crate) async fn answer<R>(&self, sent: Sent<R>, answer: Answer) -> Result<R, NsEnterError> {
+        let Sent { mut rx, at, ahead } = sent;
         let dropped = || NsEnterError::HostThread("dropped a request (a job panicked)".into());
         if ahead > 0 || answer == Answer::Sleep {
             // A whole job away at least, or behind a stuck one; or asked to sleep.
@@ -260,8 +277,33 @@ impl HostThread {
         }
         let got = rx.await.map_err(|_| dropped());
         self.caller_spins
-            .store(sent.elapsed() <= CALLER_SPIN, Ordering::Relaxed);
+            .store(at.elapsed() <= CALLER_SPIN, Ordering::Relaxed);
         got
+    }
+}
+
+/// A job sent to the host thread, its answer not yet taken.
+#[derive(Debug)]
+pub(crate) struct Sent<R> {
+    rx: tokio::sync::oneshot::Receiver<R>,
+    /// When it was sent.
+    at: Instant,
+    /// Jobs queued or running when it was sent.
+    ahead: usize,
+}
+
+/// Waits for a value another thread hands this job while it runs (see [`HostThread::send`]):
+/// looked for during [`CALLER_SPIN`] (the other side is working towards it), then waited for;
+/// `None` if the other side dropped its sender.
+pub(crate) fn handed<T>(from: &mpsc::Receiver<T>) -> Option<T> {
+    let looked = spin_for(CALLER_SPIN, || match from.try_recv() {
+        Ok(v) => Some(Some(v)),
+        Err(mpsc::TryRecvError::Disconnected) => Some(None),
+        Err(mpsc::TryRecvError::Empty) => None,
+    });
+    match looked {
+        Some(v) => v,
+        None => from.recv().ok(),
     }
 }
 

@@ -1188,6 +1188,66 @@ impl NsEnter {
         .await
     }
 
+    /// A new memory filesystem ([`native_mount::prepares_alone`]): sent to the host thread
+    /// first, which makes it while this thread opens the target from the kernel's caches and
+    /// hands it over ([`native_mount::mount_prepared`]), so the walk takes no time of its own.
+    /// `None`: the caches did not answer, nothing was attached, and the walk goes to the pool.
+    async fn mount_prepared(
+        &self,
+        request: &MountRequest,
+    ) -> Result<Option<MountRoute>, NativeMountError> {
+        let (thread, proc_fds) = self.native_parts()?;
+        check_host_path(request.target())?;
+        let (hand, take) = std::sync::mpsc::sync_channel(1);
+        let act = request.clone();
+        let sent = thread
+            .send(self.host_job(proc_fds, true, move |host| {
+                native_mount::mount_prepared(host, &act, &take)
+            }))
+            .map_err(host_thread_lost)?;
+        // No await before the hand-over: the host thread waits for this thread only while
+        // the cached walk runs, which never waits for a filesystem. Any way out of this
+        // block drops `hand`, and the host thread then frees what it made.
+        let walked = match native_mount::open_for_mount_cached(&self.inner.root, request) {
+            Ok(Some(opened)) => hand
+                .send(opened)
+                .map(|()| true)
+                .map_err(|_| host_thread_lost(NsEnterError::HostThread("has stopped".into()))),
+            Ok(None) => Ok(false),
+            Err(e) => Err(e),
+        };
+        drop(hand);
+        let done = thread
+            .answer(sent, Answer::Look)
+            .await
+            .map_err(host_thread_lost)?;
+        match (walked?, done) {
+            (true, Ok(r)) => r.map(Some),
+            (false, _) => Ok(None),
+            (true, Err(native_mount::NoTarget)) => Err(host_thread_lost(NsEnterError::HostThread(
+                "lost a handed-over target".into(),
+            ))),
+        }
+    }
+
+    /// The job that runs `f` on the host thread with the [`native_mount::HostSide`] it needs.
+    fn host_job<R>(
+        &self,
+        proc_fds: Arc<OwnedFd>,
+        new_api: bool,
+        f: impl FnOnce(&native_mount::HostSide<'_>) -> R + Send + 'static,
+    ) -> impl FnOnce() -> R + Send + 'static {
+        let root = Arc::clone(&self.inner.root);
+        move || {
+            let host = native_mount::HostSide {
+                proc_fds: proc_fds.as_fd(),
+                root: root.as_fd(),
+                new_api,
+            };
+            f(&host)
+        }
+    }
+
     /// Runs `f` on the host thread with the [`native_mount::HostSide`] it needs.
     async fn native_on_host<R: Send + 'static>(
         &self,
@@ -1197,16 +1257,8 @@ impl NsEnter {
         answer: Answer,
         f: impl FnOnce(&native_mount::HostSide<'_>) -> R + Send + 'static,
     ) -> Result<R, NativeMountError> {
-        let root = Arc::clone(&self.inner.root);
         thread
-            .call_with(answer, move || {
-                let host = native_mount::HostSide {
-                    proc_fds: proc_fds.as_fd(),
-                    root: root.as_fd(),
-                    new_api,
-                };
-                f(&host)
-            })
+            .call_with(answer, self.host_job(proc_fds, new_api, f))
             .await
             .map_err(host_thread_lost)
     }
@@ -1224,12 +1276,23 @@ fn host_thread_lost(e: NsEnterError) -> NativeMountError {
 #[async_trait]
 impl NativeMount for NsEnter {
     async fn mount_native(&self, request: &MountRequest) -> Result<MountRoute, NativeMountError> {
+        let new_api = self.inner.new_mount_api;
+        let prepared = native_mount::prepares_alone(request, new_api);
+        if prepared {
+            if let Some(route) = self.mount_prepared(request).await? {
+                return Ok(route);
+            }
+        }
         let (walk, act) = (request.clone(), request.clone());
         self.native_call(
             request.target(),
-            self.inner.new_mount_api,
+            new_api,
             Answer::Look,
-            |root| native_mount::open_for_mount_cached(root, request),
+            // After a prepared mount the caches did not answer: straight to the pool.
+            |root| match prepared {
+                true => Ok(None),
+                false => native_mount::open_for_mount_cached(root, request),
+            },
             move |root| native_mount::open_for_mount(root, &walk),
             move |host, opened| native_mount::mount(host, &act, &opened),
         )
