@@ -2,9 +2,10 @@
 //! the host thread (the only thread in the host's mount namespace), on descriptors the in-root
 //! walk opened.
 //!
-//! The walk runs on the caller's thread when the kernel's lookup caches answer it
-//! ([`open_for_mount_cached`], [`open_for_unmount_cached`]: `RESOLVE_CACHED` lookups, which
-//! never wait for a file system), else on the file pool under the file-call deadline
+//! The walk runs from the kernel's lookup caches when they answer it
+//! ([`open_for_mount_cached`] on the caller's thread, [`open_for_unmount_cached`] on the host
+//! thread inside the unmount's hop: `RESOLVE_CACHED` lookups, which never wait for a file
+//! system), else on the file pool under the file-call deadline
 //! ([`open_for_mount`], [`open_for_unmount`], which also give the typed errors: a refused
 //! symlink, a target not beneath its base, nothing mounted). A request made
 //! [`unless_helper`](hostexec_api::MountRequest::unless_helper) has its helper paths looked up
@@ -19,7 +20,7 @@
 //! `fsopen`, one `fsconfig` per source and option, `FSCONFIG_CMD_CREATE`, `fsmount`,
 //! `move_mount`, one `statx` of the new mount (its unique ID, see [`made`]) and 3 `close`; a
 //! read-only bind is `open_tree`, `mount_setattr`, `move_mount` and 3 `close`. An unmount
-//! opens the directory holding the target the same way (2; the `statx` reads the unique
+//! opens the directory holding the target the same way, on the host thread (2; the `statx` reads the unique
 //! mount ID, and the backend's mount-type map says whether that mount is local, so that
 //! looking up the name cannot wait for a server); on the host thread `fchdir` to it, `statx`
 //! of the name (the mount-root flag and unique mount ID; no descriptor of the mount is ever
