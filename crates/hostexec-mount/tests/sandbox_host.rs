@@ -558,6 +558,32 @@ async fn format_and_mount_on_a_loop_device() {
         .split(',')
         .any(|o| o == "ro"));
     m.unmount(&t, &UnmountOptions::new()).await.unwrap();
+
+    // A tmpfs onto a directory the kernel's lookup caches no longer hold (on the ext4, after
+    // the dentries were dropped): the host thread's early tmpfs gets no target, is freed,
+    // and the walk on the file pool opens the target; one tmpfs ends up there.
+    let r = format_and_mount(&m, &ns, &job).await.unwrap();
+    assert!(!r.formatted);
+    let d = t.join("cold");
+    m.create_dir_all(&d).await.unwrap();
+    // The sandbox host already needs CAP_SYS_ADMIN, which is what this write needs too.
+    std::fs::write("/proc/sys/vm/drop_caches", "2")
+        .expect("dropping the dentry cache (/proc/sys/vm/drop_caches) with CAP_SYS_ADMIN");
+    assert_eq!(
+        ns.root_fs().exists_cached(&d).unwrap(),
+        None,
+        "still in the dentry cache: the test would not reach the walk on the pool"
+    );
+    m.mount("hx-cold".as_ref(), &d, "tmpfs", &MountOptions::new())
+        .await
+        .unwrap();
+    let stack = findmnt_stack(&sb, &d);
+    assert_eq!(stack.len(), 1, "{stack:?}");
+    assert_eq!(stack[0]["source"], "hx-cold");
+    assert_eq!(stack[0]["fstype"], "tmpfs");
+    m.unmount(&d, &UnmountOptions::new()).await.unwrap();
+    assert!(findmnt_stack(&sb, &d).is_empty());
+    m.unmount(&t, &UnmountOptions::new()).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
