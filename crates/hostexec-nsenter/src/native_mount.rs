@@ -3,9 +3,10 @@
 //! walk opened.
 //!
 //! The walk runs from the kernel's lookup caches when they answer it
-//! ([`open_for_mount_cached`] on the caller's thread, [`open_for_unmount_cached`] on the host
-//! thread inside the unmount's hop: `RESOLVE_CACHED` lookups, which never wait for a file
-//! system), else on the file pool under the file-call deadline
+//! ([`open_for_mount_cached`], [`open_for_unmount_cached`]: `RESOLVE_CACHED` lookups, which
+//! never wait for a file system, made on the host thread inside the call's one hop, or for a
+//! new tmpfs or ramfs on the caller's thread alongside it), else on the file pool under the
+//! file-call deadline
 //! ([`open_for_mount`], [`open_for_unmount`], which also give the typed errors: a refused
 //! symlink, a target not beneath its base, nothing mounted). A request made
 //! [`unless_helper`](hostexec_api::MountRequest::unless_helper) has its helper paths looked up
@@ -13,7 +14,7 @@
 //! paths, two otherwise.
 //!
 //! System calls of a call whose paths are cached (strace, Linux 6.18): opening a target or
-//! bind source is 2 on the caller's thread (`openat2(RESOLVE_IN_ROOT | RESOLVE_CACHED)` and
+//! bind source is 2 (`openat2(RESOLVE_IN_ROOT | RESOLVE_CACHED)` and
 //! one `statx` of the descriptor: its type for the final-symlink refusal and its mount ID for
 //! the guard), plus one `openat2` per helper path. No canonical path is computed: the call
 //! acts on the descriptor, and messages name the path asked. On the host thread, a tmpfs is
