@@ -127,16 +127,6 @@ fn benches(c: &mut Criterion) {
         });
         g.finish();
     }
-    if std::env::var_os("HOP").is_some() {
-        let mut g = c.benchmark_group("hop");
-        g.sample_size(10)
-            .warm_up_time(Duration::from_millis(300))
-            .measurement_time(Duration::from_secs(1));
-        g.bench_function("empty", |b| {
-            b.iter(|| rt.block_on(nsr.on_host_thread(|| ())).unwrap())
-        });
-        g.finish();
-    }
     let bind_ro =
         |m: &HostMounter<NsEnter>, src: &Path, to: &Path, o: &MountOptions, u: &UnmountOptions| {
             rt.block_on(async {
